@@ -1,0 +1,42 @@
+"""What a blur classifier says about one tile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: The four blur types of DBMID, in label order (label image value = index + 1;
+#: 0 is background).
+BLUR_CLASSES = ("in_focus", "defocus", "motion", "mixed")
+
+
+@dataclass(frozen=True)
+class BlurEstimate:
+    """Blur type and severity of one tile.
+
+    Attributes
+    ----------
+    label : str
+        One of :data:`BLUR_CLASSES`.
+    probabilities : dict of str to float
+        Class probabilities (sum to 1).
+    defocus_sigma_px : float
+        Standard deviation of the defocus PSF in level-0 pixels (0 if none).
+    motion_length_px : float
+        Length of linear motion in level-0 pixels (0 if none).
+    motion_angle_deg : float
+        Direction of motion, degrees counter-clockwise from the x axis, in [0, 180).
+    """
+
+    label: str
+    probabilities: dict[str, float] = field(default_factory=dict)
+    defocus_sigma_px: float = 0.0
+    motion_length_px: float = 0.0
+    motion_angle_deg: float = 0.0
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probabilities.get(self.label, 1.0))
+
+    @property
+    def is_blurred(self) -> bool:
+        return self.label != "in_focus"

@@ -1,0 +1,87 @@
+"""The :class:`BlurMap`: tissue, blur class and severity of every tile of a slide.
+
+Small (one value per tile), held in memory, and the one source of truth for
+the QC outputs (label image, overlay, GeoJSON, qc.json) and for the restore
+plan (which tiles are restored, with which estimate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
+from wsi_deblur.tiling.grid import TileGrid
+
+#: Label image values: 0 background, then one per blur class.
+LABEL_VALUES = {"background": 0, **{name: i + 1 for i, name in enumerate(BLUR_CLASSES)}}
+
+
+@dataclass
+class BlurMap:
+    """Per-tile QC results over a :class:`TileGrid`.
+
+    All arrays have shape ``grid.grid_shape`` (tile rows, tile columns).
+
+    Attributes
+    ----------
+    grid : TileGrid
+    tissue_fraction : float32 array
+        Share of each tile covered by tissue, in [0, 1].
+    is_tissue : bool array
+        Tiles that were classified.
+    label : uint8 array
+        0 background, 1 in_focus, 2 defocus, 3 motion, 4 mixed.
+    confidence : float32 array
+        Probability of the assigned class.
+    defocus_sigma_px, motion_length_px, motion_angle_deg : float32 arrays
+        Severity (see :class:`BlurEstimate`), level-0 pixels and degrees.
+    """
+
+    grid: TileGrid
+    tissue_fraction: np.ndarray
+    is_tissue: np.ndarray
+    label: np.ndarray = field(default=None)  # type: ignore[assignment]
+    confidence: np.ndarray = field(default=None)  # type: ignore[assignment]
+    defocus_sigma_px: np.ndarray = field(default=None)  # type: ignore[assignment]
+    motion_length_px: np.ndarray = field(default=None)  # type: ignore[assignment]
+    motion_angle_deg: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        shape = self.grid.grid_shape
+        for name, dtype in (("label", np.uint8), ("confidence", np.float32), ("defocus_sigma_px", np.float32),
+                            ("motion_length_px", np.float32), ("motion_angle_deg", np.float32)):
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(shape, dtype=dtype))
+
+    def set_estimate(self, ij: tuple[int, int], est: BlurEstimate) -> None:
+        """Record the classifier's estimate for tile ``ij``."""
+        self.label[ij] = LABEL_VALUES[est.label]
+        self.confidence[ij] = est.confidence
+        self.defocus_sigma_px[ij] = est.defocus_sigma_px
+        self.motion_length_px[ij] = est.motion_length_px
+        self.motion_angle_deg[ij] = est.motion_angle_deg
+
+    def estimate(self, ij: tuple[int, int]) -> BlurEstimate:
+        """The estimate of tile ``ij`` (``in_focus`` for background)."""
+        value = int(self.label[ij])
+        name = BLUR_CLASSES[value - 1] if value else "in_focus"
+        return BlurEstimate(name, {name: float(self.confidence[ij])},
+                            defocus_sigma_px=float(self.defocus_sigma_px[ij]),
+                            motion_length_px=float(self.motion_length_px[ij]),
+                            motion_angle_deg=float(self.motion_angle_deg[ij]))
+
+    def restore_mask(self, *, min_confidence: float = 0.5) -> np.ndarray:
+        """Tiles to restore: tissue, blurred, with confidence >= ``min_confidence``."""
+        return self.is_tissue & (self.label > LABEL_VALUES["in_focus"]) & (self.confidence >= min_confidence)
+
+    def tissue_tile_fraction(self) -> float:
+        """Share of tiles that are tissue."""
+        return float(self.is_tissue.mean()) if self.is_tissue.size else 0.0
+
+    def class_fractions(self) -> dict[str, float]:
+        """Share of *tissue* tiles in each blur class (sums to 1 when any tissue)."""
+        n = int(self.is_tissue.sum())
+        return {name: (float(((self.label == LABEL_VALUES[name]) & self.is_tissue).sum()) / n if n else 0.0)
+                for name in BLUR_CLASSES}

@@ -1,0 +1,40 @@
+"""Reading slides: :func:`open_slide` returns a lazy :class:`Slide`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wsi_deblur.errors import SlideError
+from wsi_deblur.io.slide import Slide, SlideSource, forget_open_slides, slide_stem
+
+__all__ = ["Slide", "SlideError", "open_slide", "forget_open_slides", "slide_stem"]
+
+
+def open_slide(path: str | Path, *, mpp: float | None = None, backend: str = "auto") -> Slide:
+    """Open a whole-slide image or a plain RGB field for reading.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any format OpenSlide reads (SVS, NDPI, MRXS, ...), OME-TIFF or other
+        TIFF, or a plain PNG/JPEG image.
+    mpp : float, optional
+        Micrometres per pixel at level 0; overrides (or supplies, when the
+        file has none) the pixel size from the metadata.
+    backend : {"auto", "tifffile", "openslide", "pillow"}
+        ``auto`` takes the tifffile fast path where it yields OpenSlide's
+        pixels, OpenSlide for other slide formats, Pillow for plain images.
+
+    Raises
+    ------
+    SlideError
+        The file is missing, empty, truncated, not an image, or not 8-bit RGB.
+    """
+    from wsi_deblur.io.backends import open_backend
+
+    path = str(path)
+    if mpp is not None and not mpp > 0:
+        raise SlideError(path, f"--mpp must be a positive number of micrometres per pixel, got {mpp}")
+    handle = open_backend(path, backend)
+    source = SlideSource(path=path, backend=handle.name, mpp_override=mpp)
+    return Slide(source, handle)

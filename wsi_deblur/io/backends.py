@@ -1,0 +1,283 @@
+"""Readers behind :class:`~wsi_deblur.io.slide.Slide`, one class per library.
+
+- :class:`TiffBackend` reads TIFF-family slides (Aperio SVS, generic tiled
+  TIFF, OME-TIFF, plain TIFF) through tifffile's Zarr store: the fast path.
+- :class:`OpenSlideBackend` reads every format OpenSlide knows (Hamamatsu,
+  MIRAX, Philips, Leica, Ventana, DICOM, ...): the fallback.
+- :class:`PillowBackend` reads plain camera images (PNG, JPEG, BMP) whole;
+  they are small fields, not gigapixel slides.
+
+Each converts its pixels to 8-bit RGB (RGBA is composited on white, grayscale
+is replicated) or refuses them with a :class:`~wsi_deblur.errors.SlideError`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from wsi_deblur.errors import SlideError
+
+#: OpenSlide vendors whose pixels tifffile reproduces exactly (tested on SVS).
+FAST_PATH_VENDORS = ("aperio", "generic-tiff")
+
+MAX_PLAIN_IMAGE_PIXELS = 30_000 * 30_000
+
+
+def to_rgb8(pixels: np.ndarray, path: str) -> np.ndarray:
+    """Convert ``(y, x)`` or ``(y, x, c)`` pixels to ``(y, x, 3)`` uint8 RGB.
+
+    RGBA is composited over white, grayscale is replicated to three channels;
+    anything else (16-bit, float, more channels) raises :class:`SlideError`.
+    """
+    if pixels.dtype == np.bool_:
+        pixels = pixels.astype(np.uint8) * 255
+    if pixels.dtype != np.uint8:
+        raise SlideError(path, f"{pixels.dtype} pixels are not supported; "
+                               "wsi-deblur reads 8-bit brightfield RGB (convert the image to 8-bit first)")
+    if pixels.ndim == 2:
+        return np.repeat(pixels[:, :, None], 3, axis=2)
+    channels = pixels.shape[2]
+    if channels == 3:
+        return pixels
+    if channels == 1:
+        return np.repeat(pixels, 3, axis=2)
+    if channels == 2:  # grayscale + alpha
+        pixels = np.concatenate([np.repeat(pixels[:, :, :1], 3, axis=2), pixels[:, :, 1:]], axis=2)
+        channels = 4
+    if channels == 4:
+        rgb = pixels[:, :, :3].astype(np.uint16)
+        alpha = pixels[:, :, 3:4].astype(np.uint16)
+        return ((rgb * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+    raise SlideError(path, f"{channels} channels are not supported; wsi-deblur reads RGB brightfield images")
+
+
+class TiffBackend:
+    """TIFF-family slides read tile by tile through tifffile's Zarr store."""
+
+    name = "tifffile"
+
+    def __init__(self, path: str) -> None:
+        import tifffile
+        import zarr
+
+        self.path = path
+        try:
+            self._tif = tifffile.TiffFile(path)
+            series = self._tif.series[0]
+        except Exception as exc:  # tifffile raises many kinds
+            raise SlideError(path, f"not a readable TIFF ({_short(exc)})") from None
+        try:
+            self._axes = series.axes
+            if series.dtype != np.uint8:
+                raise SlideError(path, f"{series.dtype} pixels are not supported; "
+                                       "wsi-deblur reads 8-bit brightfield RGB (convert the image to 8-bit first)")
+            self._check_axes(series)
+            _check_complete(self._tif, path)
+            self._levels = [zarr.open(series.aszarr(level=i), mode="r") for i in range(len(series.levels))]
+        except SlideError:
+            self._tif.close()
+            raise
+        except Exception as exc:
+            self._tif.close()
+            raise SlideError(path, f"cannot read TIFF image data ({_short(exc)})") from None
+        self.level_shapes = [self._yx(level.shape) for level in self._levels]
+        self.properties = {"tiff.series": series.kind or "generic"}
+        self.mpp = _tiff_mpp(self._tif)
+
+    def _check_axes(self, series) -> None:
+        axes = series.axes
+        if axes not in ("YXS", "YX", "CYX", "SYX"):
+            raise SlideError(self.path, f"TIFF axes {axes!r} are not a 2-D RGB image")
+        if axes in ("CYX", "SYX") and series.shape[0] not in (3, 4):
+            raise SlideError(self.path, f"{series.shape[0]} channels are not supported; wsi-deblur reads RGB brightfield images")
+
+    def _yx(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        if self._axes in ("CYX", "SYX"):
+            return int(shape[1]), int(shape[2])
+        return int(shape[0]), int(shape[1])
+
+    def read(self, level: int, y: int, x: int, height: int, width: int) -> np.ndarray:
+        arr = self._levels[level]
+        if self._axes in ("CYX", "SYX"):
+            pixels = np.moveaxis(arr[:, y:y + height, x:x + width], 0, -1)
+        else:
+            pixels = arr[y:y + height, x:x + width]
+        return to_rgb8(np.asarray(pixels), self.path)
+
+    def close(self) -> None:
+        self._tif.close()
+
+
+def _check_complete(tif, path: str) -> None:
+    """Refuse a truncated file: every tile/strip must lie inside the file."""
+    size = os.path.getsize(path)
+    for page in tif.pages:
+        offsets = getattr(page, "dataoffsets", ())
+        counts = getattr(page, "databytecounts", ())
+        if len(offsets) and max(o + c for o, c in zip(offsets, counts)) > size:
+            raise SlideError(path, f"file is truncated (image data runs past its end at {size} bytes)")
+
+
+def _tiff_mpp(tif) -> float | None:
+    """Micrometres per pixel from OME-XML, an Aperio description or resolution tags."""
+    if tif.is_ome:
+        found = re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', tif.ome_metadata or "")
+        unit = re.search(r'PhysicalSizeXUnit="([^"]+)"', tif.ome_metadata or "")
+        if found:
+            value = float(found.group(1))
+            scale = {"nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6}.get(unit.group(1) if unit else "µm", 1.0)
+            return value * scale
+    page = tif.pages.first
+    description = page.description or ""
+    found = re.search(r"MPP\s*=\s*([0-9.]+)", description)
+    if found:
+        return float(found.group(1))
+    tags = page.tags
+    if "XResolution" in tags and "ResolutionUnit" in tags:
+        num, den = tags["XResolution"].value
+        unit = int(tags["ResolutionUnit"].value)
+        per_unit = num / den if den else 0
+        um_per_unit = {2: 25400.0, 3: 10000.0}.get(unit)
+        if per_unit > 0 and um_per_unit:
+            mpp = um_per_unit / per_unit
+            if 0.05 <= mpp <= 50:  # a microscope, not a 72-dpi screen default
+                return mpp
+    return None
+
+
+class OpenSlideBackend:
+    """Any format OpenSlide reads, through ``read_region`` (RGBA on white)."""
+
+    name = "openslide"
+
+    def __init__(self, path: str) -> None:
+        import openslide
+
+        self.path = path
+        try:
+            self._slide = openslide.OpenSlide(path)
+            h, w = self._slide.dimensions[1], self._slide.dimensions[0]
+            # Read the far corner now: a truncated file fails here, not mid-run.
+            self._slide.read_region((max(w - 1, 0), max(h - 1, 0)), 0, (1, 1))
+        except openslide.OpenSlideError as exc:
+            raise SlideError(path, f"OpenSlide cannot read it ({_short(exc)})") from None
+        self.level_shapes = [(h, w) for (w, h) in self._slide.level_dimensions]
+        self.properties = dict(self._slide.properties)
+        self.mpp = _openslide_mpp(self.properties)
+
+    def read(self, level: int, y: int, x: int, height: int, width: int) -> np.ndarray:
+        ds = self._slide.level_downsamples[level]
+        region = self._slide.read_region((int(round(x * ds)), int(round(y * ds))), level, (width, height))
+        return to_rgb8(np.asarray(region), self.path)
+
+    def close(self) -> None:
+        self._slide.close()
+
+
+def _openslide_mpp(properties: dict[str, str]) -> float | None:
+    try:
+        mx = float(properties["openslide.mpp-x"])
+        my = float(properties.get("openslide.mpp-y", mx))
+        return (mx + my) / 2
+    except (KeyError, ValueError):
+        return None
+
+
+class PillowBackend:
+    """A plain RGB image (PNG, JPEG, BMP, ...) held whole: a camera field."""
+
+    name = "pillow"
+
+    def __init__(self, path: str) -> None:
+        from PIL import Image
+
+        self.path = path
+        Image.MAX_IMAGE_PIXELS = MAX_PLAIN_IMAGE_PIXELS
+        try:
+            with Image.open(path) as image:
+                image.load()
+                if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                    raise SlideError(path, f"{image.mode} pixels are not supported; wsi-deblur reads 8-bit brightfield RGB "
+                                           "(convert the image to 8-bit first)")
+                if image.mode == "P":
+                    image = image.convert("RGBA")
+                elif image.mode not in ("RGB", "RGBA", "L", "LA"):
+                    image = image.convert("RGB")
+                pixels = np.asarray(image)
+                dpi = image.info.get("dpi")
+        except SlideError:
+            raise
+        except Image.DecompressionBombError:
+            raise SlideError(path, "image is too large for a plain image reader; save it as a tiled TIFF") from None
+        except Exception as exc:
+            raise SlideError(path, f"not a readable image ({_short(exc)})") from None
+        self._pixels = to_rgb8(pixels, path)
+        self.level_shapes = [self._pixels.shape[:2]]
+        self.properties = {}
+        self.mpp = None
+        if dpi and dpi[0] and 25400.0 / float(dpi[0]) < 50:
+            self.mpp = 25400.0 / float(dpi[0])
+
+    def read(self, level: int, y: int, x: int, height: int, width: int) -> np.ndarray:
+        return self._pixels[y:y + height, x:x + width]
+
+    def close(self) -> None:
+        pass
+
+
+def open_backend(path: str, backend: str = "auto"):
+    """Open ``path`` with the named backend, or pick one (``"auto"``).
+
+    ``auto`` uses tifffile for TIFF-family slides whose pixels it reproduces
+    (Aperio, generic tiled TIFF, OME-TIFF, plain TIFF), OpenSlide for other
+    slide formats, and Pillow for plain images.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise SlideError(path, "no such file")
+    if p.is_dir():
+        raise SlideError(path, "is a directory, not a slide file")
+    if p.stat().st_size == 0:
+        raise SlideError(path, "file is empty")
+    if backend == "tifffile":
+        return TiffBackend(path)
+    if backend == "openslide":
+        return OpenSlideBackend(path)
+    if backend == "pillow":
+        return PillowBackend(path)
+    if backend != "auto":
+        raise ValueError(f"unknown backend {backend!r}; use auto, tifffile, openslide or pillow")
+
+    vendor = _openslide_vendor(path)
+    if vendor is not None and vendor not in FAST_PATH_VENDORS:
+        return OpenSlideBackend(path)
+    if _looks_like_tiff(path):
+        return TiffBackend(path)
+    if vendor is not None:
+        return OpenSlideBackend(path)
+    return PillowBackend(path)
+
+
+def _openslide_vendor(path: str) -> str | None:
+    try:
+        import openslide
+
+        return openslide.OpenSlide.detect_format(path)
+    except Exception:
+        return None
+
+
+def _looks_like_tiff(path: str) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return head[:2] in (b"II", b"MM") and head[2:4] in (b"*\x00", b"\x00*", b"+\x00", b"\x00+")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+

@@ -1,0 +1,116 @@
+"""The Dask graphs of the pipeline, built in this one place.
+
+- :func:`blurmap_tasks` classifies tissue tiles, one task per chunk of tiles;
+- :func:`restored_level0` is level 0 after restoration as a lazy Dask array:
+  one *restore* task per chunk restores the windows of its blurred tiles (the
+  step a GPU worker runs), and one *blend* task per chunk reads the input,
+  gathers the restored windows of its own and neighbouring chunks, and blends
+  them. Chunks with nothing to restore just read the input.
+"""
+
+from __future__ import annotations
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
+
+from wsi_deblur.blurmap import BlurMap
+from wsi_deblur.classify.base import BlurClassifier
+from wsi_deblur.classify.tiles import classify_tiles
+from wsi_deblur.io.slide import Slide
+from wsi_deblur.restore.base import Restorer
+from wsi_deblur.restore.windows import restore_windows
+from wsi_deblur.tiling.blend import blend_region
+from wsi_deblur.tiling.grid import TileGrid
+
+
+def chunk_tiles(grid: TileGrid, chunk: int) -> dict[tuple[int, int], list[tuple[int, int]]]:
+    """Tiles of each chunk of ``chunk`` pixels (a multiple of the tile size)."""
+    if chunk % grid.tile_size:
+        raise ValueError(f"chunk ({chunk} px) must be a multiple of tile_size ({grid.tile_size} px)")
+    k = chunk // grid.tile_size
+    rows, cols = grid.grid_shape
+    return {(ci, cj): [(i, j) for i in range(ci * k, min((ci + 1) * k, rows))
+                       for j in range(cj * k, min((cj + 1) * k, cols))]
+            for ci in range(-(-rows // k)) for cj in range(-(-cols // k))}
+
+
+def blurmap_tasks(slide: Slide, grid: TileGrid, is_tissue: np.ndarray, classifier: BlurClassifier,
+                  *, chunk: int = 2048) -> list:
+    """Delayed classification of every tissue tile, one task per chunk."""
+    tasks = []
+    for tiles in chunk_tiles(grid, chunk).values():
+        todo = [ij for ij in tiles if is_tissue[ij]]
+        if todo:
+            tasks.append(dask.delayed(classify_tiles, pure=True)(slide, grid, todo, classifier))
+    return tasks
+
+
+def _blend_chunk(slide: Slide, rect: tuple[int, int, int, int], grid: TileGrid, restored: np.ndarray,
+                 ramp: int, *window_sets: dict) -> np.ndarray:
+    y0, x0, y1, x1 = rect
+    original = slide.read_region(y0, x0, y1 - y0, x1 - x0)
+    windows: dict = {}
+    for ws in window_sets:
+        windows.update(ws)
+    return blend_region(original, rect, grid, restored, windows, ramp=ramp)
+
+
+def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk: int = 2048,
+                    min_confidence: float = 0.5, ramp: int | None = None,
+                    gpu: bool = False) -> da.Array:
+    """Level 0 with blurred tiles restored and blended, as a ``(y, x, c)`` Dask array.
+
+    Parameters
+    ----------
+    slide : Slide
+    blurmap : BlurMap
+        Which tiles are blurred, and how.
+    restorer : Restorer
+    chunk : int
+        Chunk edge in pixels; a multiple of the tile size and of the chunk
+        of the store the result is written to.
+    min_confidence : float
+        Blurred tiles with a lower class probability are left untouched.
+    ramp : int, optional
+        Blend width into untouched tiles (pixels); default the grid's halo.
+    gpu : bool
+        Annotate the restore tasks with ``resources={"GPU": 1}`` so a
+        distributed scheduler places them on GPU workers only.
+    """
+    grid = blurmap.grid
+    ramp = grid.halo if ramp is None else ramp
+    restored = blurmap.restore_mask(min_confidence=min_confidence)
+    per_chunk = chunk_tiles(grid, chunk)
+    token = dask.base.tokenize(slide.source, grid, restored, blurmap.label, blurmap.defocus_sigma_px,
+                               blurmap.motion_length_px, blurmap.motion_angle_deg, restorer, chunk, ramp)
+    restore_name, blend_name = f"restore-windows-{token}", f"blend-{token}"
+
+    restore_layer = {}
+    for (ci, cj), tiles in per_chunk.items():
+        todo = [ij for ij in tiles if restored[ij]]
+        if todo:
+            estimates = [blurmap.estimate(ij) for ij in todo]
+            restore_layer[(restore_name, ci, cj)] = (restore_windows, slide, grid, todo, estimates, restorer)
+
+    h, w = grid.shape
+    blend_layer = {}
+    for (ci, cj) in per_chunk:
+        rect = (ci * chunk, cj * chunk, min((ci + 1) * chunk, h), min((cj + 1) * chunk, w))
+        deps = [(restore_name, ci + di, cj + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)
+                if (restore_name, ci + di, cj + dj) in restore_layer]
+        blend_layer[(blend_name, ci, cj, 0)] = (_blend_chunk, slide, rect, grid, restored, ramp, *deps)
+
+    annotations = {"resources": {"GPU": 1}} if gpu else None
+    graph = HighLevelGraph(
+        {restore_name: MaterializedLayer(restore_layer, annotations=annotations),
+         blend_name: MaterializedLayer(blend_layer)},
+        {restore_name: set(), blend_name: {restore_name}},
+    )
+    chunks = (_sizes(h, chunk), _sizes(w, chunk), (3,))
+    return da.Array(graph, blend_name, chunks=chunks, dtype=np.uint8)
+
+
+def _sizes(n: int, chunk: int) -> tuple[int, ...]:
+    return tuple(min(chunk, n - s) for s in range(0, n, chunk))

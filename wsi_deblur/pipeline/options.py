@@ -1,0 +1,67 @@
+"""Settings of a run, with the defaults a facility would start from."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a slide is processed.
+
+    Attributes
+    ----------
+    tile_size : int
+        Tile edge in level-0 pixels: the unit of classification and of the
+        restore decision.
+    halo : int
+        Context around each tile given to the restorer, and half the overlap
+        of neighbouring windows (pixels).
+    chunk : int
+        Edge of a Dask chunk and of a written region (pixels); a multiple of
+        ``tile_size`` and of ``zarr_chunk``.
+    min_tissue : float
+        Tiles with a smaller tissue share are background.
+    min_confidence : float
+        Blurred tiles with a smaller class probability are not restored.
+    classifier, restorer : str
+        Names from :mod:`wsi_deblur.models`.
+    ngff_version : {"0.4", "0.5"}
+    zarr_compression : {"blosc", "zlib", "none"}
+    zarr_chunk : int
+    tiff : bool
+        Also write the pyramidal OME-TIFF.
+    tiff_compression : {"jpeg", "deflate", "none"}
+    jpeg_quality : int
+    mpp : float, optional
+        Micrometres per pixel, overriding the file's metadata.
+    reader : {"auto", "tifffile", "openslide", "pillow"}
+    gpu : bool
+        Place restore tasks on workers with a ``GPU`` resource.
+    """
+
+    tile_size: int = 512
+    halo: int = 32
+    chunk: int = 2048
+    min_tissue: float = 0.25
+    min_confidence: float = 0.5
+    classifier: str = "classical"
+    restorer: str = "wiener"
+    ngff_version: str = "0.4"
+    zarr_compression: str = "blosc"
+    zarr_chunk: int = 512
+    tiff: bool = True
+    tiff_compression: str = "jpeg"
+    jpeg_quality: int = 90
+    mpp: float | None = None
+    reader: str = "auto"
+    gpu: bool = False
+
+    def __post_init__(self) -> None:
+        if self.chunk % self.tile_size or self.chunk % self.zarr_chunk:
+            raise ValueError(f"chunk ({self.chunk}) must be a multiple of tile_size ({self.tile_size}) "
+                             f"and of zarr_chunk ({self.zarr_chunk})")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,71 @@
+"""Where Dask work runs: in this process, a local cluster, or a remote scheduler."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import dask
+
+
+@contextlib.contextmanager
+def use_scheduler(spec: str | None = None, *, n_workers: int | None = None) -> Iterator[Any]:
+    """Run the Dask work inside the block on the scheduler ``spec``.
+
+    Parameters
+    ----------
+    spec : str, optional
+        ``None`` or ``"threads"``: Dask's threaded scheduler in this process
+        (the default). ``"local"``: a :class:`distributed.LocalCluster` of
+        single-threaded worker processes on 127.0.0.1. Anything else: the
+        address of a running ``distributed`` scheduler (``tcp://host:8786``).
+    n_workers : int, optional
+        Worker processes for ``"local"``; default one per core.
+
+    Yields
+    ------
+    distributed.Client or None
+    """
+    # Task fusion would merge the GPU-annotated restore tasks into others
+    # and lose their annotation (DESIGN.md §3).
+    with dask.config.set({"optimization.fuse.active": False}):
+        if spec in (None, "", "threads"):
+            with dask.config.set(scheduler="threads"):
+                yield None
+            return
+        from distributed import Client, LocalCluster
+
+        if spec == "local":
+            with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                              dashboard_address=None) as cluster, Client(cluster) as client:
+                yield client
+            return
+        with Client(spec) as client:
+            yield client
+
+
+def compute(*collections: Any, progress: bool = False, label: str = "") -> Sequence[Any]:
+    """``dask.compute`` on the current scheduler, with an optional progress bar on stderr."""
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):
+        client = None
+    if client is not None:
+        futures = client.compute(list(collections))
+        if progress:
+            from distributed.diagnostics.progressbar import progress as show
+
+            print(label, file=sys.stderr)
+            show(futures, notebook=False)
+        return client.gather(futures)
+    if progress:
+        from dask.diagnostics import ProgressBar
+
+        print(label, file=sys.stderr)
+        with ProgressBar(out=sys.stderr, minimum=1.0):
+            return dask.compute(*collections)
+    return dask.compute(*collections)

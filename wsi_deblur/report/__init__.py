@@ -1,0 +1,1 @@
+"""QC outputs for people: qc.json, the per-tile CSV."""

@@ -1,0 +1,57 @@
+"""``<stem>.qc.json``: what QC staff and scripts read about one slide."""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from wsi_deblur.blurmap import BlurMap
+
+VERSIONED_PACKAGES = ("wsi-deblur", "numpy", "dask", "distributed", "zarr", "tifffile", "openslide-python",
+                      "openslide-bin", "torch", "scikit-image")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape the result."""
+    out = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def qc_summary(*, slide_path: str, stem: str, shape: tuple[int, int], mpp: float, n_levels: int,
+               backend: str, blurmap: BlurMap, tissue_area_fraction: float, restored_tiles: int,
+               settings: dict[str, Any], timings_s: dict[str, float], outputs: list[str]) -> dict[str, Any]:
+    """The qc.json document of one slide (sizes in pixels, mpp in micrometres)."""
+    h, w = shape
+    grid = blurmap.grid
+    return {
+        "slide": slide_path,
+        "stem": stem,
+        "width_px": w,
+        "height_px": h,
+        "levels_in_slide": n_levels,
+        "mpp": mpp,
+        "reader": backend,
+        "tile_size_px": grid.tile_size,
+        "tile_size_um": grid.tile_size * mpp,
+        "tiles": int(blurmap.is_tissue.size),
+        "tissue_tiles": int(blurmap.is_tissue.sum()),
+        "tissue_fraction": round(float(tissue_area_fraction), 6),
+        "blur_fractions_of_tissue": {k: round(v, 6) for k, v in blurmap.class_fractions().items()},
+        "restored_tiles": int(restored_tiles),
+        "settings": settings,
+        "timings_s": {k: round(v, 3) for k, v in timings_s.items()},
+        "outputs": outputs,
+        "versions": package_versions(),
+    }
+
+
+def write_qc_json(path: str | Path, summary: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(summary, indent=2) + "\n")

@@ -1,0 +1,29 @@
+"""``<stem>.blurmap.csv``: one row per tissue tile, for spreadsheets and pandas."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from wsi_deblur.blurmap import BlurMap
+
+COLUMNS = ("row", "col", "x_px", "y_px", "width_px", "height_px", "tissue_fraction", "class", "confidence",
+           "defocus_sigma_px", "motion_length_px", "motion_angle_deg")
+
+
+def write_tiles_csv(path: str | Path, blurmap: BlurMap) -> None:
+    """Write the tissue tiles of ``blurmap`` (level-0 pixel coordinates)."""
+    grid = blurmap.grid
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(COLUMNS)
+        rows, cols = grid.grid_shape
+        for i in range(rows):
+            for j in range(cols):
+                if not blurmap.is_tissue[i, j]:
+                    continue
+                y0, x0, y1, x1 = grid.tile_bounds(i, j)
+                est = blurmap.estimate((i, j))
+                out.writerow([i, j, x0, y0, x1 - x0, y1 - y0, f"{blurmap.tissue_fraction[i, j]:.3f}", est.label,
+                              f"{est.confidence:.4f}", f"{est.defocus_sigma_px:.3f}", f"{est.motion_length_px:.3f}",
+                              f"{est.motion_angle_deg:.1f}"])

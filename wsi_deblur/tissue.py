@@ -1,0 +1,99 @@
+"""Tissue detection on a low-resolution image of the slide.
+
+Background on a brightfield slide is bright and unsaturated; stained tissue is
+darker or coloured. We threshold a per-pixel *tissue score* (the larger of
+saturation and darkness) with Otsu's method, bounded so a slide that is all
+tissue or all glass is still judged sensibly, then clean the mask with a
+closing and by dropping specks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.filters import threshold_otsu
+
+#: A score below this is glass whatever Otsu says; above MAX_THRESHOLD is tissue.
+MIN_THRESHOLD = 0.06
+MAX_THRESHOLD = 0.20
+
+
+def tissue_score(rgb: np.ndarray) -> np.ndarray:
+    """Per-pixel tissue evidence in [0, 1]: max of HSV saturation and darkness.
+
+    Parameters
+    ----------
+    rgb : ndarray, shape (y, x, 3), uint8
+    """
+    x = rgb.astype(np.float32) / 255.0
+    cmax = x.max(axis=2)
+    cmin = x.min(axis=2)
+    saturation = np.where(cmax > 0, (cmax - cmin) / np.maximum(cmax, 1e-6), 0.0)
+    darkness = 1.0 - cmax
+    return np.maximum(saturation, darkness)
+
+
+def tissue_mask(rgb: np.ndarray, *, min_object_px: int = 16) -> np.ndarray:
+    """Boolean mask of tissue in a low-resolution RGB image.
+
+    Parameters
+    ----------
+    rgb : ndarray, shape (y, x, 3), uint8
+        A thumbnail; about 1024 px on the long side works well.
+    min_object_px : int
+        Connected specks smaller than this many thumbnail pixels are dropped.
+
+    Returns
+    -------
+    ndarray of bool, shape (y, x)
+    """
+    score = ndi.uniform_filter(tissue_score(rgb), size=3)
+    if np.ptp(score) > 1e-3:
+        threshold = float(np.clip(threshold_otsu(score), MIN_THRESHOLD, MAX_THRESHOLD))
+    else:
+        threshold = MIN_THRESHOLD
+    mask = score > threshold
+    mask = ndi.binary_closing(mask, structure=np.ones((3, 3)), iterations=2, border_value=0) | mask
+    mask = ndi.binary_fill_holes(mask)
+    labels, n = ndi.label(mask)
+    if n:
+        sizes = ndi.sum(mask, labels, index=np.arange(1, n + 1))
+        keep = np.zeros(n + 1, dtype=bool)
+        keep[1:] = sizes >= min_object_px
+        mask = keep[labels]
+    return mask
+
+
+def tile_tissue_fraction(mask: np.ndarray, downsample: float, grid_shape: tuple[int, int],
+                         tile_size: int) -> np.ndarray:
+    """Fraction of each level-0 tile covered by tissue.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (y, x)
+        Tissue mask of a thumbnail.
+    downsample : float
+        Level-0 pixels per mask pixel.
+    grid_shape : (int, int)
+        Tiles along y and x.
+    tile_size : int
+        Tile edge in level-0 pixels.
+
+    Returns
+    -------
+    ndarray of float32, shape ``grid_shape``
+    """
+    rows, cols = grid_shape
+    out = np.zeros(grid_shape, dtype=np.float32)
+    cum = np.pad(mask.astype(np.float64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    mh, mw = mask.shape
+    step = tile_size / downsample
+    for i in range(rows):
+        y0 = min(int(np.floor(i * step)), mh - 1)
+        y1 = max(min(int(np.ceil((i + 1) * step)), mh), y0 + 1)
+        for j in range(cols):
+            x0 = min(int(np.floor(j * step)), mw - 1)
+            x1 = max(min(int(np.ceil((j + 1) * step)), mw), x0 + 1)
+            total = cum[y1, x1] - cum[y0, x1] - cum[y1, x0] + cum[y0, x0]
+            out[i, j] = total / ((y1 - y0) * (x1 - x0))
+    return out

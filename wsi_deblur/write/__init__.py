@@ -1,0 +1,1 @@
+"""Writers: pyramidal OME-Zarr, pyramidal OME-TIFF, and atomic output names."""

@@ -1,0 +1,82 @@
+"""Pyramidal OME-TIFF written tile by tile from a stored image pyramid.
+
+BigTIFF, tiled, the reduced levels in SubIFDs of the full-resolution IFD
+(``subfiletype=1``), OME-XML with physical pixel sizes, and TIFF resolution
+tags, as QuPath, Bio-Formats and OpenSlide expect (DESIGN.md §3). Pixels come
+from the OME-Zarr levels one tile at a time, so memory does not depend on the
+slide's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import zarr
+
+COMPRESSIONS = ("jpeg", "deflate", "none")
+
+
+def _tiles(level: zarr.Array, tile: int, *, band_tiles: int = 8) -> Iterator[np.ndarray]:
+    """Tiles of a ``(c, y, x)`` array as ``(tile, tile, c)``, row by row.
+
+    Reads ``band_tiles`` tiles at a time, so memory does not grow with the
+    level's size.
+    """
+    _, h, w = level.shape
+    step = tile * band_tiles
+    for y in range(0, h, tile):
+        for xb in range(0, w, step):
+            band = np.asarray(level[:, y:y + tile, xb:xb + step]).transpose(1, 2, 0)
+            for x in range(0, band.shape[1], tile):
+                yield _full_tile(band[:, x:x + tile], tile)
+
+
+def _full_tile(block: np.ndarray, tile: int) -> np.ndarray:
+    """Pad an edge tile with zeros to ``(tile, tile, 3)``."""
+    if block.shape[:2] == (tile, tile):
+        return np.ascontiguousarray(block)
+    full = np.zeros((tile, tile, 3), dtype=np.uint8)
+    full[:block.shape[0], :block.shape[1]] = block
+    return full
+
+
+
+def write_ome_tiff(path: str | Path, levels: list[zarr.Array], *, mpp: float, name: str,
+                   compression: str = "jpeg", quality: int = 90, tile: int = 512) -> None:
+    """Write ``levels`` (``(c, y, x)`` uint8 arrays, full resolution first) as OME-TIFF.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (``*.ome.tif``).
+    mpp : float
+        Micrometres per pixel at level 0.
+    compression : {"jpeg", "deflate", "none"}
+        JPEG is lossy and small; Deflate is lossless.
+    quality : int
+        JPEG quality (1-100).
+    tile : int
+        Tile edge in pixels (a multiple of 16).
+    """
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
+    codec = {"jpeg": ("jpeg", {"level": quality}), "deflate": ("zlib", {"level": 6}), "none": (None, {})}[compression]
+    options = dict(photometric="rgb", tile=(tile, tile), dtype=np.uint8, resolutionunit="CENTIMETER",
+                   compression=codec[0], compressionargs=codec[1] or None)
+    metadata = {"axes": "YXS", "Name": name, "PhysicalSizeX": mpp, "PhysicalSizeXUnit": "µm",
+                "PhysicalSizeY": mpp, "PhysicalSizeYUnit": "µm",
+                "Channel": {"Name": ["RGB"]}}
+    with tifffile.TiffWriter(str(path), bigtiff=True, ome=True) as tif:
+        for k, level in enumerate(levels):
+            _, h, w = level.shape
+            um = mpp * levels[0].shape[1] / h  # micrometres per pixel of this level
+            resolution = (1e4 / um, 1e4 / um)
+            if k == 0:
+                tif.write(_tiles(level, tile), shape=(h, w, 3), subifds=len(levels) - 1, resolution=resolution,
+                          metadata=metadata, **options)
+            else:
+                tif.write(_tiles(level, tile), shape=(h, w, 3), subfiletype=1, resolution=resolution,
+                          metadata=None, **options)

@@ -1,0 +1,215 @@
+"""Pyramidal OME-Zarr (NGFF 0.4 on Zarr v2 by default, 0.5 on Zarr v3 as an option).
+
+Conventions (see DESIGN.md §3): RGB uint8 with axes ``c, y, x``; one ``scale``
+per level in micrometres, then a ``translation`` that puts each pixel's centre
+where the level-0 pixels it averages are; an ``omero`` block rendering R/G/B;
+Blosc (zstd) or zlib compression, which QuPath reads. Level 0 is written by
+regions from a Dask array whose chunks are multiples of the store's chunks;
+every further level is computed from the *stored* level above it, so nothing
+ever holds a whole level.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask.array as da
+import numcodecs
+import numpy as np
+import zarr
+
+from wsi_deblur.blurmap import LABEL_VALUES
+
+NGFF_VERSIONS = ("0.4", "0.5")
+COMPRESSIONS = ("blosc", "zlib", "none")
+CHANNEL_COLORS = (("R", "FF0000"), ("G", "00FF00"), ("B", "0000FF"))
+LABEL_COLORS = {  # RGBA per label value; background transparent
+    0: (0, 0, 0, 0), 1: (46, 160, 67, 110), 2: (230, 80, 60, 200), 3: (60, 110, 230, 200), 4: (170, 60, 200, 200),
+}
+
+
+def pyramid_shapes(shape: tuple[int, int], *, min_size: int = 1024) -> list[tuple[int, int]]:
+    """``(height, width)`` of each level, halving until the long side <= ``min_size``."""
+    shapes = [tuple(shape)]
+    while max(shapes[-1]) > min_size:
+        h, w = shapes[-1]
+        shapes.append((-(-h // 2), -(-w // 2)))
+    return shapes  # type: ignore[return-value]
+
+
+def _axes(with_channel: bool) -> list[dict]:
+    space = [{"name": "y", "type": "space", "unit": "micrometer"},
+             {"name": "x", "type": "space", "unit": "micrometer"}]
+    return ([{"name": "c", "type": "channel"}] if with_channel else []) + space
+
+
+def _transforms(mpp: float, factor: float, with_channel: bool) -> list[dict]:
+    scale = [mpp * factor, mpp * factor]
+    shift = [(factor - 1) / 2 * mpp] * 2
+    lead = [1.0] if with_channel else []
+    out = [{"type": "scale", "scale": lead + scale}]
+    if factor != 1:
+        out.append({"type": "translation", "translation": ([0.0] if with_channel else []) + shift})
+    return out
+
+
+def _multiscales(name: str, n_levels: int, mpp: float, version: str, *, with_channel: bool = True,
+                 base_factor: float = 1.0) -> dict:
+    ms = {
+        "name": name,
+        "axes": _axes(with_channel),
+        "datasets": [{"path": str(k), "coordinateTransformations": _transforms(mpp, base_factor * 2 ** k, with_channel)}
+                     for k in range(n_levels)],
+        "type": "mean",
+    }
+    if version == "0.4":
+        ms = {"version": "0.4", **ms}
+    return ms
+
+
+def _omero(name: str) -> dict:
+    return {
+        "name": name,
+        "channels": [{"label": label, "color": color, "active": True, "coefficient": 1.0, "family": "linear",
+                      "inverted": False, "window": {"start": 0, "end": 255, "min": 0, "max": 255}}
+                     for label, color in CHANNEL_COLORS],
+        "rdefs": {"model": "color", "defaultT": 0, "defaultZ": 0},
+    }
+
+
+def _set_ome_attrs(group: zarr.Group, version: str, attrs: dict) -> None:
+    if version == "0.4":
+        group.attrs.update(attrs)
+    else:
+        group.attrs.update({"ome": {"version": "0.5", **attrs}})
+
+
+def _create_array(group: zarr.Group, name: str, shape: tuple[int, ...], chunks: tuple[int, ...], *,
+                  version: str, compression: str, dimension_names: list[str],
+                  shards: tuple[int, ...] | None = None) -> zarr.Array:
+    if version == "0.4":
+        compressor = {"blosc": numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE),
+                      "zlib": numcodecs.Zlib(level=6), "none": None}[compression]
+        return group.create_array(name, shape=shape, chunks=chunks, dtype="uint8", fill_value=0,
+                                  compressors=compressor, chunk_key_encoding={"name": "v2", "separator": "/"})
+    from zarr.codecs import BloscCodec, GzipCodec
+
+    codec = {"blosc": BloscCodec(cname="zstd", clevel=5, shuffle="shuffle"), "zlib": GzipCodec(level=6),
+             "none": None}[compression]
+    return group.create_array(name, shape=shape, chunks=chunks, shards=shards, dtype="uint8", fill_value=0,
+                              compressors=codec, dimension_names=dimension_names)
+
+
+def create_ome_zarr(path: str | Path, *, shape: tuple[int, int], mpp: float, name: str,
+                    version: str = "0.4", compression: str = "blosc", chunk: int = 512,
+                    shard: int | None = None, min_size: int = 1024) -> list[zarr.Array]:
+    """Create an empty RGB image pyramid and return its level arrays ``(c, y, x)``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Directory of the new store (``*.ome.zarr``); must not exist.
+    shape : (int, int)
+        Level-0 ``(height, width)`` in pixels.
+    mpp : float
+        Micrometres per pixel at level 0.
+    version : {"0.4", "0.5"}
+        NGFF version: 0.4 on Zarr v2 (QuPath, Fiji) or 0.5 on Zarr v3.
+    compression : {"blosc", "zlib", "none"}
+    chunk : int
+        Chunk edge in pixels (all three channels in one chunk).
+    shard : int, optional
+        Shard edge in pixels (0.5 only; a multiple of ``chunk``).
+    min_size : int
+        Smallest level's long side is at most this many pixels.
+    """
+    if version not in NGFF_VERSIONS:
+        raise ValueError(f"NGFF version must be one of {NGFF_VERSIONS}, got {version!r}")
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
+    if shard is not None and (version != "0.5" or shard % chunk):
+        raise ValueError("shards need NGFF 0.5 and a shard size that is a multiple of the chunk size")
+    shapes = pyramid_shapes(shape, min_size=min_size)
+    group = zarr.open_group(str(path), mode="w-", zarr_format=2 if version == "0.4" else 3)
+    _set_ome_attrs(group, version, {"multiscales": [_multiscales(name, len(shapes), mpp, version)],
+                                    "omero": _omero(name)})
+    return [_create_array(group, str(k), (3, h, w), (3, chunk, chunk), version=version, compression=compression,
+                          dimension_names=["c", "y", "x"], shards=(3, shard, shard) if shard else None)
+            for k, (h, w) in enumerate(shapes)]
+
+
+def store_level0(image: da.Array, level0: zarr.Array, **compute_kwargs) -> None:
+    """Write a ``(y, x, c)`` Dask array into the ``(c, y, x)`` level-0 array.
+
+    Each task writes its own region; chunks must be multiples of the store's.
+    """
+    zy, zx = level0.chunks[1], level0.chunks[2]
+    if any(c % zy for c in image.chunks[0][:-1]) or any(c % zx for c in image.chunks[1][:-1]):
+        raise ValueError(f"Dask chunks {image.chunksize[:2]} are not multiples of the Zarr chunk {(zy, zx)}")
+    da.store(image.transpose(2, 0, 1), level0, lock=False, **compute_kwargs)
+
+
+def _halve(block: np.ndarray) -> np.ndarray:
+    """2x2 mean of a ``(c, y, x)`` uint8 block, the odd edge replicated, rounded half up."""
+    c, h, w = block.shape
+    if h % 2 or w % 2:
+        block = np.pad(block, ((0, 0), (0, h % 2), (0, w % 2)), mode="edge")
+    b = block.astype(np.uint16)
+    s = b[:, 0::2, 0::2] + b[:, 1::2, 0::2] + b[:, 0::2, 1::2] + b[:, 1::2, 1::2]
+    return ((s + 2) // 4).astype(np.uint8)
+
+
+def downsample_level(source: zarr.Array, target: zarr.Array, *, chunk: int = 2048, **compute_kwargs) -> None:
+    """Fill ``target`` with the 2x2 mean of the stored ``source``, by regions."""
+    src = da.from_zarr(source, chunks=(3, 2 * chunk, 2 * chunk))
+    out_chunks = (src.chunks[0], tuple(-(-c // 2) for c in src.chunks[1]), tuple(-(-c // 2) for c in src.chunks[2]))
+    small = src.map_blocks(_halve, chunks=out_chunks, dtype=np.uint8)
+    da.store(small, target, lock=False, **compute_kwargs)
+
+
+def write_label_image(path: str | Path, labels: np.ndarray, *, mpp: float, tile_size: int, name: str = "blur",
+                      n_levels: int = 1, version: str = "0.4",
+                      classes: dict[str, int] = LABEL_VALUES) -> None:
+    """Add a per-tile label image under ``labels/<name>`` of an OME-Zarr image.
+
+    Parameters
+    ----------
+    labels : ndarray, shape (tile rows, tile columns), uint8
+        Label value per tile (see :data:`wsi_deblur.blurmap.LABEL_VALUES`).
+    mpp : float
+        Micrometres per level-0 pixel; each label pixel is ``tile_size`` of them.
+    n_levels : int
+        Levels of the label pyramid: as many as the image has (NGFF 0.5 asks it).
+    """
+    root = zarr.open_group(str(path), mode="r+")
+    group = root.require_group("labels")
+    _set_ome_attrs(group, version, {"labels": [name]})
+    lab = group.create_group(name)
+    shapes = [labels.shape]
+    while len(shapes) < n_levels:
+        h, w = shapes[-1]
+        shapes.append((-(-h // 2), -(-w // 2)))
+    ms = _multiscales(name, len(shapes), mpp, version, with_channel=True, base_factor=tile_size)
+    image_label = {
+        "colors": [{"label-value": v, "rgba": list(LABEL_COLORS[v])} for v in sorted(classes.values())],
+        "properties": [{"label-value": v, "class": k} for k, v in sorted(classes.items(), key=lambda kv: kv[1])],
+        "source": {"image": "../../"},
+    }
+    if version == "0.4":
+        image_label = {"version": "0.4", **image_label}
+    _set_ome_attrs(lab, version, {"multiscales": [ms], "image-label": image_label})
+    level = labels[None].astype(np.uint8)
+    for k, (h, w) in enumerate(shapes):
+        arr = _create_array(lab, str(k), (1, h, w), (1, min(h, 1024), min(w, 1024)), version=version,
+                            compression="blosc", dimension_names=["c", "y", "x"])
+        arr[:] = level
+        level = level[:, ::2, ::2]  # nearest: labels are categories, never averaged
+
+
+def levels_of(path: str | Path) -> list[zarr.Array]:
+    """The image arrays of an OME-Zarr written here, full resolution first."""
+    group = zarr.open_group(str(path), mode="r")
+    attrs = dict(group.attrs)
+    ms = attrs.get("ome", attrs)["multiscales"][0]
+    return [group[d["path"]] for d in ms["datasets"]]
+
