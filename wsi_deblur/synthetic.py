@@ -77,6 +77,24 @@ def tissue_alpha(y0: int, x0: int, y1: int, x1: int, coarse: np.ndarray, cell: i
     return np.clip((value - 0.15) * 8.0, 0.0, 1.0)
 
 
+def pixel_noise(y0: int, x0: int, y1: int, x1: int, seed: int, *, std: float) -> np.ndarray:
+    """Sensor-like noise that depends only on each pixel's position and ``seed``.
+
+    Uniform noise of standard deviation ``std`` from an integer hash, so any
+    tiling of the slide renders the same pixels.
+    """
+    y = np.arange(y0, y1, dtype=np.uint64)[:, None, None]
+    x = np.arange(x0, x1, dtype=np.uint64)[None, :, None]
+    c = np.arange(3, dtype=np.uint64)[None, None, :]
+    h = (y * np.uint64(0x9E3779B1) + x * np.uint64(0x85EBCA77) + c * np.uint64(0xC2B2AE3D)
+         + np.uint64(seed * 0x27D4EB2F + 1)) & np.uint64(0xFFFFFFFF)
+    h ^= h >> np.uint64(15)
+    h = (h * np.uint64(0x2C1B3C6D)) & np.uint64(0xFFFFFFFF)
+    h ^= h >> np.uint64(12)
+    u = h.astype(np.float64) / 2.0**32 - 0.5
+    return (u * std * np.sqrt(12.0)).astype(np.float32)
+
+
 class SyntheticSlide:
     """A procedural slide: any rectangle of it can be rendered on demand.
 
@@ -120,8 +138,7 @@ class SyntheticSlide:
             src = self._sharp(iy0 - m, ix0 - m, iy1 + m, ix1 + m)
             blurred = np.stack([fftconvolve(src[:, :, c], psf, mode="same") for c in range(3)], axis=2)
             img[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = blurred[m:-m, m:-m]
-        rng = np.random.default_rng((self.seed, y0, x0))
-        img = img + rng.normal(0.0, 1.5, img.shape).astype(np.float32)
+        img = img + pixel_noise(y0, x0, y1, x1, self.seed, std=1.5)
         return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
     def tiles(self, tile: int) -> Iterator[np.ndarray]:

@@ -1,10 +1,12 @@
 """Tissue detection on a low-resolution image of the slide.
 
 Background on a brightfield slide is bright and unsaturated; stained tissue is
-darker or coloured. We threshold a per-pixel *tissue score* (the larger of
-saturation and darkness) with Otsu's method, bounded so a slide that is all
-tissue or all glass is still judged sensibly, then clean the mask with a
-closing and by dropping specks.
+darker or coloured. We compute a per-pixel *tissue score* (the larger of
+saturation and darkness), estimate the glass level as the median score of the
+darker Otsu class's complement (the bright class), and call tissue anything a
+little above the glass: pale stroma counts, not just dense stain. The
+threshold is bounded so an all-tissue or all-glass slide is judged sensibly;
+the mask is cleaned with a closing, hole filling and by dropping specks.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
-#: A score below this is glass whatever Otsu says; above MAX_THRESHOLD is tissue.
+#: A score below this is glass whatever the statistics say; above MAX_THRESHOLD is tissue.
 MIN_THRESHOLD = 0.06
 MAX_THRESHOLD = 0.20
+#: How far above the glass level tissue starts (score units, about 10 grey levels).
+GLASS_MARGIN = 0.04
 
 
 def tissue_score(rgb: np.ndarray) -> np.ndarray:
@@ -48,10 +52,11 @@ def tissue_mask(rgb: np.ndarray, *, min_object_px: int = 16) -> np.ndarray:
     ndarray of bool, shape (y, x)
     """
     score = ndi.uniform_filter(tissue_score(rgb), size=3)
+    threshold = MIN_THRESHOLD
     if np.ptp(score) > 1e-3:
-        threshold = float(np.clip(threshold_otsu(score), MIN_THRESHOLD, MAX_THRESHOLD))
-    else:
-        threshold = MIN_THRESHOLD
+        otsu = threshold_otsu(score)
+        glass = float(np.median(score[score <= otsu]))
+        threshold = float(np.clip(min(otsu, glass + GLASS_MARGIN), MIN_THRESHOLD, MAX_THRESHOLD))
     mask = score > threshold
     mask = ndi.binary_closing(mask, structure=np.ones((3, 3)), iterations=2, border_value=0) | mask
     mask = ndi.binary_fill_holes(mask)

@@ -13,6 +13,8 @@ is replicated) or refuses them with a :class:`~wsi_deblur.errors.SlideError`.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 from pathlib import Path
@@ -66,8 +68,9 @@ class TiffBackend:
 
         self.path = path
         try:
-            self._tif = tifffile.TiffFile(path)
-            series = self._tif.series[0]
+            with _quiet_tifffile():
+                self._tif = tifffile.TiffFile(path)
+                series = self._tif.series[0]
         except Exception as exc:  # tifffile raises many kinds
             raise SlideError(path, f"not a readable TIFF ({_short(exc)})") from None
         try:
@@ -85,7 +88,9 @@ class TiffBackend:
             self._tif.close()
             raise SlideError(path, f"cannot read TIFF image data ({_short(exc)})") from None
         self.level_shapes = [self._yx(level.shape) for level in self._levels]
-        self.properties = {"tiff.series": series.kind or "generic"}
+        vendor = _openslide_vendor(path)
+        self.properties = {"tiff.series": series.kind or "generic",
+                           "openslide.vendor": vendor or ("ome-tiff" if self._tif.is_ome else "tiff")}
         self.mpp = _tiff_mpp(self._tif)
 
     def _check_axes(self, series) -> None:
@@ -110,6 +115,18 @@ class TiffBackend:
 
     def close(self) -> None:
         self._tif.close()
+
+
+@contextlib.contextmanager
+def _quiet_tifffile():
+    """tifffile logs each malformed tag; we report one line per file instead."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _check_complete(tif, path: str) -> None:
@@ -213,6 +230,8 @@ class PillowBackend:
             raise
         except Image.DecompressionBombError:
             raise SlideError(path, "image is too large for a plain image reader; save it as a tiled TIFF") from None
+        except Image.UnidentifiedImageError:
+            raise SlideError(path, "not a slide or image that OpenSlide, tifffile or Pillow can read") from None
         except Exception as exc:
             raise SlideError(path, f"not a readable image ({_short(exc)})") from None
         self._pixels = to_rgb8(pixels, path)

@@ -138,7 +138,7 @@ def create_ome_zarr(path: str | Path, *, shape: tuple[int, int], mpp: float, nam
             for k, (h, w) in enumerate(shapes)]
 
 
-def store_level0(image: da.Array, level0: zarr.Array, **compute_kwargs) -> None:
+def store_level0(image: da.Array, level0: zarr.Array, **compute_kwargs):
     """Write a ``(y, x, c)`` Dask array into the ``(c, y, x)`` level-0 array.
 
     Each task writes its own region; chunks must be multiples of the store's.
@@ -146,7 +146,7 @@ def store_level0(image: da.Array, level0: zarr.Array, **compute_kwargs) -> None:
     zy, zx = level0.chunks[1], level0.chunks[2]
     if any(c % zy for c in image.chunks[0][:-1]) or any(c % zx for c in image.chunks[1][:-1]):
         raise ValueError(f"Dask chunks {image.chunksize[:2]} are not multiples of the Zarr chunk {(zy, zx)}")
-    da.store(image.transpose(2, 0, 1), level0, lock=False, **compute_kwargs)
+    return da.store(image.transpose(2, 0, 1), level0, lock=False, **compute_kwargs)
 
 
 def _halve(block: np.ndarray) -> np.ndarray:
@@ -159,12 +159,12 @@ def _halve(block: np.ndarray) -> np.ndarray:
     return ((s + 2) // 4).astype(np.uint8)
 
 
-def downsample_level(source: zarr.Array, target: zarr.Array, *, chunk: int = 2048, **compute_kwargs) -> None:
+def downsample_level(source: zarr.Array, target: zarr.Array, *, chunk: int = 2048, **compute_kwargs):
     """Fill ``target`` with the 2x2 mean of the stored ``source``, by regions."""
     src = da.from_zarr(source, chunks=(3, 2 * chunk, 2 * chunk))
     out_chunks = (src.chunks[0], tuple(-(-c // 2) for c in src.chunks[1]), tuple(-(-c // 2) for c in src.chunks[2]))
     small = src.map_blocks(_halve, chunks=out_chunks, dtype=np.uint8)
-    da.store(small, target, lock=False, **compute_kwargs)
+    return da.store(small, target, lock=False, **compute_kwargs)
 
 
 def write_label_image(path: str | Path, labels: np.ndarray, *, mpp: float, tile_size: int, name: str = "blur",

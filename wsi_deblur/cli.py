@@ -1,0 +1,161 @@
+"""``wsi-deblur``: the command line, a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from wsi_deblur.errors import SlideError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("slides", nargs="+", help="slide files, folders of slides, or glob patterns")
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    p.add_argument("--mpp", type=float, help="micrometres per pixel, when the file has none (or to override it)")
+    p.add_argument("--reader", default="auto", choices=("auto", "tifffile", "openslide", "pillow"))
+    p.add_argument("--tile-size", type=int, default=512, help="tile edge in pixels (default 512)")
+    p.add_argument("--halo", type=int, default=32, help="restoration context and half-overlap in pixels (default 32)")
+    p.add_argument("--chunk", type=int, default=2048, help="Dask chunk edge in pixels (default 2048)")
+    p.add_argument("--min-tissue", type=float, default=0.25, help="tissue share for a tile to count (default 0.25)")
+    p.add_argument("--min-confidence", type=float, default=0.5, help="class probability to restore a tile")
+    p.add_argument("--classifier", default="classical")
+    p.add_argument("--scheduler", default=None,
+                   help="where work runs: omitted = threads in this process, 'local' = a LocalCluster of "
+                        "processes, or a scheduler address such as tcp://10.0.0.5:8786")
+    p.add_argument("--workers", type=int, default=None, help="worker processes for --scheduler local")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wsi-deblur", description=__doc__.split(":")[1].strip())
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="blur QC and restoration: OME-Zarr, OME-TIFF, qc.json per slide")
+    _add_run_options(run)
+    run.add_argument("--restorer", default="wiener")
+    run.add_argument("--gpu", action="store_true", help="place restoration on workers with a GPU resource")
+    run.add_argument("--ngff-version", default="0.4", choices=("0.4", "0.5"),
+                     help="0.4 (Zarr v2, QuPath/Fiji; default) or 0.5 (Zarr v3)")
+    run.add_argument("--zarr-compression", default="blosc", choices=("blosc", "zlib", "none"))
+    run.add_argument("--tiff-compression", default="jpeg", choices=("jpeg", "deflate", "none"))
+    run.add_argument("--jpeg-quality", type=int, default=90)
+    run.add_argument("--no-tiff", action="store_true", help="skip the OME-TIFF")
+
+    qc = sub.add_parser("qc", help="blur QC only: qc.json and the per-tile blur map, no restored image")
+    _add_run_options(qc)
+
+    info = sub.add_parser("info", help="size, levels, pixel size and reader of slides (JSON lines)")
+    info.add_argument("slides", nargs="+")
+    info.add_argument("--mpp", type=float)
+    info.add_argument("--debug", action="store_true")
+
+    demo = sub.add_parser("demo", help="make the built-in example slide and run on it")
+    demo.add_argument("-o", "--out", default="out/demo", help="output folder (default out/demo)")
+    demo.add_argument("--no-progress", action="store_true")
+    demo.add_argument("--debug", action="store_true")
+    return parser
+
+
+def _options(args: argparse.Namespace, restore: bool):
+    from wsi_deblur.pipeline.options import RunOptions
+
+    extra = {}
+    if restore:
+        extra = dict(restorer=args.restorer, gpu=args.gpu, ngff_version=args.ngff_version,
+                     zarr_compression=args.zarr_compression, tiff=not args.no_tiff,
+                     tiff_compression=args.tiff_compression, jpeg_quality=args.jpeg_quality)
+    return RunOptions(tile_size=args.tile_size, halo=args.halo, chunk=args.chunk, min_tissue=args.min_tissue,
+                      min_confidence=args.min_confidence, classifier=args.classifier, mpp=args.mpp,
+                      reader=args.reader, **extra)
+
+
+def _report_error(exc: SlideError) -> None:
+    print(f"error: {exc}", file=sys.stderr, flush=True)
+
+
+def _report_done(result) -> None:
+    s = result.summary
+    fractions = ", ".join(f"{k} {v:.1%}" for k, v in s["blur_fractions_of_tissue"].items())
+    print(f"{result.slide}: tissue {s['tissue_fraction']:.1%} of slide; of tissue tiles: {fractions}; "
+          f"{s['restored_tiles']} tiles restored", flush=True)
+    for path in result.outputs:
+        print(f"  {path}", flush=True)
+
+
+def _cmd_run(args: argparse.Namespace, restore: bool) -> int:
+    from wsi_deblur.pipeline.batch import process_batch
+    from wsi_deblur.pipeline.scheduler import use_scheduler
+
+    options = _options(args, restore)
+    with use_scheduler(args.scheduler, n_workers=args.workers):
+        outcome = process_batch(args.slides, args.out, options, restore=restore,
+                                progress=not args.no_progress and sys.stderr.isatty(),
+                                on_error=_report_error, on_done=_report_done)
+    if outcome.failures:
+        print(f"{len(outcome.failures)} of {len(outcome.failures) + len(outcome.results)} slides failed",
+              file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from wsi_deblur.io import open_slide
+
+    status = EXIT_OK
+    for path in args.slides:
+        try:
+            slide = open_slide(path, mpp=args.mpp)
+            h, w = slide.shape
+            print(json.dumps({"path": path, "reader": slide.backend_name, "width_px": w, "height_px": h,
+                              "levels": [list(s[::-1]) for s in slide.level_shapes], "mpp": slide.mpp,
+                              "vendor": slide.properties.get("openslide.vendor")}), flush=True)
+        except SlideError as exc:
+            _report_error(exc)
+            status = EXIT_FAILED
+    return status
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from wsi_deblur.pipeline.batch import process_batch
+    from wsi_deblur.pipeline.options import RunOptions
+    from wsi_deblur.synthetic import demo_slide
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    example = demo_slide().write(out / "example-slide.ome.tif")
+    print(f"example slide (IHC tissue with a defocused and a motion-blurred patch): {example}", flush=True)
+    outcome = process_batch([example], out / "results", RunOptions(), progress=not args.no_progress and
+                            sys.stderr.isatty(), on_error=_report_error, on_done=_report_done)
+    if outcome.ok:
+        print(f"outputs are in {out / 'results'}")
+    return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _cmd_run(args, restore=True)
+        if args.command == "qc":
+            return _cmd_run(args, restore=False)
+        if args.command == "info":
+            return _cmd_info(args)
+        return _cmd_demo(args)
+    except (SlideError, ValueError, OSError) as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted; completed slides are in place, the slide in progress left nothing", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Many slides in one go: each slide's failure is recorded, the batch goes on."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wsi_deblur.errors import SlideError
+from wsi_deblur.io.slide import slide_stem
+from wsi_deblur.pipeline.options import RunOptions
+from wsi_deblur.pipeline.slide_job import SlideResult, process_slide
+
+#: File endings taken from a folder given as input.
+SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".dcm",
+                  ".png", ".jpg", ".jpeg")
+
+
+@dataclass
+class BatchOutcome:
+    """Results of the slides that worked and one line per slide that did not."""
+
+    results: list[SlideResult] = field(default_factory=list)
+    failures: list[SlideError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def expand_inputs(inputs: Iterable[str | Path]) -> list[str]:
+    """Slides named by paths, folders (their slide files) and glob patterns.
+
+    A path that matches nothing is kept, so that it is reported as missing.
+    """
+    out: list[str] = []
+    for item in map(str, inputs):
+        p = Path(item)
+        if p.is_dir() and not item.lower().endswith(".ome.zarr"):
+            out.extend(sorted(str(f) for f in p.iterdir() if f.is_file() and f.name.lower().endswith(SLIDE_SUFFIXES)))
+        elif any(ch in item for ch in "*?[") and not p.exists():
+            out.extend(sorted(glob.glob(item)))
+        else:
+            out.append(item)
+    return out
+
+
+def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: RunOptions = RunOptions(), *,
+                  restore: bool = True, progress: bool = False,
+                  on_error: Callable[[SlideError], None] | None = None,
+                  on_done: Callable[[SlideResult], None] | None = None) -> BatchOutcome:
+    """Process every slide; a failing slide is recorded and the batch goes on.
+
+    Parameters
+    ----------
+    on_error, on_done : callable, optional
+        Called as each slide fails or completes (the CLI prints there).
+    """
+    outcome = BatchOutcome()
+    stems: dict[str, str] = {}
+    for path in expand_inputs(inputs):
+        try:
+            stem = slide_stem(path)
+            if stem in stems:
+                raise SlideError(path, f"its outputs would overwrite those of {stems[stem]} (same name {stem!r})")
+            stems[stem] = path
+            result = process_slide(path, out_dir, options, restore=restore, progress=progress)
+        except SlideError as exc:
+            _record(outcome, exc, on_error)
+        except (OSError, ValueError, RuntimeError, MemoryError) as exc:
+            _record(outcome, SlideError(path, f"{type(exc).__name__}: {str(exc).strip()[:300]}"), on_error)
+        else:
+            outcome.results.append(result)
+            if on_done:
+                on_done(result)
+    return outcome
+
+
+def _record(outcome: BatchOutcome, exc: SlideError, on_error) -> None:
+    outcome.failures.append(exc)
+    if on_error:
+        on_error(exc)
