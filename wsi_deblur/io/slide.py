@@ -198,7 +198,8 @@ class Slide:
         """A small RGB image of the whole slide, read in bounded memory.
 
         Reads the smallest level that is at least ``max_size`` on its longer
-        side, strip by strip, and block-averages it down.
+        side, chunk by chunk on the current Dask scheduler, and block-averages
+        it down by an integer factor.
 
         Returns
         -------
@@ -214,16 +215,11 @@ class Slide:
                 level = i
         ds_level = self.level_downsamples[level]
         factor = max(1, int(round(target / ds_level)))
-        lh, lw = self.backend.level_shapes[level]
-        oh, ow = -(-lh // factor), -(-lw // factor)
-        out = np.empty((oh, ow, 3), dtype=np.uint8)
-        strip = factor * max(1, 512 // factor)
-        for y in range(0, lh, strip):
-            rows = min(strip, lh - y)
-            block = self.read_region(y, 0, -(-rows // factor) * factor, ow * factor, level=level)
-            small = block.reshape(block.shape[0] // factor, factor, ow, factor, 3).mean(axis=(1, 3))
-            out[y // factor:y // factor + small.shape[0]] = np.round(small).astype(np.uint8)
-        return out, ds_level * factor
+        chunk = factor * max(1, 2048 // factor)
+        pixels = self.to_dask(level=level, chunks=chunk)
+        out_chunks = tuple(tuple(-(-c // factor) for c in cs) for cs in pixels.chunks[:2]) + ((3,),)
+        small = pixels.map_blocks(_block_mean, factor, chunks=out_chunks, dtype=np.uint8)
+        return small.compute(), ds_level * factor
 
     def close(self) -> None:
         if self._backend is not None and self.source not in _open_backends:
@@ -236,6 +232,25 @@ def _chunk_sizes(n: int, chunk: int) -> tuple[int, ...]:
     if n % chunk:
         sizes.append(n % chunk)
     return tuple(sizes)
+
+
+def _block_mean(block: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of ``factor`` x ``factor`` blocks, from at most 4 x 4 samples per block.
+
+    Blocks are sampled on a regular sub-grid (every ``factor // 4``-th pixel
+    when that divides ``factor``): plenty for a thumbnail, and 4-16x faster
+    than summing every pixel. The slide's edge is extended by replication.
+    """
+    if factor == 1:
+        return block
+    step = max(d for d in range(1, max(factor // 4, 1) + 1) if factor % d == 0)
+    block, factor = block[::step, ::step], factor // step
+    h, w, c = block.shape
+    oh, ow = -(-h // factor), -(-w // factor)
+    if (oh * factor, ow * factor) != (h, w):
+        block = np.pad(block, ((0, oh * factor - h), (0, ow * factor - w), (0, 0)), mode="edge")
+    sums = block.reshape(oh, factor, ow, factor, c).sum(axis=(1, 3), dtype=np.uint32)
+    return ((sums + factor * factor // 2) // (factor * factor)).astype(np.uint8)
 
 
 def _read_block(slide: Slide, level: int, chunk: int, block_info=None) -> np.ndarray:

@@ -112,9 +112,9 @@ def blend_region(original: np.ndarray, rect: tuple[int, int, int, int], grid: Ti
     alpha = restoration_alpha(restored_tiles, grid, rect, ramp)
     if not alpha.any():
         return original
-    weight = window_weight(grid)
-    acc = np.zeros(original.shape, dtype=np.float64)
-    wsum = np.zeros(original.shape[:2], dtype=np.float64)
+    weight = window_weight(grid).astype(np.float32)
+    acc = np.zeros(original.shape, dtype=np.float32)
+    wsum = np.zeros(original.shape[:2], dtype=np.float32)
     for i, j in sorted(touching):
         wy0, wx0, wy1, wx1 = grid.window_bounds(i, j)
         iy0, ix0, iy1, ix1 = max(wy0, y0), max(wx0, x0), min(wy1, y1), min(wx1, x1)
@@ -124,7 +124,7 @@ def blend_region(original: np.ndarray, rect: tuple[int, int, int, int], grid: Ti
         wgt = weight[iy0 - wy0:iy1 - wy0, ix0 - wx0:ix1 - wx0]
         acc[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] += wgt[:, :, None] * win
         wsum[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] += wgt
-    estimate = acc / np.maximum(wsum, 1e-12)[:, :, None]
+    estimate = acc / np.maximum(wsum, np.float32(1e-12))[:, :, None]
     a = alpha[:, :, None]
     blended = np.clip(np.rint(original + a * (estimate - original)), 0, 255).astype(np.uint8)
     return np.where(a > 0, blended, original)

@@ -88,13 +88,13 @@ def _create_array(group: zarr.Group, name: str, shape: tuple[int, ...], chunks: 
                   version: str, compression: str, dimension_names: list[str],
                   shards: tuple[int, ...] | None = None) -> zarr.Array:
     if version == "0.4":
-        compressor = {"blosc": numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE),
+        compressor = {"blosc": numcodecs.Blosc(cname="zstd", clevel=1, shuffle=numcodecs.Blosc.SHUFFLE),
                       "zlib": numcodecs.Zlib(level=6), "none": None}[compression]
         return group.create_array(name, shape=shape, chunks=chunks, dtype="uint8", fill_value=0,
                                   compressors=compressor, chunk_key_encoding={"name": "v2", "separator": "/"})
     from zarr.codecs import BloscCodec, GzipCodec
 
-    codec = {"blosc": BloscCodec(cname="zstd", clevel=5, shuffle="shuffle"), "zlib": GzipCodec(level=6),
+    codec = {"blosc": BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"), "zlib": GzipCodec(level=6),
              "none": None}[compression]
     return group.create_array(name, shape=shape, chunks=chunks, shards=shards, dtype="uint8", fill_value=0,
                               compressors=codec, dimension_names=dimension_names)

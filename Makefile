@@ -1,0 +1,37 @@
+# Quick start:   make demo    (venv, install, run on the built-in example)
+#                make test    (dev dependencies, the test suite)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch; an unpinned torch may pull a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+
+.PHONY: install dev demo test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+dev: $(VENV)/.dev-installed
+
+$(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: install
+	$(VENV)/bin/wsi-deblur demo -o out/demo
+
+test: dev
+	$(PY) -m pytest -q
+
+bench: dev
+	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/memory.py
+
+clean:
+	rm -rf out .pytest_cache

@@ -1,0 +1,38 @@
+"""Helpers shared by the benchmark scripts: synthetic slides and a child-process runner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from wsi_deblur.synthetic import BlurRegion, SyntheticSlide
+
+
+def benchmark_slide(size: int, folder: Path) -> Path:
+    """A ``size`` x ``size`` px JPEG-tiled slide (0.5 µm/px) with blurred patches, made once."""
+    path = folder / f"synthetic-{size}.ome.tif"
+    if path.exists():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    regions = []
+    for k, (y, x) in enumerate([(0.3, 0.3), (0.5, 0.6), (0.65, 0.35)]):
+        y0, x0 = int(size * y) // 512 * 512, int(size * x) // 512 * 512
+        label = ("defocus", "motion", "defocus")[k]
+        regions.append(BlurRegion(y0, x0, y0 + 1024, x0 + 1024, label, defocus_sigma_px=3.0, motion_length_px=21))
+    tmp = path.with_suffix(".partial")
+    SyntheticSlide((size, size), regions, seed=size).write(tmp, mpp=0.5, tile=512, compression="jpeg")
+    tmp.rename(path)
+    return path
+
+
+def run_child(args: list[str]) -> dict:
+    """Run ``python benchmarks/child.py ARGS`` and return the JSON it prints last."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("child.py")), *args], capture_output=True,
+                          text=True, check=True)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["wall_s"] = time.perf_counter() - t0
+    return result

@@ -1,0 +1,62 @@
+"""Throughput of reading, `qc` and `run` on this machine.
+
+    python benchmarks/throughput.py [--size 16384] [--work out/bench]
+
+Reads the same slide's level 0 through our reader (tifffile fast path) and
+through OpenSlide ``read_region``, one 512-px tile at a time on one thread,
+then times `qc` and `run` end to end (threaded scheduler, all cores). Also
+measures the real SVS in ../shared/data when it is there. Prints a Markdown
+table and writes out/bench/throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from common import benchmark_slide, run_child  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=16384)
+    parser.add_argument("--work", type=Path, default=Path("out/bench"))
+    args = parser.parse_args()
+    slides = {f"synthetic {args.size}^2 (JPEG tiles)": benchmark_slide(args.size, args.work / "slides")}
+    from conftest import shared_data_dir
+
+    shared = shared_data_dir()
+    if shared and (shared / "wsi" / "CMU-1-Small-Region.svs").exists():
+        slides["CMU-1-Small-Region.svs (Aperio)"] = shared / "wsi" / "CMU-1-Small-Region.svs"
+
+    rows, results = [], {}
+    for name, path in slides.items():
+        fast = run_child(["read-fast", str(path)])
+        ref = run_child(["read-openslide", str(path)])
+        res = {"read_fast": fast, "read_openslide": ref}
+        for mode in ("qc", "run"):
+            out = args.work / f"{mode}-{path.stem}"
+            shutil.rmtree(out, ignore_errors=True)
+            res[mode] = run_child([mode, str(path), str(out)])
+        results[name] = res
+        rows.append(f"| {name} | {fast['mpx_per_s']:.1f} | {ref['mpx_per_s']:.1f} | "
+                    f"{fast['mpx_per_s'] / ref['mpx_per_s']:.2f}x | {res['qc']['mpx_per_s']:.1f} "
+                    f"({res['qc']['tissue_tiles_per_s']:.1f} tissue tiles/s) | {res['run']['mpx_per_s']:.1f} "
+                    f"({res['run']['restored_tiles']} tiles restored) | "
+                    f"{ref['seconds'] / res['qc']['seconds']:.2f} |")
+    print("| slide | read, ours (Mpx/s) | read, OpenSlide (Mpx/s) | ratio | qc (Mpx/s) | run (Mpx/s) | "
+          "OpenSlide read time / qc time |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / "throughput.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

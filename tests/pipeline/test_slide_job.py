@@ -1,0 +1,85 @@
+import json
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+from ome_zarr_models import open_ome_zarr
+
+from wsi_deblur.blurmap import LABEL_VALUES
+from wsi_deblur.errors import SlideError
+from wsi_deblur.io import open_slide
+from wsi_deblur.pipeline.options import RunOptions
+from wsi_deblur.pipeline.slide_job import process_slide
+
+SMALL = RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff_compression="deflate")
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, small_slide):
+    out = tmp_path_factory.mktemp("run")
+    return out, process_slide(small_slide, out, SMALL)
+
+
+def test_run_writes_every_output_under_its_final_name(small_run):
+    out, result = small_run
+    assert sorted(p.name for p in out.iterdir()) == ["small.blurmap.csv", "small.ome.tif", "small.ome.zarr",
+                                                     "small.qc.json"]
+    assert [p.name for p in result.outputs] == sorted(p.name for p in out.iterdir())
+
+
+def test_blurred_areas_are_found_and_restored(small_run, small_slide):
+    out, result = small_run
+    labels = result.blurmap.label
+    assert labels[1, 1] == labels[1, 2] == LABEL_VALUES["defocus"]
+    assert labels[2, 3] == LABEL_VALUES["motion"]
+    assert (labels[0] == LABEL_VALUES["in_focus"]).all()
+    level0 = zarr.open_group(str(out / "small.ome.zarr"), mode="r")["0"][:].transpose(1, 2, 0)
+    original = open_slide(small_slide).read_region(0, 0, 1100, 1300)
+    restored = result.blurmap.restore_mask()
+    for i, j in np.ndindex(restored.shape):
+        y0, x0 = i * 256, j * 256
+        same = np.array_equal(level0[y0:y0 + 256, x0:x0 + 256], original[y0:y0 + 256, x0:x0 + 256])
+        # in-focus tiles come through bit for bit (those not next to a restored tile's ramp)
+        assert same != bool(restored[i, j]), (i, j)
+
+
+def test_outputs_validate_and_agree(small_run):
+    out, _ = small_run
+    group = zarr.open_group(str(out / "small.ome.zarr"), mode="r")
+    open_ome_zarr(group)
+    labels = group["labels/blur/0"][0]
+    with tifffile.TiffFile(out / "small.ome.tif") as tif:
+        levels = tif.series[0].levels
+        assert len(levels) == len([k for k in group.array_keys()])
+        np.testing.assert_array_equal(levels[0].asarray(), group["0"][:].transpose(1, 2, 0))
+    qc = json.loads((out / "small.qc.json").read_text())
+    assert qc["width_px"] == 1300 and qc["height_px"] == 1100 and qc["mpp"] == 0.5 and qc["tile_size_px"] == 256
+    assert qc["tissue_tiles"] == int((labels > 0).sum())
+    assert sum(qc["blur_fractions_of_tissue"].values()) == pytest.approx(1.0)
+    assert qc["blur_fractions_of_tissue"]["defocus"] == pytest.approx(2 / qc["tissue_tiles"], abs=1e-5)
+    assert {"settings", "versions", "timings_s"} <= qc.keys()
+
+
+def test_qc_mode_writes_no_image(tmp_path, small_slide):
+    process_slide(small_slide, tmp_path, SMALL, restore=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.blurmap.csv", "small.qc.json"]
+
+
+def test_slide_without_blur_is_copied_bit_for_bit(tmp_path):
+    from wsi_deblur.synthetic import SyntheticSlide
+
+    path = SyntheticSlide((700, 900), seed=1).write(tmp_path / "sharp.ome.tif", compression="deflate", tile=256)
+    result = process_slide(path, tmp_path / "out", SMALL)
+    assert result.summary["restored_tiles"] == 0
+    level0 = zarr.open_group(str(tmp_path / "out" / "sharp.ome.zarr"), mode="r")["0"][:]
+    np.testing.assert_array_equal(level0.transpose(1, 2, 0), open_slide(path).read_region(0, 0, 700, 900))
+
+
+def test_missing_pixel_size_is_a_clear_error_and_writes_nothing(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((300, 300, 3), 128, np.uint8)).save(tmp_path / "field.jpg")
+    with pytest.raises(SlideError, match=r"field\.jpg: pixel size unknown.*--mpp"):
+        process_slide(tmp_path / "field.jpg", tmp_path / "out", SMALL)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -1,0 +1,106 @@
+"""The command line as users run it: real subprocesses, real files."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import zarr
+from PIL import Image
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "wsi_deblur.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+SMALL = ["--tile-size", "256", "--halo", "16", "--chunk", "512"]
+
+
+def test_bad_inputs_get_one_line_each_and_the_batch_goes_on(tmp_path, small_slide):
+    (tmp_path / "empty.svs").write_bytes(b"")
+    (tmp_path / "text.svs").write_text("not a slide\n")
+    cut = tmp_path / "cut.ome.tif"
+    cut.write_bytes(small_slide.read_bytes()[:5000])
+    out = tmp_path / "out"
+    r = cli("qc", tmp_path / "missing.svs", tmp_path / "empty.svs", tmp_path / "text.svs", cut, small_slide,
+            "-o", out, *SMALL)
+    assert r.returncode == 1
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 4, r.stderr
+    for name, reason in [("missing.svs", "no such file"), ("empty.svs", "empty"), ("text.svs", "can read"),
+                         ("cut.ome.tif", "")]:
+        assert any(name in e and reason in e for e in errors), (name, errors)
+    assert "Traceback" not in r.stderr
+    # the good slide still produced its outputs; the bad ones left nothing
+    assert sorted(p.name for p in out.iterdir()) == ["small.blurmap.csv", "small.qc.json"]
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    r = cli("info", tmp_path / "missing.svs", "--debug")
+    assert r.returncode == 1 and "no such file" in r.stderr
+
+
+def test_run_end_to_end_on_a_field_with_mpp(tmp_path):
+    from wsi_deblur.synthetic import SyntheticSlide
+
+    rgb = SyntheticSlide((600, 700), tissue=False).render(0, 0, 600, 700)
+    Image.fromarray(rgb).save(tmp_path / "field.png")
+    r = cli("run", tmp_path / "field.png", "-o", tmp_path / "out", "--mpp", "0.25", *SMALL)
+    assert r.returncode == 0, r.stderr
+    qc = json.loads((tmp_path / "out" / "field.qc.json").read_text())
+    assert qc["mpp"] == 0.25 and qc["reader"] == "pillow"
+    level0 = zarr.open_group(str(tmp_path / "out" / "field.ome.zarr"), mode="r")["0"][:].transpose(1, 2, 0)
+    assert level0.shape == (600, 700, 3)
+
+
+def test_info_prints_json_lines(small_slide):
+    r = cli("info", small_slide)
+    assert r.returncode == 0
+    info = json.loads(r.stdout.splitlines()[0])
+    assert info["width_px"] == 1300 and info["height_px"] == 1100 and info["mpp"] == 0.5
+
+
+def test_same_stem_twice_is_refused_for_the_second(tmp_path, small_slide):
+    other = tmp_path / "b"
+    other.mkdir()
+    (other / "small.ome.tif").write_bytes(small_slide.read_bytes())
+    r = cli("qc", small_slide, other / "small.ome.tif", "-o", tmp_path / "out", *SMALL)
+    assert r.returncode == 1 and "would overwrite" in r.stderr
+
+
+def test_folder_input_takes_its_slides(tmp_path, small_slide):
+    folder = tmp_path / "slides"
+    folder.mkdir()
+    (folder / "a.ome.tif").write_bytes(small_slide.read_bytes())
+    (folder / "notes.txt").write_text("not a slide")
+    r = cli("qc", folder, "-o", tmp_path / "out", *SMALL)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "a.qc.json").exists()
+
+
+@pytest.mark.shared_data
+def test_real_slide_end_to_end(tmp_path, real_svs):
+    from ome_zarr_models import open_ome_zarr
+
+    r = cli("run", real_svs, "-o", tmp_path)
+    assert r.returncode == 0, r.stderr
+    group = zarr.open_group(str(tmp_path / "CMU-1-Small-Region.ome.zarr"), mode="r")
+    open_ome_zarr(group)
+    shapes = [group[k].shape for k in sorted(group.array_keys(), key=int)]
+    assert len(shapes) >= 3 and shapes[0] == (3, 2967, 2220)
+    import tifffile
+
+    with tifffile.TiffFile(tmp_path / "CMU-1-Small-Region.ome.tif") as tif:
+        assert len(tif.series[0].levels) == len(shapes)
+        assert tif.series[0].levels[0].shape == (2967, 2220, 3)
+    qc = json.loads((tmp_path / "CMU-1-Small-Region.qc.json").read_text())
+    assert 0.2 < qc["tissue_fraction"] < 0.6 and qc["mpp"] == pytest.approx(0.499)
+    # a sharp scan: nearly all tissue in focus, so level 0 is the input where nothing was restored
+    assert qc["blur_fractions_of_tissue"]["in_focus"] >= 0.9
+    if qc["restored_tiles"] == 0:
+        from wsi_deblur.io import open_slide
+
+        np.testing.assert_array_equal(group["0"][:].transpose(1, 2, 0),
+                                      open_slide(real_svs).read_region(0, 0, 2967, 2220))
