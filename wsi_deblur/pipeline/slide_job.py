@@ -97,7 +97,8 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
                 t2 = time.perf_counter()
                 ome_tiff.write_ome_tiff(staged.path(f"{stem}.ome.tif"), ome_zarr.levels_of(zarr_path),
                                         mpp=slide.mpp, name=stem, compression=options.tiff_compression,
-                                        quality=options.jpeg_quality, tile=options.zarr_chunk)
+                                        quality=options.jpeg_quality, tile=options.zarr_chunk,
+                                        progress=progress)
                 timings["write_tiff"] = time.perf_counter() - t2
                 names.insert(1, f"{stem}.ome.tif")
         timings["total"] = time.perf_counter() - t0

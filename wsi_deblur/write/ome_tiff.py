@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 import zarr
+from tqdm import tqdm
 
 COMPRESSIONS = ("jpeg", "deflate", "none")
 
@@ -34,6 +35,12 @@ def _tiles(level: zarr.Array, tile: int, *, band_tiles: int = 8) -> Iterator[np.
                 yield _full_tile(band[:, x:x + tile], tile)
 
 
+def _counted(tiles: Iterator[np.ndarray], bar) -> Iterator[np.ndarray]:
+    for t in tiles:
+        yield t
+        bar.update()
+
+
 def _full_tile(block: np.ndarray, tile: int) -> np.ndarray:
     """Pad an edge tile with zeros to ``(tile, tile, 3)``."""
     if block.shape[:2] == (tile, tile):
@@ -45,7 +52,7 @@ def _full_tile(block: np.ndarray, tile: int) -> np.ndarray:
 
 
 def write_ome_tiff(path: str | Path, levels: list[zarr.Array], *, mpp: float, name: str,
-                   compression: str = "jpeg", quality: int = 90, tile: int = 512) -> None:
+                   compression: str = "jpeg", quality: int = 90, tile: int = 512, progress: bool = False) -> None:
     """Write ``levels`` (``(c, y, x)`` uint8 arrays, full resolution first) as OME-TIFF.
 
     Parameters
@@ -60,6 +67,8 @@ def write_ome_tiff(path: str | Path, levels: list[zarr.Array], *, mpp: float, na
         JPEG quality (1-100).
     tile : int
         Tile edge in pixels (a multiple of 16).
+    progress : bool
+        Show a progress bar (tiles) on stderr.
     """
     if compression not in COMPRESSIONS:
         raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
@@ -69,14 +78,17 @@ def write_ome_tiff(path: str | Path, levels: list[zarr.Array], *, mpp: float, na
     metadata = {"axes": "YXS", "Name": name, "PhysicalSizeX": mpp, "PhysicalSizeXUnit": "µm",
                 "PhysicalSizeY": mpp, "PhysicalSizeYUnit": "µm",
                 "Channel": {"Name": ["RGB"]}}
-    with tifffile.TiffWriter(str(path), bigtiff=True, ome=True) as tif:
+    total = sum(-(-lv.shape[1] // tile) * -(-lv.shape[2] // tile) for lv in levels)
+    with tifffile.TiffWriter(str(path), bigtiff=True, ome=True) as tif, \
+            tqdm(total=total, unit="tile", desc=f"{name}: writing OME-TIFF", disable=not progress) as bar:
         for k, level in enumerate(levels):
             _, h, w = level.shape
+            tiles = _counted(_tiles(level, tile), bar)
             um = mpp * levels[0].shape[1] / h  # micrometres per pixel of this level
             resolution = (1e4 / um, 1e4 / um)
             if k == 0:
-                tif.write(_tiles(level, tile), shape=(h, w, 3), subifds=len(levels) - 1, resolution=resolution,
+                tif.write(tiles, shape=(h, w, 3), subifds=len(levels) - 1, resolution=resolution,
                           metadata=metadata, **options)
             else:
-                tif.write(_tiles(level, tile), shape=(h, w, 3), subfiletype=1, resolution=resolution,
+                tif.write(tiles, shape=(h, w, 3), subfiletype=1, resolution=resolution,
                           metadata=None, **options)

@@ -160,8 +160,12 @@ def _halve(block: np.ndarray) -> np.ndarray:
 
 
 def downsample_level(source: zarr.Array, target: zarr.Array, *, chunk: int = 2048, **compute_kwargs):
-    """Fill ``target`` with the 2x2 mean of the stored ``source``, by regions."""
-    src = da.from_zarr(source, chunks=(3, 2 * chunk, 2 * chunk))
+    """Fill ``target`` with the 2x2 mean of the stored ``source``, by regions.
+
+    Reads ``chunk``-px regions (a multiple of twice the store's chunk) and
+    writes ``chunk / 2``-px regions.
+    """
+    src = da.from_zarr(source, chunks=(3, chunk, chunk))
     out_chunks = (src.chunks[0], tuple(-(-c // 2) for c in src.chunks[1]), tuple(-(-c // 2) for c in src.chunks[2]))
     small = src.map_blocks(_halve, chunks=out_chunks, dtype=np.uint8)
     return da.store(small, target, lock=False, **compute_kwargs)
