@@ -29,6 +29,14 @@ FAST_PATH_VENDORS = ("aperio", "generic-tiff")
 MAX_PLAIN_IMAGE_PIXELS = 30_000 * 30_000
 
 
+def _not_8bit(kind: object) -> str:
+    return f"{kind} pixels are not supported; wsi-deblur reads 8-bit brightfield RGB (convert the image to 8-bit first)"
+
+
+def _not_rgb(channels: int) -> str:
+    return f"{channels} channels are not supported; wsi-deblur reads RGB brightfield images"
+
+
 def to_rgb8(pixels: np.ndarray, path: str) -> np.ndarray:
     """Convert ``(y, x)`` or ``(y, x, c)`` pixels to ``(y, x, 3)`` uint8 RGB.
 
@@ -38,8 +46,7 @@ def to_rgb8(pixels: np.ndarray, path: str) -> np.ndarray:
     if pixels.dtype == np.bool_:
         pixels = pixels.astype(np.uint8) * 255
     if pixels.dtype != np.uint8:
-        raise SlideError(path, f"{pixels.dtype} pixels are not supported; "
-                               "wsi-deblur reads 8-bit brightfield RGB (convert the image to 8-bit first)")
+        raise SlideError(path, _not_8bit(pixels.dtype))
     if pixels.ndim == 2:
         return np.repeat(pixels[:, :, None], 3, axis=2)
     channels = pixels.shape[2]
@@ -54,7 +61,7 @@ def to_rgb8(pixels: np.ndarray, path: str) -> np.ndarray:
         rgb = pixels[:, :, :3].astype(np.uint16)
         alpha = pixels[:, :, 3:4].astype(np.uint16)
         return ((rgb * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
-    raise SlideError(path, f"{channels} channels are not supported; wsi-deblur reads RGB brightfield images")
+    raise SlideError(path, _not_rgb(channels))
 
 
 class TiffBackend:
@@ -76,8 +83,7 @@ class TiffBackend:
         try:
             self._axes = series.axes
             if series.dtype != np.uint8:
-                raise SlideError(path, f"{series.dtype} pixels are not supported; "
-                                       "wsi-deblur reads 8-bit brightfield RGB (convert the image to 8-bit first)")
+                raise SlideError(path, _not_8bit(series.dtype))
             self._check_axes(series)
             _check_complete(self._tif, path)
             self._levels = [zarr.open(series.aszarr(level=i), mode="r") for i in range(len(series.levels))]
@@ -98,7 +104,7 @@ class TiffBackend:
         if axes not in ("YXS", "YX", "CYX", "SYX"):
             raise SlideError(self.path, f"TIFF axes {axes!r} are not a 2-D RGB image")
         if axes in ("CYX", "SYX") and series.shape[0] not in (3, 4):
-            raise SlideError(self.path, f"{series.shape[0]} channels are not supported; wsi-deblur reads RGB brightfield images")
+            raise SlideError(self.path, _not_rgb(series.shape[0]))
 
     def _yx(self, shape: tuple[int, ...]) -> tuple[int, int]:
         if self._axes in ("CYX", "SYX"):
@@ -218,8 +224,7 @@ class PillowBackend:
             with Image.open(path) as image:
                 image.load()
                 if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                    raise SlideError(path, f"{image.mode} pixels are not supported; wsi-deblur reads 8-bit brightfield RGB "
-                                           "(convert the image to 8-bit first)")
+                    raise SlideError(path, _not_8bit(image.mode))
                 if image.mode == "P":
                     image = image.convert("RGBA")
                 elif image.mode not in ("RGB", "RGBA", "L", "LA"):

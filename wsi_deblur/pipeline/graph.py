@@ -17,7 +17,7 @@ from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
 from wsi_deblur.blurmap import BlurMap
 from wsi_deblur.classify.base import BlurClassifier
-from wsi_deblur.classify.tiles import classify_tiles
+from wsi_deblur.classify.tiles import classify_tiles, working_downsample
 from wsi_deblur.io.slide import Slide
 from wsi_deblur.restore.base import Restorer
 from wsi_deblur.restore.windows import restore_windows
@@ -38,12 +38,17 @@ def chunk_tiles(grid: TileGrid, chunk: int) -> dict[tuple[int, int], list[tuple[
 
 def blurmap_tasks(slide: Slide, grid: TileGrid, is_tissue: np.ndarray, classifier: BlurClassifier,
                   *, chunk: int = 2048) -> list:
-    """Delayed classification of every tissue tile, one task per chunk."""
+    """Delayed classification of every tissue tile, one task per chunk.
+
+    Tiles are judged at the working resolution (see :func:`working_downsample`).
+    """
+    downsample = working_downsample(slide.mpp)
     tasks = []
     for tiles in chunk_tiles(grid, chunk).values():
         todo = [ij for ij in tiles if is_tissue[ij]]
         if todo:
-            tasks.append(dask.delayed(classify_tiles, pure=True)(slide, grid, todo, classifier))
+            tasks.append(dask.delayed(classify_tiles, pure=True)(slide, grid, todo, classifier,
+                                                                 downsample=downsample))
     return tasks
 
 
