@@ -17,8 +17,10 @@ def main(path: str, out: str = "out/example") -> None:
 
     options = RunOptions(tile_size=512, min_confidence=0.6, tiff_compression="deflate")
     with use_scheduler(None):  # "local" for a LocalCluster, or "tcp://host:8786"
-        blurmap, tissue = compute_blurmap(slide, options)
-        print(f"tissue: {tissue:.1%} of the slide; blur classes of tissue tiles: {blurmap.class_fractions()}")
+        qc = compute_blurmap(slide, options)
+        blurmap = qc.blurmap
+        print(f"tissue: {qc.tissue_area_fraction:.1%} of the slide; "
+              f"blur classes of tissue tiles: {blurmap.class_fractions()}")
         print("tiles to restore:", int(blurmap.restore_mask(min_confidence=options.min_confidence).sum()))
 
         result = process_slide(path, out, options)

@@ -1,5 +1,6 @@
 """The command line as users run it: real subprocesses, real files."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -34,7 +35,11 @@ def test_bad_inputs_get_one_line_each_and_the_batch_goes_on(tmp_path, small_slid
         assert any(name in e and reason in e for e in errors), (name, errors)
     assert "Traceback" not in r.stderr
     # the good slide still produced its outputs; the bad ones left nothing
-    assert sorted(p.name for p in out.iterdir()) == ["small.blurmap.csv", "small.qc.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["qc.csv", "report.html", "small.blurmap.csv",
+                                                     "small.blurmap.geojson", "small.blurmap.png", "small.qc.json"]
+    rows = list(csv.DictReader(open(out / "qc.csv")))
+    assert [r["status"] for r in rows] == ["failed"] * 4 + ["ok"]
+    assert "no such file" in rows[0]["error"] and rows[4]["verdict"] in ("review", "rescan")
 
 
 def test_debug_shows_the_traceback(tmp_path):

@@ -42,7 +42,7 @@ def test_restore_tasks_run_only_on_gpu_workers(tmp_path, small_slide):
 
     slide = open_slide(small_slide)
     with use_scheduler(None):
-        blurmap, _ = compute_blurmap(slide, SMALL)
+        blurmap = compute_blurmap(slide, SMALL).blurmap
     assert blurmap.restore_mask().sum() >= 3
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:

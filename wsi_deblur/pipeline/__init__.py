@@ -3,7 +3,7 @@
 from wsi_deblur.pipeline.batch import BatchOutcome, process_batch
 from wsi_deblur.pipeline.options import RunOptions
 from wsi_deblur.pipeline.scheduler import use_scheduler
-from wsi_deblur.pipeline.slide_job import SlideResult, compute_blurmap, process_slide
+from wsi_deblur.pipeline.slide_job import SlideQC, SlideResult, compute_blurmap, process_slide
 
-__all__ = ["BatchOutcome", "RunOptions", "SlideResult", "compute_blurmap", "process_batch", "process_slide",
+__all__ = ["BatchOutcome", "RunOptions", "SlideQC", "SlideResult", "compute_blurmap", "process_batch", "process_slide",
            "use_scheduler"]

@@ -11,6 +11,8 @@ from wsi_deblur.errors import SlideError
 from wsi_deblur.io.slide import slide_stem
 from wsi_deblur.pipeline.options import RunOptions
 from wsi_deblur.pipeline.slide_job import SlideResult, process_slide
+from wsi_deblur.report.batch_csv import failure_row, summary_row, write_batch_csv
+from wsi_deblur.report.html import write_report
 
 #: File endings taken from a folder given as input.
 SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".dcm",
@@ -59,6 +61,7 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
     """
     outcome = BatchOutcome()
     stems: dict[str, str] = {}
+    rows: list[dict] = []
     for path in expand_inputs(inputs):
         try:
             stem = slide_stem(path)
@@ -68,12 +71,21 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
             result = process_slide(path, out_dir, options, restore=restore, progress=progress)
         except SlideError as exc:
             _record(outcome, exc, on_error)
+            rows.append(failure_row(path, exc.reason))
         except (OSError, ValueError, RuntimeError, MemoryError) as exc:
-            _record(outcome, SlideError(path, f"{type(exc).__name__}: {str(exc).strip()[:300]}"), on_error)
+            error = SlideError(path, f"{type(exc).__name__}: {str(exc).strip()[:300]}")
+            _record(outcome, error, on_error)
+            rows.append(failure_row(path, error.reason))
         else:
             outcome.results.append(result)
+            rows.append(summary_row(result.summary))
             if on_done:
                 on_done(result)
+        # The batch table and report are rewritten after every slide: a
+        # crash mid-batch still leaves them describing what was done.
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        write_batch_csv(Path(out_dir) / "qc.csv", rows)
+        write_report(Path(out_dir) / "report.html", rows)
     return outcome
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from wsi_deblur.report.verdict import VerdictThresholds
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -39,6 +41,9 @@ class RunOptions:
     reader : {"auto", "tifffile", "openslide", "pillow"}
     gpu : bool
         Place restore tasks on workers with a ``GPU`` resource.
+    review_fraction, rescan_fraction : float
+        Blurred share of tissue tiles from which a slide's verdict is
+        ``review`` or ``rescan`` (see :class:`~wsi_deblur.report.verdict.VerdictThresholds`).
     """
 
     tile_size: int = 512
@@ -57,11 +62,17 @@ class RunOptions:
     mpp: float | None = None
     reader: str = "auto"
     gpu: bool = False
+    review_fraction: float = 0.05
+    rescan_fraction: float = 0.20
 
     def __post_init__(self) -> None:
+        self.thresholds()  # validates them
         if self.chunk % self.tile_size or self.chunk % self.zarr_chunk:
             raise ValueError(f"chunk ({self.chunk}) must be a multiple of tile_size ({self.tile_size}) "
                              f"and of zarr_chunk ({self.zarr_chunk})")
+
+    def thresholds(self) -> VerdictThresholds:
+        return VerdictThresholds(review_fraction=self.review_fraction, rescan_fraction=self.rescan_fraction)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

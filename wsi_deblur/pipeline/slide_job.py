@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from wsi_deblur.blurmap import BlurMap
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io import Slide, open_slide
@@ -13,12 +15,34 @@ from wsi_deblur.models import make_classifier, make_restorer
 from wsi_deblur.pipeline.graph import blurmap_tasks, restored_level0
 from wsi_deblur.pipeline.options import RunOptions
 from wsi_deblur.pipeline.scheduler import compute
+from wsi_deblur.report.geojson import write_blur_geojson
+from wsi_deblur.report.overlay import write_overlay_png
 from wsi_deblur.report.qc_json import qc_summary, write_qc_json
 from wsi_deblur.report.tiles_csv import write_tiles_csv
 from wsi_deblur.tiling.grid import TileGrid
 from wsi_deblur.tissue import tile_tissue_fraction, tissue_mask
 from wsi_deblur.write import ome_tiff, ome_zarr
 from wsi_deblur.write.staging import StagedOutputs
+
+
+@dataclass
+class SlideQC:
+    """Tissue and blur of one slide, and the thumbnail they were shown on.
+
+    Attributes
+    ----------
+    blurmap : BlurMap
+    thumbnail : ndarray, shape (h, w, 3), uint8
+    downsample : float
+        Level-0 pixels per thumbnail pixel.
+    tissue_area_fraction : float
+        Share of the slide's area that is tissue.
+    """
+
+    blurmap: BlurMap
+    thumbnail: np.ndarray
+    downsample: float
+    tissue_area_fraction: float
 
 
 @dataclass
@@ -40,15 +64,8 @@ def open_for_processing(path: str | Path, options: RunOptions) -> Slide:
     return slide
 
 
-def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False) -> tuple[BlurMap, float]:
-    """Tissue detection and blur classification of every tissue tile.
-
-    Returns
-    -------
-    blurmap : BlurMap
-    tissue_area_fraction : float
-        Share of the slide's area that is tissue.
-    """
+def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False) -> SlideQC:
+    """Tissue detection and blur classification of every tissue tile."""
     grid = TileGrid(slide.shape, options.tile_size, options.halo)
     thumb, downsample = slide.thumbnail(max_size=1024)
     mask = tissue_mask(thumb)
@@ -59,18 +76,19 @@ def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False
     for results in compute(*tasks, progress=progress, label=f"{slide.stem}: classifying tiles"):
         for ij, estimate in results:
             blurmap.set_estimate(ij, estimate)
-    return blurmap, float(mask.mean())
+    return SlideQC(blurmap, thumb, downsample, float(mask.mean()))
 
 
 def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = RunOptions(), *,
                   restore: bool = True, progress: bool = False) -> SlideResult:
     """Process one slide and write its outputs into ``out_dir``.
 
-    With ``restore`` (the ``run`` command): ``<stem>.ome.zarr`` (restored
-    pyramid with the blur map under ``labels/blur``), ``<stem>.ome.tif``,
-    ``<stem>.qc.json`` and ``<stem>.blurmap.csv``. Without (``qc``): the QC
-    files only. Outputs appear under their final names only when all are
-    complete.
+    Always the QC files: ``<stem>.qc.json``, ``<stem>.blurmap.csv`` (per
+    tile), ``<stem>.blurmap.geojson`` (blurred regions for QuPath) and
+    ``<stem>.blurmap.png`` (thumbnail with overlay). With ``restore`` (the
+    ``run`` command) also ``<stem>.ome.zarr`` (restored pyramid, blur map
+    under ``labels/blur``) and ``<stem>.ome.tif``. Outputs appear under their
+    final names only when all are complete.
 
     Raises
     ------
@@ -81,12 +99,13 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
     t0 = time.perf_counter()
     slide = open_for_processing(path, options)
     stem = slide.stem
-    blurmap, tissue_area = compute_blurmap(slide, options, progress=progress)
+    qc = compute_blurmap(slide, options, progress=progress)
+    blurmap = qc.blurmap
     timings["open_tissue_classify"] = time.perf_counter() - t0
     restored_tiles = int(blurmap.restore_mask(min_confidence=options.min_confidence).sum()) if restore else 0
 
     with StagedOutputs(out_dir, stem) as staged:
-        names = [f"{stem}.qc.json", f"{stem}.blurmap.csv"]
+        names = [f"{stem}.qc.json", f"{stem}.blurmap.csv", f"{stem}.blurmap.geojson", f"{stem}.blurmap.png"]
         if restore:
             t1 = time.perf_counter()
             zarr_path = staged.path(f"{stem}.ome.zarr")
@@ -103,10 +122,15 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
                 names.insert(1, f"{stem}.ome.tif")
         timings["total"] = time.perf_counter() - t0
         write_tiles_csv(staged.path(f"{stem}.blurmap.csv"), blurmap)
+        write_blur_geojson(staged.path(f"{stem}.blurmap.geojson"), blurmap, mpp=slide.mpp)
         summary = qc_summary(slide_path=str(path), stem=stem, shape=slide.shape, mpp=slide.mpp,
                              n_levels=len(slide.level_shapes), backend=slide.backend_name, blurmap=blurmap,
-                             tissue_area_fraction=tissue_area, restored_tiles=restored_tiles,
+                             tissue_area_fraction=qc.tissue_area_fraction, restored_tiles=restored_tiles,
+                             thresholds=options.thresholds(),
                              settings={**options.as_dict(), "restore": restore}, timings_s=timings, outputs=names)
+        write_overlay_png(staged.path(f"{stem}.blurmap.png"), qc.thumbnail, qc.downsample, blurmap,
+                          title=f"{stem}: {summary['verdict']}, {summary['blurred_fraction_of_tissue']:.1%} "
+                                f"of tissue blurred")
         write_qc_json(staged.path(f"{stem}.qc.json"), summary)
         outputs = staged.commit()
     return SlideResult(str(path), stem, outputs, blurmap, summary)

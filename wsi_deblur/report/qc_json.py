@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from wsi_deblur.blurmap import BlurMap
+from wsi_deblur.report.verdict import VerdictThresholds, blurred_fraction, severity_statistics, verdict
 
 VERSIONED_PACKAGES = ("wsi-deblur", "numpy", "dask", "distributed", "zarr", "tifffile", "openslide-python",
                       "openslide-bin", "torch", "scikit-image")
@@ -27,7 +28,8 @@ def package_versions() -> dict[str, str]:
 
 def qc_summary(*, slide_path: str, stem: str, shape: tuple[int, int], mpp: float, n_levels: int,
                backend: str, blurmap: BlurMap, tissue_area_fraction: float, restored_tiles: int,
-               settings: dict[str, Any], timings_s: dict[str, float], outputs: list[str]) -> dict[str, Any]:
+               thresholds: VerdictThresholds, settings: dict[str, Any], timings_s: dict[str, float],
+               outputs: list[str]) -> dict[str, Any]:
     """The qc.json document of one slide (sizes in pixels, mpp in micrometres)."""
     h, w = shape
     grid = blurmap.grid
@@ -44,7 +46,11 @@ def qc_summary(*, slide_path: str, stem: str, shape: tuple[int, int], mpp: float
         "tiles": int(blurmap.is_tissue.size),
         "tissue_tiles": int(blurmap.is_tissue.sum()),
         "tissue_fraction": round(float(tissue_area_fraction), 6),
+        "verdict": verdict(blurmap, thresholds),
+        "verdict_thresholds": thresholds.as_dict(),
+        "blurred_fraction_of_tissue": round(blurred_fraction(blurmap), 6),
         "blur_fractions_of_tissue": {k: round(v, 6) for k, v in blurmap.class_fractions().items()},
+        "severity": severity_statistics(blurmap, mpp),
         "restored_tiles": int(restored_tiles),
         "settings": settings,
         "timings_s": {k: round(v, 3) for k, v in timings_s.items()},

@@ -1,0 +1,63 @@
+"""The QC report in a real browser: headless Chromium driven by Playwright."""
+
+import shutil
+
+import pytest
+
+from wsi_deblur.pipeline import RunOptions, process_batch
+from wsi_deblur.synthetic import BlurRegion, SyntheticSlide
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
+
+SMALL = RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("batch")
+    slides = []
+    for name, blurred_cols in (("sharp", 0), ("some", 1), ("most", 3)):
+        regions = [BlurRegion(0, 0, 512, 256 * blurred_cols, "defocus", defocus_sigma_px=3.5)] if blurred_cols else []
+        slides.append(SyntheticSlide((512, 1024), regions, tissue=False, seed=2).write(
+            folder / f"{name}.ome.tif", compression="deflate", tile=256))
+    (folder / "broken.svs").write_text("not a slide")
+    out = folder / "out"
+    outcome = process_batch([*slides, folder / "broken.svs"], out, SMALL, restore=False)
+    assert len(outcome.results) == 3 and len(outcome.failures) == 1
+    return out / "report.html"
+
+
+def test_report_sorts_filters_and_shows_blur_maps(report, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page()
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(report.as_uri())
+        stems = lambda: page.eval_on_selector_all("#slides tbody tr:not([hidden])",  # noqa: E731
+                                                  "rows => rows.map(r => r.dataset.stem)")
+        assert sorted(stems()) == ["broken.svs", "most", "sharp", "some"]
+
+        page.click("th:has-text('Blurred % of tissue')")
+        assert stems()[:3] == ["most", "some", "sharp"]  # descending; the failed slide (no value) last
+        page.click("th:has-text('Blurred % of tissue')")
+        assert stems()[:3] == ["sharp", "some", "most"]
+
+        page.select_option("#verdict-filter", "rescan")
+        assert stems() == ["some", "most"]  # 25% and 75% of tissue blurred, still sorted ascending
+        assert page.is_hidden("#figure-sharp")
+        page.select_option("#verdict-filter", "failed")
+        assert stems() == ["broken.svs"]
+        page.select_option("#verdict-filter", "all")
+
+        widths = page.eval_on_selector_all("#figures img", "imgs => imgs.map(i => i.naturalWidth)")
+        assert len(widths) == 3 and min(widths) > 0  # every blur map image loaded
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert shot.stat().st_size > 10_000
+    assert all(u.startswith("file:") for u in requests)  # no network resources

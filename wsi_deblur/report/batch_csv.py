@@ -1,0 +1,45 @@
+"""``OUT/qc.csv``: one row per slide of a batch, failed slides included."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+COLUMNS = ("slide", "stem", "status", "verdict", "blurred_fraction_of_tissue", "in_focus", "defocus", "motion",
+           "mixed", "tissue_fraction", "tissue_tiles", "restored_tiles", "mean_defocus_sigma_um",
+           "mean_motion_length_um", "width_px", "height_px", "mpp", "seconds", "error")
+
+
+def summary_row(summary: dict[str, Any]) -> dict[str, Any]:
+    """A qc.csv row from a slide's qc.json document."""
+    fractions = summary["blur_fractions_of_tissue"]
+    severity = summary.get("severity", {})
+    defocus = severity.get("defocus_sigma_um") or {}
+    motion = severity.get("motion_length_um") or {}
+    return {
+        "slide": summary["slide"], "stem": summary["stem"], "status": "ok", "verdict": summary["verdict"],
+        "blurred_fraction_of_tissue": summary["blurred_fraction_of_tissue"], **fractions,
+        "tissue_fraction": summary["tissue_fraction"], "tissue_tiles": summary["tissue_tiles"],
+        "restored_tiles": summary["restored_tiles"], "mean_defocus_sigma_um": defocus.get("mean", ""),
+        "mean_motion_length_um": motion.get("mean", ""), "width_px": summary["width_px"],
+        "height_px": summary["height_px"], "mpp": summary["mpp"], "seconds": summary["timings_s"].get("total", ""),
+        "error": "",
+    }
+
+
+def failure_row(slide: str, error: str) -> dict[str, Any]:
+    return {"slide": slide, "status": "failed", "error": error}
+
+
+def write_batch_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Write ``rows`` atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)

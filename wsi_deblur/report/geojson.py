@@ -1,0 +1,80 @@
+"""``<stem>.blurmap.geojson``: blurred tissue as polygons QuPath imports.
+
+Adjacent blurred tiles of one class are merged into polygons (with holes where
+they enclose other tiles), in level-0 pixel coordinates (x right, y down), one
+Feature per polygon, with ``properties.classification.name`` the blur class
+and the region's mean severity and confidence as measurements.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from shapely.geometry import MultiPolygon, Polygon, box, mapping
+from shapely.ops import unary_union
+
+from wsi_deblur.blurmap import LABEL_VALUES, BlurMap
+from wsi_deblur.report.verdict import BLURRED_CLASSES
+
+CLASS_COLORS = {"in_focus": (46, 160, 67), "defocus": (230, 80, 60), "motion": (60, 110, 230),
+                "mixed": (170, 60, 200)}
+
+
+def _tiles_in(polygon: Polygon, blurmap: BlurMap, mask: np.ndarray) -> list[tuple[int, int]]:
+    grid = blurmap.grid
+    out = []
+    for i, j in zip(*np.nonzero(mask)):
+        y0, x0, y1, x1 = grid.tile_bounds(i, j)
+        if polygon.contains(box(x0, y0, x1, y1).centroid):
+            out.append((int(i), int(j)))
+    return out
+
+
+def blur_features(blurmap: BlurMap, *, mpp: float) -> list[dict[str, Any]]:
+    """GeoJSON Features of merged blurred regions, one per polygon."""
+    grid = blurmap.grid
+    features = []
+    for name in BLURRED_CLASSES:
+        mask = blurmap.is_tissue & (blurmap.label == LABEL_VALUES[name])
+        if not mask.any():
+            continue
+        boxes = []
+        for i, j in zip(*np.nonzero(mask)):
+            y0, x0, y1, x1 = grid.tile_bounds(i, j)
+            boxes.append(box(x0, y0, x1, y1))
+        merged = unary_union(boxes)
+        polygons = list(merged.geoms) if isinstance(merged, MultiPolygon) else [merged]
+        for polygon in polygons:
+            tiles = _tiles_in(polygon, blurmap, mask)
+            idx = tuple(np.array(tiles).T)
+            measurements = {
+                "tiles": len(tiles),
+                "area_um2": round(polygon.area * mpp * mpp, 1),
+                "mean_confidence": round(float(blurmap.confidence[idx].mean()), 4),
+            }
+            if name in ("defocus", "mixed"):
+                measurements["mean_defocus_sigma_px"] = round(float(blurmap.defocus_sigma_px[idx].mean()), 3)
+                measurements["mean_defocus_sigma_um"] = round(float(blurmap.defocus_sigma_px[idx].mean()) * mpp, 4)
+            if name in ("motion", "mixed"):
+                measurements["mean_motion_length_px"] = round(float(blurmap.motion_length_px[idx].mean()), 3)
+                measurements["mean_motion_angle_deg"] = round(float(blurmap.motion_angle_deg[idx].mean()), 1)
+            features.append({
+                "type": "Feature",
+                "geometry": mapping(polygon.buffer(0)),
+                "properties": {
+                    "objectType": "annotation",
+                    "name": f"{name} blur",
+                    "classification": {"name": name, "color": list(CLASS_COLORS[name])},
+                    "measurements": measurements,
+                },
+            })
+    return features
+
+
+def write_blur_geojson(path: str | Path, blurmap: BlurMap, *, mpp: float) -> None:
+    """Write the FeatureCollection of blurred regions."""
+    collection = {"type": "FeatureCollection", "features": blur_features(blurmap, mpp=mpp)}
+    Path(path).write_text(json.dumps(collection, separators=(",", ":")) + "\n")
