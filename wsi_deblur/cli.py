@@ -23,7 +23,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk", type=int, default=2048, help="Dask chunk edge in pixels (default 2048)")
     p.add_argument("--min-tissue", type=float, default=0.25, help="tissue share for a tile to count (default 0.25)")
     p.add_argument("--min-confidence", type=float, default=0.5, help="class probability to restore a tile")
-    p.add_argument("--classifier", default="classical")
+    p.add_argument("--classifier", default="classical", choices=("neural", "classical"),
+                   help="blur classifier: neural (BlurNet, default) or classical (baseline)")
+    p.add_argument("--review-fraction", type=float, default=0.05,
+                   help="blurred share of tissue from which a slide is flagged for review (default 0.05)")
+    p.add_argument("--rescan-fraction", type=float, default=0.20,
+                   help="blurred share of tissue from which a slide should be rescanned (default 0.20)")
     p.add_argument("--scheduler", default=None,
                    help="where work runs: omitted = threads in this process, 'local' = a LocalCluster of "
                         "processes, or a scheduler address such as tcp://10.0.0.5:8786")
@@ -50,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     qc = sub.add_parser("qc", help="blur QC only: qc.json and the per-tile blur map, no restored image")
     _add_run_options(qc)
 
+    classify = sub.add_parser("classify", help="blur type and severity of whole images (JSON lines)")
+    classify.add_argument("images", nargs="+", help="image or slide files")
+    classify.add_argument("--classifier", default="neural", choices=("neural", "classical"))
+    classify.add_argument("--mpp", type=float, help="micrometres per pixel of the images, if not in their metadata")
+    classify.add_argument("--debug", action="store_true")
+
     info = sub.add_parser("info", help="size, levels, pixel size and reader of slides (JSON lines)")
     info.add_argument("slides", nargs="+")
     info.add_argument("--mpp", type=float)
@@ -72,7 +83,8 @@ def _options(args: argparse.Namespace, restore: bool):
                      tiff_compression=args.tiff_compression, jpeg_quality=args.jpeg_quality)
     return RunOptions(tile_size=args.tile_size, halo=args.halo, chunk=args.chunk, min_tissue=args.min_tissue,
                       min_confidence=args.min_confidence, classifier=args.classifier, mpp=args.mpp,
-                      reader=args.reader, **extra)
+                      reader=args.reader, review_fraction=args.review_fraction,
+                      rescan_fraction=args.rescan_fraction, **extra)
 
 
 def _report_error(exc: SlideError) -> None:
@@ -82,8 +94,8 @@ def _report_error(exc: SlideError) -> None:
 def _report_done(result) -> None:
     s = result.summary
     fractions = ", ".join(f"{k} {v:.1%}" for k, v in s["blur_fractions_of_tissue"].items())
-    print(f"{result.slide}: tissue {s['tissue_fraction']:.1%} of slide; of tissue tiles: {fractions}; "
-          f"{s['restored_tiles']} tiles restored", flush=True)
+    print(f"{result.slide}: {s['verdict'].upper()}; tissue {s['tissue_fraction']:.1%} of slide; "
+          f"of tissue tiles: {fractions}; {s['restored_tiles']} tiles restored", flush=True)
     for path in result.outputs:
         print(f"  {path}", flush=True)
 
@@ -102,6 +114,23 @@ def _cmd_run(args: argparse.Namespace, restore: bool) -> int:
               file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from wsi_deblur.classify.image import classify_image
+    from wsi_deblur.models import make_classifier
+
+    classifier = make_classifier(args.classifier)
+    status = EXIT_OK
+    for path in args.images:
+        try:
+            print(json.dumps(classify_image(path, classifier, mpp=args.mpp)), flush=True)
+        except SlideError as exc:
+            if args.debug:
+                traceback.print_exc()
+            _report_error(exc)
+            status = EXIT_FAILED
+    return status
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -146,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_run(args, restore=False)
         if args.command == "info":
             return _cmd_info(args)
+        if args.command == "classify":
+            return _cmd_classify(args)
         return _cmd_demo(args)
     except (SlideError, ValueError, OSError) as exc:
         if args.debug:

@@ -6,13 +6,20 @@ from wsi_deblur.classify.base import BlurClassifier
 from wsi_deblur.restore.base import Restorer
 
 
+CLASSIFIERS = ("neural", "classical")
+
+
 def make_classifier(name: str) -> BlurClassifier:
-    """A blur classifier by name: ``classical``."""
+    """A blur classifier by name: ``neural`` (BlurNet, shipped weights) or ``classical``."""
     if name == "classical":
         from wsi_deblur.classify.classical import ClassicalBlurClassifier
 
         return ClassicalBlurClassifier()
-    raise ValueError(f"unknown classifier {name!r}; available: classical")
+    if name == "neural":
+        from wsi_deblur.classify.neural import NeuralBlurClassifier
+
+        return NeuralBlurClassifier()
+    raise ValueError(f"unknown classifier {name!r}; available: {', '.join(CLASSIFIERS)}")
 
 
 def make_restorer(name: str) -> Restorer:

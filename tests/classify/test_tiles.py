@@ -21,7 +21,7 @@ def test_a_40x_scan_is_judged_like_the_20x_scan(tmp_path):
                            tissue=False)
     lowres = model.render(0, 0, 512, 1024)
     highres = np.clip(ndi.zoom(lowres.astype(np.float32), (2, 2, 1), order=3), 0, 255).astype(np.uint8)
-    for name, pixels, mpp, tile in (("x20", lowres, 0.5, 256), ("x40", highres, 0.25, 512)):
+    for name, pixels, mpp in (("x20", lowres, 0.5), ("x40", highres, 0.25)):
         tifffile.imwrite(tmp_path / f"{name}.tif", pixels, tile=(256, 256), photometric="rgb",
                          resolution=(1e4 / mpp, 1e4 / mpp), resolutionunit="CENTIMETER")
     results = {}

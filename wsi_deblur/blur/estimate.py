@@ -25,6 +25,8 @@ class BlurEstimate:
         Length of linear motion in level-0 pixels (0 if none).
     motion_angle_deg : float
         Direction of motion, degrees counter-clockwise from the x axis, in [0, 180).
+    defocus_um : float
+        Estimated distance from the focal plane, micrometres (0 if unknown).
     """
 
     label: str
@@ -32,6 +34,7 @@ class BlurEstimate:
     defocus_sigma_px: float = 0.0
     motion_length_px: float = 0.0
     motion_angle_deg: float = 0.0
+    defocus_um: float = 0.0
 
     @property
     def confidence(self) -> float:

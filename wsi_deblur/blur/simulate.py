@@ -11,8 +11,11 @@ Units and ranges
   defocus phase ``2 pi z (sqrt((n / lambda)^2 - k^2) - n / lambda)``, per RGB
   wavelength, integrated over each pixel. A scanner's objective is typically
   20x/0.75 (0.5 um/px) or 40x/0.95 (0.25 um/px), dry (n = 1). Depth of field
-  is about ``lambda n / NA^2`` (~1 um at NA 0.75): ``defocus_um`` <= 0.5 is in
-  focus, 1.5 to 8 um is the range of visible defocus we simulate.
+  is about ``lambda n / NA^2`` (~1 um at NA 0.75, ~0.6 um at NA 0.95):
+  ``defocus_um`` <= 0.5 is nearly in focus, 1.5 to 8 um is the range of
+  defocus we simulate. What counts as *blurred* depends on the NA; training
+  labels are therefore decided by :func:`gaussian_sigma_px`, the blur the
+  defocus adds over the in-focus PSF (see ``pipelines/blur_data.py``).
 - Motion is uniform linear motion of ``motion_length_px`` level-0 pixels
   (5 to 40, as in DBMID) at ``motion_angle_deg`` (0 to 180, counter-clockwise
   from x).
@@ -84,7 +87,7 @@ def defocus_psf_optics(defocus_um: float, optics: Optics = Optics(), *, oversamp
         airy = 1.22 * max(optics.wavelengths_um) / (2 * na) / p
         radius_px = int(np.ceil(1.3 * geometric + 3 * airy)) + 2
     size = 2 * radius_px + 1
-    grid = int(2 ** np.ceil(np.log2(max(4 * size * oversample, 64))))
+    grid = int(2 ** np.ceil(np.log2(max(2 * size * oversample, 64))))
     step = p / oversample  # micrometres per sample
     k = np.fft.fftfreq(grid, d=step)  # cycles per micrometre
     kx, ky = np.meshgrid(k, k)
@@ -102,6 +105,22 @@ def defocus_psf_optics(defocus_um: float, optics: Optics = Optics(), *, oversamp
         binned = crop.reshape(size, oversample, size, oversample).sum(axis=(1, 3))
         kernels.append(binned / binned.sum())
     return np.stack(kernels)
+
+
+def gaussian_sigma_px(defocus_um: float, optics: Optics = Optics()) -> float:
+    """Std (pixels) of the Gaussian that the defocus adds to the in-focus PSF.
+
+    From the green channel's PSF second moments, in quadrature over the
+    in-focus PSF: what a Gaussian-PSF deconvolution should undo.
+    """
+
+    def variance(z: float) -> float:
+        k = defocus_psf_optics(z, optics)[1]
+        c = k.shape[0] // 2
+        yy, xx = np.mgrid[:k.shape[0], :k.shape[1]] - c
+        return float((k * (yy ** 2 + xx ** 2)).sum()) / 2.0
+
+    return float(np.sqrt(max(variance(abs(defocus_um)) - variance(0.0), 0.0)))
 
 
 def convolve_rgb(image: np.ndarray, psf: np.ndarray) -> np.ndarray:

@@ -1,0 +1,96 @@
+"""Blur classifiers compared on the held-out synthetic split: accuracy, severity, speed.
+
+    python benchmarks/classifier.py [--data out/data/blur-128.npz] [--n 2000]
+
+Accuracy and confusion of BlurNet (shipped weights) and of the classical
+baseline on test crops from fields never used in training, and CPU time per
+256-px crop (one thread) of BlurNet (fp32, bf16), the classical baseline, and
+VGG16's convolutional stack (DBMID's classifier; speed only, random weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from wsi_deblur.blur.estimate import BLUR_CLASSES
+from wsi_deblur.classify.classical import ClassicalBlurClassifier
+from wsi_deblur.classify.neural import NeuralBlurClassifier
+
+
+def confusion(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    m = np.zeros((4, 4), int)
+    for t, p in zip(true, pred):
+        m[t, p] += 1
+    return m
+
+
+def vgg16_features() -> nn.Module:
+    layers, c = [], 3
+    for v in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"):
+        if v == "M":
+            layers.append(nn.MaxPool2d(2))
+        else:
+            layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU(inplace=True)]
+            c = v
+    return nn.Sequential(*layers).eval()
+
+
+def ms_per_crop(fn, batch: np.ndarray, repeats: int = 3) -> float:
+    fn(batch)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn(batch)
+    return (time.perf_counter() - t0) / (repeats * len(batch)) * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("out/data/blur-128.npz"))
+    parser.add_argument("--n", type=int, default=2000, help="test crops to score (all 4 classes alike)")
+    args = parser.parse_args()
+    data = np.load(args.data)
+    images, labels = data["test_images"][:args.n], data["test_labels"][:args.n]
+    torch.set_num_threads(1)
+
+    results = {}
+    for name, clf in (("BlurNet", NeuralBlurClassifier()), ("classical", ClassicalBlurClassifier())):
+        pred = np.array([BLUR_CLASSES.index(e.label) for i in range(0, len(images), 64)
+                         for e in clf.classify(images[i:i + 64])])
+        m = confusion(labels, pred)
+        results[name] = {"accuracy": float((pred == labels).mean()), "confusion": m.tolist()}
+
+    crops = np.random.default_rng(0).integers(0, 255, (16, 256, 256, 3), dtype=np.uint8)
+    speed = {
+        "BlurNet fp32": ms_per_crop(NeuralBlurClassifier().classify, crops),
+        "BlurNet bf16": ms_per_crop(NeuralBlurClassifier(bf16=True).classify, crops),
+        "classical": ms_per_crop(ClassicalBlurClassifier().classify, crops),
+    }
+    vgg = vgg16_features()
+    x = torch.rand(4, 3, 256, 256)
+    with torch.inference_mode():
+        speed["VGG16 conv stack fp32"] = ms_per_crop(lambda b: vgg(x), np.zeros(4))
+    print(f"Held-out test crops: {len(labels)} (128 px, fields never seen in training)\n")
+    print("| classifier | 4-class accuracy |\n|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['accuracy']:.2%} |")
+    for name, r in results.items():
+        print(f"\nConfusion, {name} (rows true, columns predicted: {', '.join(BLUR_CLASSES)}):")
+        for cls, row in zip(BLUR_CLASSES, r["confusion"]):
+            print(f"  {cls:>9}: {row}")
+    print("\n| model | ms per 256-px crop, 1 CPU thread |\n|---|---|")
+    for name, ms in speed.items():
+        print(f"| {name} | {ms:.2f} |")
+    out = Path("out/bench")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "classifier.json").write_text(json.dumps({"accuracy": results, "ms_per_crop": speed}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""Training data for the blur models: real in-focus fields degraded by the simulator.
+
+The images are the real H&E, IHC and Pap fields in ``../shared/data`` (see its
+LICENSES); they are read from there and never copied into the project. Images
+are split *by image* into train and test, so test crops come from fields the
+models never saw.
+
+    python -m pipelines.blur_data --out out/data/blur-128.npz --n-train 40000 --n-test 4000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from wsi_deblur.blur.estimate import BLUR_CLASSES
+from wsi_deblur.blur.simulate import (BlurParams, Optics, add_sensor_noise, convolve_rgb, defocus_psf_optics,
+                                      jpeg_roundtrip, sample_params)
+from wsi_deblur.blur.psf import motion_psf
+from wsi_deblur.io import open_slide
+
+#: Fields held out for testing (never used for training).
+TEST_IMAGES = (
+    "fields/he/template4.png",
+    "fields/he/TCGA-3X-AAVA-01Z-00-DX1__0_0_5_506.jpg",
+    "fields/he/torchstain-target.png",
+    "fields/ihc/OS-2-ndpi.ome.tif",
+    "fields/pap/d4c306ff8986eb65_e4d034335.png",
+    "fields/pap/a3d303b97ddb6fce_imagem_teste_2.png",
+    "tiles/tissue-level0-7352-11762-7864-12274.png",
+    "tiles/very-low-nuclei-score-level0.png",
+)
+
+NUMERICAL_APERTURES = (0.5, 0.65, 0.75, 0.85, 0.95)
+
+
+def shared_data_dir() -> Path:
+    env = os.environ.get("WSI_DEBLUR_SHARED_DATA")
+    path = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    if not path.is_dir():
+        raise SystemExit(f"{path}: shared data not found; set WSI_DEBLUR_SHARED_DATA")
+    return path
+
+
+def source_images(root: Path) -> dict[str, list[str]]:
+    """In-focus tissue fields (relative paths), split into train and test."""
+    files = sorted(str(p.relative_to(root)) for p in (root / "fields").glob("*/*") if p.is_file())
+    files += sorted(str(p.relative_to(root)) for p in (root / "tiles").glob("*level0*.png"))
+    test = [f for f in files if f in TEST_IMAGES]
+    return {"train": [f for f in files if f not in TEST_IMAGES], "test": test}
+
+
+@lru_cache(maxsize=None)
+def _load(path: str) -> np.ndarray:
+    """The whole field at about 0.5 um/px (fields at 0.23 um/px are halved)."""
+    slide = open_slide(path)
+    img = slide.read_region(0, 0, *slide.shape).astype(np.float32)
+    if slide.mpp and slide.mpp < 0.35:
+        h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
+        img = img[:h, :w].reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
+    return img
+
+
+@lru_cache(maxsize=4096)
+def _defocus_kernels(defocus_um: float, na: float) -> np.ndarray:
+    return defocus_psf_optics(defocus_um, Optics(numerical_aperture=na, mpp=0.5))
+
+
+DEFOCUS_STEP_UM = 0.1
+
+#: Classes are defined by the blur the optics really add (Gaussian-equivalent
+#: std over the in-focus PSF, pixels at 0.5 um/px), not by the defocus distance
+#: alone: at NA 0.95 half a micrometre already blurs, at NA 0.5 it does not.
+SHARP_MAX_SIGMA_PX = 0.5
+DEFOCUS_MIN_SIGMA_PX = 1.2
+
+
+@lru_cache(maxsize=None)
+def _sigma_curve(na: float) -> tuple[np.ndarray, np.ndarray]:
+    from wsi_deblur.blur.simulate import gaussian_sigma_px
+
+    z = np.arange(0.0, 8.0 + 1e-9, 0.25)
+    return z, np.array([gaussian_sigma_px(float(v), Optics(numerical_aperture=na, mpp=0.5)) for v in z])
+
+
+def added_sigma_px(defocus_um: np.ndarray, na: np.ndarray) -> np.ndarray:
+    """Blur the defocus adds (px at 0.5 um/px) for each (distance, NA) pair."""
+    out = np.empty(len(defocus_um))
+    for a in np.unique(na):
+        z, sigma = _sigma_curve(float(round(float(a), 2)))
+        sel = na == a
+        out[sel] = np.interp(defocus_um[sel], z, sigma)
+    return out
+
+
+def unambiguous(labels: np.ndarray, severity: np.ndarray) -> np.ndarray:
+    """Crops whose label matches the blur they show: sharp enough or blurred enough."""
+    sigma = added_sigma_px(severity[:, 0], severity[:, 3])
+    defocused = np.isin(labels, [1, 3])
+    return np.where(defocused, sigma >= DEFOCUS_MIN_SIGMA_PX, sigma <= SHARP_MAX_SIGMA_PX)
+
+
+def warm_psf_bank() -> None:
+    """Compute every defocus kernel once (workers forked afterwards share them)."""
+    for na in NUMERICAL_APERTURES:
+        for z in np.arange(0.0, 8.0 + 1e-9, DEFOCUS_STEP_UM):
+            _defocus_kernels(round(float(z), 3), na)
+
+
+def _psf(params: BlurParams) -> np.ndarray:
+    z = round(round(params.defocus_um / DEFOCUS_STEP_UM) * DEFOCUS_STEP_UM, 3)
+    kernels = _defocus_kernels(z, params.optics.numerical_aperture)
+    if params.motion_length_px > 1:
+        from scipy.signal import fftconvolve
+
+        line = motion_psf(params.motion_length_px, params.motion_angle_deg)
+        kernels = np.stack([fftconvolve(k, line, mode="full") for k in kernels])
+        kernels /= kernels.sum(axis=(1, 2), keepdims=True)
+    return kernels
+
+
+def _colour_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Stain and illumination variation: per-channel gain and gamma in optical density."""
+    od = -np.log(np.clip(img, 1, 255) / 255.0)
+    od = od * rng.uniform(0.75, 1.3, 3) + rng.normal(0, 0.03, 3)
+    out = 255.0 * np.exp(-np.clip(od, 0, None))
+    return out * rng.uniform(0.93, 1.05)
+
+
+def _crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray | None:
+    scale = rng.uniform(0.55, 1.0) if rng.random() < 0.5 else 1.0
+    need = int(np.ceil(size / scale))
+    h, w = img.shape[:2]
+    if h < need or w < need:
+        return None
+    for _ in range(20):
+        y, x = rng.integers(0, h - need + 1), rng.integers(0, w - need + 1)
+        patch = img[y:y + need, x:x + need]
+        if patch.mean(axis=2).std() > 10:  # enough structure to judge focus by
+            break
+    else:
+        return None
+    if need != size:
+        from scipy import ndimage as ndi
+
+        patch = ndi.zoom(patch, (size / need, size / need, 1), order=1)[:size, :size]
+    patch = np.rot90(patch, rng.integers(4))
+    return patch[:, ::-1] if rng.random() < 0.5 else patch
+
+
+def sample_mixed_params(label: str, rng: np.random.Generator, optics: Optics) -> BlurParams:
+    """:func:`sample_params`, with mixed motion long enough to be seen over the defocus."""
+    p = sample_params(label, rng, optics=optics)
+    if label == "mixed":
+        disc = p.defocus_um * np.tan(np.arcsin(optics.numerical_aperture)) / optics.mpp
+        length = max(p.motion_length_px, min(40.0, 2.0 * disc + 6.0))
+        p = replace(p, motion_length_px=float(length))
+    return p
+
+
+def make_example(path: str, size: int, rng: np.random.Generator, label: str):
+    img = _load(path)
+    margin = 40
+    patch = _crop(img, size + 2 * margin, rng)
+    if patch is None:
+        return None
+    patch = _colour_jitter(np.ascontiguousarray(patch), rng)
+    optics = Optics(numerical_aperture=float(rng.choice(NUMERICAL_APERTURES)), mpp=0.5)
+    params = sample_mixed_params(label, rng, optics)
+    blurred = convolve_rgb(patch, _psf(params))[margin:-margin, margin:-margin]
+    noisy = add_sensor_noise(blurred, rng, photons=params.photons, read_noise=params.read_noise)
+    out = jpeg_roundtrip(noisy, params.jpeg_quality) if params.jpeg_quality else np.clip(np.rint(noisy), 0, 255)
+    return out.astype(np.uint8), params
+
+
+def _worker(args) -> dict[str, np.ndarray]:
+    paths, n, size, seed = args
+    rng = np.random.default_rng(seed)
+    images, labels, severity = [], [], []
+    while len(images) < n:
+        label = BLUR_CLASSES[len(images) % 4]
+        made = make_example(paths[rng.integers(len(paths))], size, rng, label)
+        if made is None:
+            continue
+        img, p = made
+        if not unambiguous(np.array([BLUR_CLASSES.index(label)]),
+                           np.array([[p.defocus_um, 0, 0, p.optics.numerical_aperture]]))[0]:
+            continue
+        images.append(img)
+        labels.append(BLUR_CLASSES.index(label))
+        severity.append([p.defocus_um, p.motion_length_px, p.motion_angle_deg, p.optics.numerical_aperture])
+    return {"images": np.stack(images), "labels": np.array(labels, np.int64),
+            "severity": np.array(severity, np.float32)}
+
+
+def build(root: Path, n: int, size: int, split: str, seed: int, workers: int = 2) -> dict[str, np.ndarray]:
+    paths = [str(root / p) for p in source_images(root)[split]]
+    per = -(-n // (4 * workers)) * 4
+    jobs = [(paths, per, size, seed * 1000 + k) for k in range(workers)]
+    warm_psf_bank()
+    for p in paths:
+        _load(p)
+    with ProcessPoolExecutor(workers, mp_context=__import__("multiprocessing").get_context("fork")) as pool:
+        parts = list(pool.map(_worker, jobs))
+    return {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("out/data/blur-128.npz"))
+    parser.add_argument("--n-train", type=int, default=40000)
+    parser.add_argument("--n-test", type=int, default=4000)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    root = shared_data_dir()
+    split = source_images(root)
+    print(f"train images: {len(split['train'])}, test images: {len(split['test'])}")
+    train = build(root, args.n_train, args.size, "train", args.seed + 1)
+    test = build(root, args.n_test, args.size, "test", args.seed + 2)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.out, **{f"train_{k}": v for k, v in train.items()}, **{f"test_{k}": v for k, v in test.items()},
+             train_sources=np.array(split["train"]), test_sources=np.array(split["test"]))
+    print(f"wrote {args.out}: {len(train['labels'])} train, {len(test['labels'])} test crops of {args.size} px")
+
+
+if __name__ == "__main__":
+    main()

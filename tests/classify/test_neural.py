@@ -1,0 +1,84 @@
+"""The shipped BlurNet weights on images it never saw: synthetic blur of sample fields."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.data import immunohistochemistry
+
+from wsi_deblur.blur.simulate import BlurParams, Optics, simulate
+from wsi_deblur.classify.neural import NeuralBlurClassifier, default_weights, load_blurnet, most_textured_crop
+
+
+def degraded(label, seed=0, **kw):
+    rng = np.random.default_rng(seed)
+    sharp = immunohistochemistry()  # scikit-image's IHC field: not in the training data
+    return simulate(sharp, BlurParams(label, optics=Optics(numerical_aperture=0.75), jpeg_quality=85, **kw), rng)
+
+
+def test_weights_ship_as_safetensors_with_a_model_card():
+    path = default_weights()
+    assert path.suffix == ".safetensors" and path.exists()
+    card = path.with_suffix(".md").read_text()
+    assert "sha256" in card and "accuracy" in card.lower()
+    import hashlib
+
+    assert hashlib.sha256(path.read_bytes()).hexdigest() in card
+    net, meta = load_blurnet(str(path))
+    assert "config" in meta
+
+
+@pytest.mark.parametrize("label,kw", [
+    ("in_focus", dict(defocus_um=0.2)),
+    ("defocus", dict(defocus_um=3.0)),
+    ("defocus", dict(defocus_um=6.0)),
+    ("motion", dict(defocus_um=0.2, motion_length_px=25, motion_angle_deg=30)),
+    ("mixed", dict(defocus_um=2.5, motion_length_px=30, motion_angle_deg=120)),
+])
+def test_classifies_blur_of_an_unseen_field(label, kw):
+    est = NeuralBlurClassifier().classify(degraded(label, **kw)[None])[0]
+    assert est.label == label, est
+    if label == "defocus":
+        assert est.defocus_um == pytest.approx(kw["defocus_um"], abs=1.5)
+    if label == "motion":
+        assert abs((est.motion_angle_deg - kw["motion_angle_deg"] + 90) % 180 - 90) < 20
+        assert est.motion_length_px == pytest.approx(kw["motion_length_px"], rel=0.4)
+
+
+def test_bf16_agrees_with_fp32():
+    tiles = np.stack([degraded("defocus", defocus_um=4.0), degraded("in_focus", defocus_um=0.0)])
+    a = [e.label for e in NeuralBlurClassifier().classify(tiles)]
+    b = [e.label for e in NeuralBlurClassifier(bf16=True).classify(tiles)]
+    assert a == b == ["defocus", "in_focus"]
+
+
+def test_most_textured_crop_avoids_empty_glass():
+    tile = np.full((512, 512, 3), 240, np.uint8)
+    tile[256:, 256:] = immunohistochemistry()[:256, :256]
+    crop = most_textured_crop(tile)
+    assert crop.shape == (256, 256, 3) and crop.std() > 20
+
+
+def test_classify_command_prints_json_lines_and_reports_bad_files(tmp_path):
+    Image.fromarray(degraded("defocus", defocus_um=4.0)).save(tmp_path / "soft.png")
+    Image.fromarray(degraded("in_focus", defocus_um=0.0)).save(tmp_path / "sharp.png")
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "tiny.png")
+    (tmp_path / "notes.png").write_text("not an image")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    Image.fromarray(np.zeros((100, 100), np.uint16)).save(tmp_path / "deep.png")
+    files = ["soft.png", "tiny.png", "notes.png", "empty.jpg", "deep.png", "sharp.png"]
+    r = subprocess.run([sys.executable, "-m", "wsi_deblur.cli", "classify", *files], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(d["path"], d["class"]) for d in lines] == [("soft.png", "defocus"), ("sharp.png", "in_focus")]
+    assert set(lines[0]["probabilities"]) == {"in_focus", "defocus", "motion", "mixed"}
+    assert {"defocus_um", "motion_length_px", "motion_angle_deg"} <= set(lines[0]["severity"])
+    errors = r.stderr.strip().splitlines()
+    assert len(errors) == 4 and "Traceback" not in r.stderr
+    for name, reason in (("tiny.png", "too small"), ("notes.png", "can read"), ("empty.jpg", "empty"),
+                         ("deep.png", "8-bit")):
+        assert any(name in e and reason in e for e in errors), (name, errors)

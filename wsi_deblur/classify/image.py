@@ -1,0 +1,76 @@
+"""Classify whole images (camera fields, tiles): the ``classify`` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
+from wsi_deblur.classify.base import BlurClassifier
+from wsi_deblur.classify.tiles import WORKING_MPP, working_downsample
+from wsi_deblur.errors import SlideError
+from wsi_deblur.io import open_slide
+
+#: Smallest image side, in pixels at the working resolution, that can be judged.
+MIN_SIDE = 64
+#: Side of the pieces a large image is judged in (pixels at the working resolution).
+PIECE = 256
+
+
+def _pieces(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    if h <= PIECE or w <= PIECE:
+        return image[None]
+    ys = np.linspace(0, h - PIECE, max(1, round(h / PIECE))).astype(int)
+    xs = np.linspace(0, w - PIECE, max(1, round(w / PIECE))).astype(int)
+    pieces = np.stack([image[y:y + PIECE, x:x + PIECE] for y in ys for x in xs])
+    contrast = pieces.astype(np.float32).mean(axis=3).std(axis=(1, 2))
+    keep = contrast >= 0.5 * contrast.max()  # judge focus where there is structure
+    return pieces[keep]
+
+
+def classify_image(path: str | Path, classifier: BlurClassifier, *, mpp: float | None = None) -> dict[str, Any]:
+    """Blur class, probabilities and severity of a whole image.
+
+    Large images are judged in 256-px pieces (at about 0.5 um/px when the
+    pixel size is known, as given otherwise); probabilities are averaged over
+    the pieces with structure, severities are the median over the pieces of
+    the winning class. Severities are in the image's own pixels.
+
+    Raises
+    ------
+    SlideError
+        Not an image, empty, too small, or not 8-bit RGB.
+    """
+    slide = open_slide(path, mpp=mpp)
+    h, w = slide.shape
+    factor = working_downsample(slide.mpp, WORKING_MPP)
+    if min(h, w) // factor < MIN_SIDE:
+        raise SlideError(path, f"image is too small to judge focus ({w}x{h} px; at least {MIN_SIDE * factor} px "
+                               "on each side)")
+    image = slide.read_region(0, 0, h, w)
+    if factor > 1:
+        hh, ww = h // factor * factor, w // factor * factor
+        image = np.rint(image[:hh, :ww].reshape(hh // factor, factor, ww // factor, factor, 3)
+                        .mean(axis=(1, 3))).astype(np.uint8)
+    estimates: list[BlurEstimate] = classifier.classify(_pieces(image))
+    probs = {c: float(np.mean([e.probabilities.get(c, 0.0) for e in estimates])) for c in BLUR_CLASSES}
+    label = max(probs, key=probs.get)
+    chosen = [e for e in estimates if e.label == label] or estimates
+
+    def median(attr: str) -> float:
+        return round(float(np.median([getattr(e, attr) for e in chosen])) * factor, 3)
+
+    return {
+        "path": str(path),
+        "class": label,
+        "probabilities": {c: round(v, 4) for c, v in probs.items()},
+        "severity": {
+            "defocus_um": round(float(np.median([e.defocus_um for e in chosen])), 3),
+            "defocus_sigma_px": median("defocus_sigma_px"),
+            "motion_length_px": median("motion_length_px"),
+            "motion_angle_deg": round(float(np.median([e.motion_angle_deg for e in chosen])), 1),
+        },
+    }

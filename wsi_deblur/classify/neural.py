@@ -1,0 +1,123 @@
+"""The shipped neural blur classifier (BlurNet weights in safetensors)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
+from wsi_deblur.classify.network import DEFOCUS_SCALE_UM, MOTION_SCALE_PX, BlurNet
+
+WEIGHTS = "blur_classifier.safetensors"
+CROP = 256  # pixels at the working resolution
+
+
+def default_weights() -> Path:
+    return Path(str(resources.files("wsi_deblur") / "models" / WEIGHTS))
+
+
+@lru_cache(maxsize=4)
+def load_blurnet(path: str) -> tuple[BlurNet, dict]:
+    """A BlurNet in eval mode from a safetensors file (never a pickle), and its metadata."""
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as f:
+        meta = dict(f.metadata() or {})
+    config = json.loads(meta.get("config", "{}"))
+    net = BlurNet(tuple(config.get("widths", (16, 24, 32, 48, 64, 64))),
+                  tuple(config.get("strides", (2, 1, 2, 1, 2, 2))))
+    net.load_state_dict(load_file(path))
+    net.eval()
+    return net, meta
+
+
+@lru_cache(maxsize=1)
+def _sigma_table() -> tuple[np.ndarray, np.ndarray]:
+    from wsi_deblur.blur.simulate import gaussian_sigma_px
+
+    z = np.linspace(0.0, 10.0, 41)
+    return z, np.array([gaussian_sigma_px(v) for v in z])
+
+
+def defocus_sigma_px(defocus_um: float) -> float:
+    """Gaussian-equivalent PSF std (px at 0.5 um/px, NA 0.75) for a defocus distance."""
+    z, sigma = _sigma_table()
+    return float(np.interp(defocus_um, z, sigma))
+
+
+def most_textured_crop(tile: np.ndarray, size: int = CROP) -> np.ndarray:
+    """The ``size`` square (of the four corners and the centre) with the most contrast."""
+    h, w = tile.shape[:2]
+    if h <= size and w <= size:
+        return tile
+    size_y, size_x = min(size, h), min(size, w)
+    starts = {(0, 0), (0, w - size_x), (h - size_y, 0), (h - size_y, w - size_x),
+              ((h - size_y) // 2, (w - size_x) // 2)}
+    luma = tile.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    best = max(sorted(starts), key=lambda yx: float(luma[yx[0]:yx[0] + size_y, yx[1]:yx[1] + size_x].std()))
+    return tile[best[0]:best[0] + size_y, best[1]:best[1] + size_x]
+
+
+@dataclass
+class NeuralBlurClassifier:
+    """Blur type and severity from BlurNet, on the most textured crop of each tile.
+
+    Parameters
+    ----------
+    weights : str, optional
+        A safetensors file; default the weights shipped in the package.
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+    threads : int
+        CPU threads per call (Dask already runs one task per core).
+    bf16 : bool
+        bfloat16 autocast on the CPU (faster on CPUs with AMX/AVX-512 bf16).
+    """
+
+    weights: str | None = None
+    device: str = "cpu"
+    threads: int = 1
+    bf16: bool = False
+    name: str = field(default="neural")
+
+    def _net(self) -> BlurNet:
+        net, _ = load_blurnet(str(self.weights or default_weights()))
+        return net.to(self.device)
+
+    def logits(self, tiles: np.ndarray) -> np.ndarray:
+        """Raw network outputs ``(n, 8)`` for ``(n, y, x, 3)`` uint8 tiles."""
+        crops = np.stack([most_textured_crop(t) for t in tiles])
+        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float() / 255.0
+        if self.device == "cpu":
+            torch.set_num_threads(self.threads)
+        with torch.inference_mode(), torch.autocast(self.device, dtype=torch.bfloat16,
+                                                    enabled=self.bf16 or self.device == "cuda"):
+            out = self._net()(x.contiguous(memory_format=torch.channels_last))
+        return out.float().cpu().numpy()
+
+    def classify(self, tiles: np.ndarray) -> list[BlurEstimate]:
+        out = self.logits(tiles)
+        logits = out[:, :4]
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        estimates = []
+        for probs, sev in zip(p, out[:, 4:]):
+            label = BLUR_CLASSES[int(np.argmax(probs))]
+            defocus_um = float(np.clip(sev[0], 0, None) * DEFOCUS_SCALE_UM)
+            length = float(np.clip(sev[1], 0, None) * MOTION_SCALE_PX)
+            angle = float(np.degrees(np.arctan2(sev[3], sev[2])) / 2.0) % 180.0
+            blurred_defocus = label in ("defocus", "mixed")
+            moving = label in ("motion", "mixed")
+            estimates.append(BlurEstimate(
+                label, {c: float(v) for c, v in zip(BLUR_CLASSES, probs)},
+                defocus_sigma_px=defocus_sigma_px(defocus_um) if blurred_defocus else 0.0,
+                motion_length_px=length if moving else 0.0, motion_angle_deg=angle if moving else 0.0,
+                defocus_um=defocus_um))
+        return estimates
