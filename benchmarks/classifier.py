@@ -15,10 +15,14 @@ import json
 import time
 from pathlib import Path
 
+import sys
+
 import numpy as np
 import torch
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pipelines.blur_data import unambiguous  # noqa: E402
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.classify.classical import ClassicalBlurClassifier
 from wsi_deblur.classify.neural import NeuralBlurClassifier
@@ -56,7 +60,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000, help="test crops to score (all 4 classes alike)")
     args = parser.parse_args()
     data = np.load(args.data)
-    images, labels = data["test_images"][:args.n], data["test_labels"][:args.n]
+    keep = unambiguous(data["test_labels"], data["test_severity"])  # as in training (see pipelines/blur_data.py)
+    images, labels = data["test_images"][keep][:args.n], data["test_labels"][keep][:args.n]
     torch.set_num_threads(1)
 
     results = {}

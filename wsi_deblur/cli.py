@@ -23,7 +23,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk", type=int, default=2048, help="Dask chunk edge in pixels (default 2048)")
     p.add_argument("--min-tissue", type=float, default=0.25, help="tissue share for a tile to count (default 0.25)")
     p.add_argument("--min-confidence", type=float, default=0.5, help="class probability to restore a tile")
-    p.add_argument("--classifier", default="classical", choices=("neural", "classical"),
+    p.add_argument("--classifier", default="neural", choices=("neural", "classical"),
                    help="blur classifier: neural (BlurNet, default) or classical (baseline)")
     p.add_argument("--review-fraction", type=float, default=0.05,
                    help="blurred share of tissue from which a slide is flagged for review (default 0.05)")

@@ -1,4 +1,4 @@
-"""The shipped BlurNet weights on images it never saw: synthetic blur of sample fields."""
+"""The shipped BlurNet weights: known synthetic blur of real fields, real sharp fields, the command."""
 
 import json
 import subprocess
@@ -13,9 +13,10 @@ from wsi_deblur.blur.simulate import BlurParams, Optics, simulate
 from wsi_deblur.classify.neural import NeuralBlurClassifier, default_weights, load_blurnet, most_textured_crop
 
 
-def degraded(label, seed=0, **kw):
+def degraded(label, seed=0, field=None, **kw):
+    """scikit-image's IHC field (a training field; new crops and degradations) unless ``field`` is given."""
     rng = np.random.default_rng(seed)
-    sharp = immunohistochemistry()  # scikit-image's IHC field: not in the training data
+    sharp = immunohistochemistry() if field is None else field
     return simulate(sharp, BlurParams(label, optics=Optics(numerical_aperture=0.75), jpeg_quality=85, **kw), rng)
 
 
@@ -46,6 +47,23 @@ def test_classifies_blur_of_an_unseen_field(label, kw):
     if label == "motion":
         assert abs((est.motion_angle_deg - kw["motion_angle_deg"] + 90) % 180 - 90) < 20
         assert est.motion_length_px == pytest.approx(kw["motion_length_px"], rel=0.4)
+
+
+HELD_OUT = ["fields/he/template4.png", "fields/he/torchstain-target.png", "tiles/tissue-level0-7352-11762-7864-12274.png"]
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", HELD_OUT)
+def test_fields_never_seen_in_training(shared_data, name):
+    from wsi_deblur.io import open_slide
+
+    slide = open_slide(shared_data / name)
+    field = slide.read_region(0, 0, *slide.shape)[:512, :512]
+    clf = NeuralBlurClassifier()
+    assert clf.classify(field[None])[0].label == "in_focus"  # a real sharp scan
+    for label, kw in (("defocus", dict(defocus_um=4.0)),
+                      ("motion", dict(defocus_um=0.1, motion_length_px=30, motion_angle_deg=60))):
+        assert clf.classify(degraded(label, field=field, **kw)[None])[0].label == label
 
 
 def test_bf16_agrees_with_fp32():

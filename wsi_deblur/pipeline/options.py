@@ -51,7 +51,7 @@ class RunOptions:
     chunk: int = 2048
     min_tissue: float = 0.25
     min_confidence: float = 0.5
-    classifier: str = "classical"
+    classifier: str = "neural"
     restorer: str = "wiener"
     ngff_version: str = "0.4"
     zarr_compression: str = "blosc"
