@@ -14,6 +14,10 @@ import numpy as np
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.tiling.grid import TileGrid
 
+#: Class probability a blurred tile needs to be restored: restoring a sharp
+#: tile with a wrong PSF does harm, so only confident calls are acted on.
+DEFAULT_MIN_CONFIDENCE = 0.8
+
 #: Label image values: 0 background, then one per blur class.
 LABEL_VALUES = {"background": 0, **{name: i + 1 for i, name in enumerate(BLUR_CLASSES)}}
 
@@ -72,7 +76,7 @@ class BlurMap:
                             motion_length_px=float(self.motion_length_px[ij]),
                             motion_angle_deg=float(self.motion_angle_deg[ij]))
 
-    def restore_mask(self, *, min_confidence: float = 0.5) -> np.ndarray:
+    def restore_mask(self, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> np.ndarray:
         """Tiles to restore: tissue, blurred, with confidence >= ``min_confidence``."""
         return self.is_tissue & (self.label > LABEL_VALUES["in_focus"]) & (self.confidence >= min_confidence)
 

@@ -8,6 +8,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE
 from wsi_deblur.errors import SlideError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -22,7 +23,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--halo", type=int, default=32, help="restoration context and half-overlap in pixels (default 32)")
     p.add_argument("--chunk", type=int, default=2048, help="Dask chunk edge in pixels (default 2048)")
     p.add_argument("--min-tissue", type=float, default=0.25, help="tissue share for a tile to count (default 0.25)")
-    p.add_argument("--min-confidence", type=float, default=0.5, help="class probability to restore a tile")
+    p.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
+                   help=f"class probability needed to restore a tile (default {DEFAULT_MIN_CONFIDENCE})")
     p.add_argument("--classifier", default="neural", choices=("neural", "classical"),
                    help="blur classifier: neural (BlurNet, default) or classical (baseline)")
     p.add_argument("--review-fraction", type=float, default=0.05,

@@ -49,7 +49,8 @@ def test_classifies_blur_of_an_unseen_field(label, kw):
         assert est.motion_length_px == pytest.approx(kw["motion_length_px"], rel=0.4)
 
 
-HELD_OUT = ["fields/he/template4.png", "fields/he/torchstain-target.png", "tiles/tissue-level0-7352-11762-7864-12274.png"]
+HELD_OUT = ["fields/he/template4.png", "fields/he/torchstain-target.png",
+            "tiles/tissue-level0-7352-11762-7864-12274.png"]
 
 
 @pytest.mark.shared_data

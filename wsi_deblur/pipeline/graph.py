@@ -15,7 +15,7 @@ import dask.array as da
 import numpy as np
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
-from wsi_deblur.blurmap import BlurMap
+from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE, BlurMap
 from wsi_deblur.classify.base import BlurClassifier
 from wsi_deblur.classify.tiles import classify_tiles, working_downsample
 from wsi_deblur.io.slide import Slide
@@ -63,7 +63,7 @@ def _blend_chunk(slide: Slide, rect: tuple[int, int, int, int], grid: TileGrid, 
 
 
 def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk: int = 2048,
-                    min_confidence: float = 0.5, ramp: int | None = None,
+                    min_confidence: float = DEFAULT_MIN_CONFIDENCE, ramp: int | None = None,
                     gpu: bool = False) -> da.Array:
     """Level 0 with blurred tiles restored and blended, as a ``(y, x, c)`` Dask array.
 

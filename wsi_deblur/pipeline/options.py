@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE
 from wsi_deblur.report.verdict import VerdictThresholds
 
 
@@ -50,7 +51,7 @@ class RunOptions:
     halo: int = 32
     chunk: int = 2048
     min_tissue: float = 0.25
-    min_confidence: float = 0.5
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
     classifier: str = "neural"
     restorer: str = "wiener"
     ngff_version: str = "0.4"
