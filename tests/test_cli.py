@@ -35,7 +35,7 @@ def test_bad_inputs_get_one_line_each_and_the_batch_goes_on(tmp_path, small_slid
         assert any(name in e and reason in e for e in errors), (name, errors)
     assert "Traceback" not in r.stderr
     # the good slide still produced its outputs; the bad ones left nothing
-    assert sorted(p.name for p in out.iterdir()) == ["qc.csv", "report.html", "small.blurmap.csv",
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "qc.csv", "report.html", "small.blurmap.csv",
                                                      "small.blurmap.geojson", "small.blurmap.png", "small.qc.json"]
     rows = list(csv.DictReader(open(out / "qc.csv")))
     assert [r["status"] for r in rows] == ["failed"] * 4 + ["ok"]

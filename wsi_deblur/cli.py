@@ -35,6 +35,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="where work runs: omitted = threads in this process, 'local' = a LocalCluster of "
                         "processes, or a scheduler address such as tcp://10.0.0.5:8786")
     p.add_argument("--workers", type=int, default=None, help="worker processes for --scheduler local")
+    p.add_argument("--force", action="store_true",
+                   help="redo slides already completed in OUT (by default they are verified and skipped)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -102,18 +104,22 @@ def _report_done(result) -> None:
         print(f"  {path}", flush=True)
 
 
+def _report_skip(result) -> None:
+    print(f"{result.slide}: already complete in the output folder, skipped (--force to redo)", flush=True)
+
+
 def _cmd_run(args: argparse.Namespace, restore: bool) -> int:
     from wsi_deblur.pipeline.batch import process_batch
     from wsi_deblur.pipeline.scheduler import use_scheduler
 
     options = _options(args, restore)
     with use_scheduler(args.scheduler, n_workers=args.workers):
-        outcome = process_batch(args.slides, args.out, options, restore=restore,
+        outcome = process_batch(args.slides, args.out, options, restore=restore, force=args.force,
                                 progress=not args.no_progress and sys.stderr.isatty(),
-                                on_error=_report_error, on_done=_report_done)
+                                on_error=_report_error, on_done=_report_done, on_skip=_report_skip)
     if outcome.failures:
-        print(f"{len(outcome.failures)} of {len(outcome.failures) + len(outcome.results)} slides failed",
-              file=sys.stderr)
+        total = len(outcome.failures) + len(outcome.results) + len(outcome.skipped)
+        print(f"{len(outcome.failures)} of {total} slides failed", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io.slide import slide_stem
+from wsi_deblur.pipeline.manifest import Manifest, settings_hash
 from wsi_deblur.pipeline.options import RunOptions
 from wsi_deblur.pipeline.slide_job import SlideResult, process_slide
 from wsi_deblur.report.batch_csv import failure_row, summary_row, write_batch_csv
@@ -25,6 +26,7 @@ class BatchOutcome:
 
     results: list[SlideResult] = field(default_factory=list)
     failures: list[SlideError] = field(default_factory=list)
+    skipped: list[SlideResult] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -49,36 +51,55 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[str]:
 
 
 def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: RunOptions = RunOptions(), *,
-                  restore: bool = True, progress: bool = False,
+                  restore: bool = True, progress: bool = False, force: bool = False,
                   on_error: Callable[[SlideError], None] | None = None,
-                  on_done: Callable[[SlideResult], None] | None = None) -> BatchOutcome:
+                  on_done: Callable[[SlideResult], None] | None = None,
+                  on_skip: Callable[[SlideResult], None] | None = None) -> BatchOutcome:
     """Process every slide; a failing slide is recorded and the batch goes on.
+
+    Each slide's status, timings and error go to ``OUT/manifest.json``. A
+    slide already completed in ``out_dir`` for the same file and settings
+    (verified: outputs present, qc.json readable) is skipped unless ``force``.
 
     Parameters
     ----------
-    on_error, on_done : callable, optional
-        Called as each slide fails or completes (the CLI prints there).
+    on_error, on_done, on_skip : callable, optional
+        Called as each slide fails, completes or is skipped (the CLI prints there).
     """
     outcome = BatchOutcome()
     stems: dict[str, str] = {}
     rows: list[dict] = []
+    manifest = Manifest(out_dir)
+    settings = settings_hash({**options.as_dict(), "restore": restore})
     for path in expand_inputs(inputs):
+        stem = slide_stem(path)
         try:
-            stem = slide_stem(path)
             if stem in stems:
                 raise SlideError(path, f"its outputs would overwrite those of {stems[stem]} (same name {stem!r})")
             stems[stem] = path
+            done = None if force else manifest.completed_summary(stem, path, settings)
+            if done is not None:
+                result = SlideResult(path, stem, [Path(out_dir) / n for n in done["outputs"]], None, done)
+                outcome.skipped.append(result)
+                rows.append(summary_row(done))
+                if on_skip:
+                    on_skip(result)
+                continue
+            manifest.start(stem, path, settings)
             result = process_slide(path, out_dir, options, restore=restore, progress=progress)
         except SlideError as exc:
             _record(outcome, exc, on_error)
             rows.append(failure_row(path, exc.reason))
+            _finish_failed(manifest, stem, stems, path, exc.reason)
         except (OSError, ValueError, RuntimeError, MemoryError) as exc:
             error = SlideError(path, f"{type(exc).__name__}: {str(exc).strip()[:300]}")
             _record(outcome, error, on_error)
             rows.append(failure_row(path, error.reason))
+            _finish_failed(manifest, stem, stems, path, error.reason)
         else:
             outcome.results.append(result)
             rows.append(summary_row(result.summary))
+            manifest.finish(stem, outputs=result.summary["outputs"], seconds=result.summary["timings_s"]["total"])
             if on_done:
                 on_done(result)
         # The batch table and report are rewritten after every slide: a
@@ -87,6 +108,11 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
         write_batch_csv(Path(out_dir) / "qc.csv", rows)
         write_report(Path(out_dir) / "report.html", rows)
     return outcome
+
+
+def _finish_failed(manifest: Manifest, stem: str, stems: dict[str, str], path: str, reason: str) -> None:
+    if stems.get(stem) == path:  # not for a duplicate name: that entry belongs to the first slide
+        manifest.finish(stem, error=reason)
 
 
 def _record(outcome: BatchOutcome, exc: SlideError, on_error) -> None:

@@ -1,0 +1,51 @@
+"""Batches: the manifest, verified skipping of completed slides, failures recorded."""
+
+import json
+import os
+import shutil
+
+from wsi_deblur.pipeline import RunOptions, process_batch
+
+SMALL = RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff=False)
+
+
+def test_rerun_skips_verified_slides_and_redoes_changed_ones(tmp_path, small_slide):
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    a, b = slides / "a.ome.tif", slides / "b.ome.tif"
+    shutil.copy(small_slide, a)
+    shutil.copy(small_slide, b)
+    (slides / "bad.svs").write_text("not a slide")
+    out = tmp_path / "out"
+
+    first = process_batch([slides], out, SMALL, restore=False)
+    assert len(first.results) == 2 and len(first.failures) == 1
+    manifest = json.loads((out / "manifest.json").read_text())["slides"]
+    assert manifest["a"]["status"] == manifest["b"]["status"] == "done"
+    assert manifest["bad"]["status"] == "failed" and "can read" in manifest["bad"]["error"]
+    stamp = os.stat(out / "a.qc.json").st_mtime_ns
+
+    second = process_batch([slides], out, SMALL, restore=False)
+    assert sorted(r.stem for r in second.skipped) == ["a", "b"] and not second.results
+    assert len(second.failures) == 1  # failed slides are retried
+    assert os.stat(out / "a.qc.json").st_mtime_ns == stamp
+    assert len(list(csv_rows(out))) == 3  # the batch table still lists every slide
+
+    os.utime(b, (1_000_000, 1_000_000))  # the slide changed
+    (out / "a.blurmap.png").unlink()  # an output went missing
+    third = process_batch([slides], out, SMALL, restore=False)
+    assert sorted(r.stem for r in third.results) == ["a", "b"] and not third.skipped
+
+    other = process_batch([slides], out, RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff=False,
+                                                    rescan_fraction=0.5), restore=False)
+    assert len(other.results) == 2  # other settings: redone
+
+    forced = process_batch([a], out, SMALL, restore=False, force=True)
+    assert len(forced.results) == 1
+
+
+def csv_rows(out):
+    import csv
+
+    with open(out / "qc.csv") as f:
+        yield from csv.DictReader(f)
