@@ -1,5 +1,10 @@
 """The same output on a LocalCluster of processes as in-process; GPU placement."""
 
+import json
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 import zarr
@@ -28,11 +33,42 @@ def test_local_cluster_equals_threads(tmp_path, small_slide):
 
 
 @pytest.mark.timeout(300)
+def test_remote_scheduler_address_equals_threads(tmp_path, small_slide):
+    """``--scheduler tcp://...``: a scheduler this process did not start, with its own workers."""
+    from distributed import Client
+
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", "0", "--no-dashboard", "--scheduler-file", str(tmp_path / "s.json")],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = None
+    try:
+        for _ in range(300):
+            if (tmp_path / "s.json").exists() and (tmp_path / "s.json").stat().st_size:
+                break
+            time.sleep(0.1)
+        address = json.loads((tmp_path / "s.json").read_text())["address"]
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                                   "--nworkers", "2", "--no-dashboard", "--host", "127.0.0.1"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with Client(address) as client:
+            client.wait_for_workers(2, timeout=120)
+        with use_scheduler(address):
+            remote = process_slide(small_slide, tmp_path / "remote", SMALL)
+        with use_scheduler(None):
+            local = process_slide(small_slide, tmp_path / "threads", SMALL)
+    finally:
+        for proc in (worker, scheduler):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(30)
+    np.testing.assert_array_equal(remote.blurmap.label, local.blurmap.label)
+    np.testing.assert_array_equal(level0(tmp_path / "remote" / "small.ome.zarr"),
+                                  level0(tmp_path / "threads" / "small.ome.zarr"))
+
+
+@pytest.mark.timeout(300)
 def test_restore_tasks_run_only_on_gpu_workers(tmp_path, small_slide):
     """A CPU worker and a ``--resources GPU=1`` worker: restoration goes to the latter only."""
-    import subprocess
-    import sys
-
     from distributed import Client, LocalCluster, get_task_stream
 
     from wsi_deblur.io import open_slide
