@@ -52,7 +52,6 @@ def source_images(root: Path) -> dict[str, list[str]]:
     """In-focus tissue fields (relative paths), split into train and test."""
     files = sorted(str(p.relative_to(root)) for p in (root / "fields").glob("*/*") if p.is_file())
     files += sorted(str(p.relative_to(root)) for p in (root / "tiles").glob("*level0*.png"))
-    files += sorted(str(p.relative_to(root)) for p in (root / "wsi").glob("*.svs"))  # a whole (small) slide
     test = [f for f in files if f in TEST_IMAGES]
     return {"train": [f for f in files if f not in TEST_IMAGES], "test": test}
 
