@@ -67,6 +67,20 @@ def test_fields_never_seen_in_training(shared_data, name):
         assert clf.classify(degraded(label, field=field, **kw)[None])[0].label == label
 
 
+def test_a_whole_slide_is_sent_to_qc(tmp_path):
+    import tifffile
+
+    from wsi_deblur.classify.image import MAX_PIXELS, classify_image
+    from wsi_deblur.errors import SlideError
+
+    side = int(MAX_PIXELS ** 0.5) + 256
+    path = tmp_path / "big.tif"
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:  # written as empty tiles: no pixels in memory
+        tif.write(shape=(side, side, 3), dtype=np.uint8, tile=(512, 512), photometric="rgb")
+    with pytest.raises(SlideError, match="qc"):
+        classify_image(path, NeuralBlurClassifier())
+
+
 def test_bf16_agrees_with_fp32():
     tiles = np.stack([degraded("defocus", defocus_um=4.0), degraded("in_focus", defocus_um=0.0)])
     a = [e.label for e in NeuralBlurClassifier().classify(tiles)]

@@ -17,6 +17,8 @@ from wsi_deblur.io import open_slide
 MIN_SIDE = 64
 #: Side of the pieces a large image is judged in (pixels at the working resolution).
 PIECE = 256
+#: Larger images are slides: they go through ``qc``, which reads them tile by tile.
+MAX_PIXELS = 8192 * 8192
 
 
 def _pieces(image: np.ndarray) -> np.ndarray:
@@ -46,6 +48,8 @@ def classify_image(path: str | Path, classifier: BlurClassifier, *, mpp: float |
     """
     slide = open_slide(path, mpp=mpp)
     h, w = slide.shape
+    if h * w > MAX_PIXELS:
+        raise SlideError(path, f"{w}x{h} px is a slide, not a field: use `wsi-deblur qc` (it reads tile by tile)")
     factor = working_downsample(slide.mpp, WORKING_MPP)
     if min(h, w) // factor < MIN_SIDE:
         raise SlideError(path, f"image is too small to judge focus ({w}x{h} px; at least {MIN_SIDE * factor} px "
