@@ -71,6 +71,14 @@ def main() -> None:
         m = confusion(labels, pred)
         results[name] = {"accuracy": float((pred == labels).mean()), "confusion": m.tolist()}
 
+    keep_train = unambiguous(data["train_labels"], data["train_severity"])
+    train_images = data["train_images"][keep_train][:args.n]
+    train_labels = data["train_labels"][keep_train][:args.n]
+    pred = np.array([BLUR_CLASSES.index(e.label) for i in range(0, len(train_images), 64)
+                     for e in NeuralBlurClassifier().classify(train_images[i:i + 64])])
+    results["BlurNet, training-split crops"] = {"accuracy": float((pred == train_labels).mean()),
+                                                "confusion": confusion(train_labels, pred).tolist()}
+
     crops = np.random.default_rng(0).integers(0, 255, (16, 256, 256, 3), dtype=np.uint8)
     speed = {
         "BlurNet fp32": ms_per_crop(NeuralBlurClassifier().classify, crops),
