@@ -34,8 +34,12 @@ def process(mode: str, path: str, out: str, scheduler: str | None) -> dict:
     from wsi_deblur.pipeline.slide_job import process_slide
 
     t0 = time.perf_counter()
-    with use_scheduler(scheduler):
+    workers_mb = None
+    with use_scheduler(scheduler, n_workers=2) as client:
         result = process_slide(path, out, RunOptions(), restore=(mode == "run"))
+        if client is not None:
+            peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            workers_mb = max(peaks.values())
     seconds = time.perf_counter() - t0
     s = result.summary
     mpx = s["width_px"] * s["height_px"] / 1e6
@@ -43,7 +47,7 @@ def process(mode: str, path: str, out: str, scheduler: str | None) -> dict:
     return {"seconds": seconds, "mpx": mpx, "mpx_per_s": mpx / seconds,
             "tissue_mpx_per_s": tissue_tiles * s["tile_size_px"] ** 2 / 1e6 / seconds,
             "tissue_tiles_per_s": tissue_tiles / seconds, "restored_tiles": s["restored_tiles"],
-            "timings_s": s["timings_s"]}
+            "timings_s": s["timings_s"], "worker_peak_rss_mb": workers_mb}
 
 
 def main() -> None:

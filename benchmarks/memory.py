@@ -1,9 +1,11 @@
 """Peak memory of `qc` and `run` as slides grow: it must not grow with them.
 
-    python benchmarks/memory.py [--sizes 8192 16384 32768] [--work out/bench]
+    python benchmarks/memory.py [--sizes 8192 16384 32768] [--work out/bench] [--scheduler local]
 
-Each job runs in a fresh process (threaded scheduler) and reports its own peak
-resident set size. Prints a Markdown table and writes out/bench/memory.json.
+Each job runs in a fresh process and reports its own peak resident set size;
+with ``--scheduler local`` (a LocalCluster of 2 single-threaded worker
+processes) it also reports the largest worker's peak. Prints a Markdown table
+and writes out/bench/memory[-local].json.
 """
 
 from __future__ import annotations
@@ -23,9 +25,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[8192, 16384, 32768])
     parser.add_argument("--work", type=Path, default=Path("out/bench"))
+    parser.add_argument("--scheduler", default=None, help="e.g. local: also report worker peaks")
     args = parser.parse_args()
+    extra = ["--scheduler", args.scheduler] if args.scheduler else []
     results = {}
-    print("| slide (px) | Gpx | qc peak RSS (MB) | qc (s) | run peak RSS (MB) | run (s) |")
+    if args.scheduler:
+        print("| slide (px) | Gpx | qc client / worker peak RSS (MB) | qc (s) | run client / worker peak RSS (MB) "
+              "| run (s) |")
+    else:
+        print("| slide (px) | Gpx | qc peak RSS (MB) | qc (s) | run peak RSS (MB) | run (s) |")
     print("|---|---|---|---|---|---|")
     for size in args.sizes:
         path = benchmark_slide(size, args.work / "slides")
@@ -33,14 +41,19 @@ def main() -> None:
         for mode in ("qc", "run"):
             out = args.work / f"mem-{mode}-{size}"
             shutil.rmtree(out, ignore_errors=True)
-            res[mode] = run_child([mode, str(path), str(out)])
+            res[mode] = run_child([mode, str(path), str(out), *extra])
             shutil.rmtree(out, ignore_errors=True)
         results[size] = res
-        print(f"| {size} x {size} | {size * size / 1e9:.2f} | {res['qc']['peak_rss_mb']:.0f} | "
-              f"{res['qc']['seconds']:.1f} | {res['run']['peak_rss_mb']:.0f} | {res['run']['seconds']:.1f} |",
-              flush=True)
+
+        def peak(r: dict) -> str:
+            worker = r.get("worker_peak_rss_mb")
+            return f"{r['peak_rss_mb']:.0f}" + (f" / {worker:.0f}" if worker else "")
+
+        print(f"| {size} x {size} | {size * size / 1e9:.2f} | {peak(res['qc'])} | {res['qc']['seconds']:.1f} | "
+              f"{peak(res['run'])} | {res['run']['seconds']:.1f} |", flush=True)
     args.work.mkdir(parents=True, exist_ok=True)
-    (args.work / "memory.json").write_text(json.dumps(results, indent=2))
+    name = f"memory-{args.scheduler}.json" if args.scheduler else "memory.json"
+    (args.work / name).write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -22,14 +22,20 @@ def level0(path):
 
 @pytest.mark.timeout(300)
 def test_local_cluster_equals_threads(tmp_path, small_slide):
+    import tifffile
+
+    with_tiff = RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff_compression="deflate")
     with use_scheduler(None):
-        a = process_slide(small_slide, tmp_path / "threads", SMALL)
+        a = process_slide(small_slide, tmp_path / "threads", with_tiff)
     with use_scheduler("local", n_workers=2) as client:
         assert client is not None and len(client.scheduler_info()["workers"]) == 2
-        b = process_slide(small_slide, tmp_path / "cluster", SMALL)
+        b = process_slide(small_slide, tmp_path / "cluster", with_tiff)
     np.testing.assert_array_equal(a.blurmap.label, b.blurmap.label)
     np.testing.assert_array_equal(level0(tmp_path / "threads" / "small.ome.zarr"),
                                   level0(tmp_path / "cluster" / "small.ome.zarr"))
+    # the OME-TIFF is written by a worker task: same pixels as the threaded run
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "cluster" / "small.ome.tif"),
+                                  tifffile.imread(tmp_path / "threads" / "small.ome.tif"))
 
 
 @pytest.mark.timeout(300)

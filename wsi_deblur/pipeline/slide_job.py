@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dask
 import numpy as np
 
 from wsi_deblur.blurmap import BlurMap
@@ -114,10 +115,12 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
             names.insert(0, f"{stem}.ome.zarr")
             if options.tiff:
                 t2 = time.perf_counter()
-                ome_tiff.write_ome_tiff(staged.path(f"{stem}.ome.tif"), ome_zarr.levels_of(zarr_path),
-                                        mpp=slide.mpp, name=stem, compression=options.tiff_compression,
-                                        quality=options.jpeg_quality, tile=options.zarr_chunk,
-                                        progress=progress)
+                # A task, so that on a cluster a worker (not this process) reads the
+                # pixels from the store and writes the file.
+                write = dask.delayed(ome_tiff.write_ome_tiff, pure=False)
+                compute(write(staged.path(f"{stem}.ome.tif"), ome_zarr.levels_of(zarr_path), mpp=slide.mpp,
+                              name=stem, compression=options.tiff_compression, quality=options.jpeg_quality,
+                              tile=options.zarr_chunk, progress=progress))
                 timings["write_tiff"] = time.perf_counter() - t2
                 names.insert(1, f"{stem}.ome.tif")
         timings["total"] = time.perf_counter() - t0
