@@ -18,9 +18,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import benchmark_slide, run_child  # noqa: E402
+
+from pipelines.shared_data import find_shared_data  # noqa: E402
 
 
 def main() -> None:
@@ -29,9 +31,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("out/bench"))
     args = parser.parse_args()
     slides = {f"synthetic {args.size}^2 (JPEG tiles)": benchmark_slide(args.size, args.work / "slides")}
-    from conftest import shared_data_dir
-
-    shared = shared_data_dir()
+    shared = find_shared_data()
     if shared and (shared / "wsi" / "CMU-1-Small-Region.svs").exists():
         slides["CMU-1-Small-Region.svs (Aperio)"] = shared / "wsi" / "CMU-1-Small-Region.svs"
 

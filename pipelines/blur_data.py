@@ -11,7 +11,6 @@ models never saw.
 from __future__ import annotations
 
 import argparse
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from functools import lru_cache
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.shared_data import find_shared_data
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blur.simulate import (BlurParams, Optics, add_sensor_noise, convolve_rgb, defocus_psf_optics,
                                       jpeg_roundtrip, sample_params)
@@ -41,10 +41,9 @@ NUMERICAL_APERTURES = (0.5, 0.65, 0.75, 0.85, 0.95)
 
 
 def shared_data_dir() -> Path:
-    env = os.environ.get("WSI_DEBLUR_SHARED_DATA")
-    path = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    if not path.is_dir():
-        raise SystemExit(f"{path}: shared data not found; set WSI_DEBLUR_SHARED_DATA")
+    path = find_shared_data()
+    if path is None:
+        raise SystemExit("../shared/data not found beside the checkout; set WSI_DEBLUR_SHARED_DATA")
     return path
 
 

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pipelines.shared_data import find_shared_data
 from wsi_deblur.io import forget_open_slides
 from wsi_deblur.synthetic import BlurRegion, SyntheticSlide
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def shared_data_dir() -> Path | None:
-    """``$WSI_DEBLUR_SHARED_DATA`` or ``../shared/data`` beside the checkout."""
-    env = os.environ.get("WSI_DEBLUR_SHARED_DATA")
-    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    path = shared_data_dir()
+    path = find_shared_data()
     if path is None:
         pytest.skip("real data not found: set WSI_DEBLUR_SHARED_DATA or put shared/data beside the checkout")
     return path

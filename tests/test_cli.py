@@ -42,9 +42,14 @@ def test_bad_inputs_get_one_line_each_and_the_batch_goes_on(tmp_path, small_slid
     assert "no such file" in rows[0]["error"] and rows[4]["verdict"] in ("review", "rescan")
 
 
-def test_debug_shows_the_traceback(tmp_path):
-    r = cli("info", tmp_path / "missing.svs", "--debug")
-    assert r.returncode == 1 and "no such file" in r.stderr
+@pytest.mark.parametrize("command", ["qc", "info"])
+def test_debug_shows_the_traceback_and_only_then(tmp_path, command):
+    out = ["-o", tmp_path / "out"] if command == "qc" else []
+    plain = cli(command, tmp_path / "missing.svs", *out)
+    debug = cli(command, tmp_path / "missing.svs", *out, "--debug")
+    assert plain.returncode == debug.returncode == 1
+    assert "no such file" in plain.stderr and "Traceback" not in plain.stderr
+    assert "Traceback" in debug.stderr and "no such file" in debug.stderr
 
 
 def test_run_end_to_end_on_a_field_with_mpp(tmp_path):

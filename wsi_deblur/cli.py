@@ -91,8 +91,15 @@ def _options(args: argparse.Namespace, restore: bool):
                       rescan_fraction=args.rescan_fraction, **extra)
 
 
-def _report_error(exc: SlideError) -> None:
-    print(f"error: {exc}", file=sys.stderr, flush=True)
+def _error_reporter(debug: bool):
+    """One line per failed file; with ``debug`` the traceback first (call it inside ``except``)."""
+
+    def report(exc: SlideError) -> None:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+
+    return report
 
 
 def _report_done(result) -> None:
@@ -116,7 +123,8 @@ def _cmd_run(args: argparse.Namespace, restore: bool) -> int:
     with use_scheduler(args.scheduler, n_workers=args.workers):
         outcome = process_batch(args.slides, args.out, options, restore=restore, force=args.force,
                                 progress=not args.no_progress and sys.stderr.isatty(),
-                                on_error=_report_error, on_done=_report_done, on_skip=_report_skip)
+                                on_error=_error_reporter(args.debug), on_done=_report_done,
+                                on_skip=_report_skip)
     if outcome.failures:
         total = len(outcome.failures) + len(outcome.results) + len(outcome.skipped)
         print(f"{len(outcome.failures)} of {total} slides failed", file=sys.stderr)
@@ -134,9 +142,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         try:
             print(json.dumps(classify_image(path, classifier, mpp=args.mpp)), flush=True)
         except SlideError as exc:
-            if args.debug:
-                traceback.print_exc()
-            _report_error(exc)
+            _error_reporter(args.debug)(exc)
             status = EXIT_FAILED
     return status
 
@@ -153,7 +159,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
                               "levels": [list(s[::-1]) for s in slide.level_shapes], "mpp": slide.mpp,
                               "vendor": slide.properties.get("openslide.vendor")}), flush=True)
         except SlideError as exc:
-            _report_error(exc)
+            _error_reporter(args.debug)(exc)
             status = EXIT_FAILED
     return status
 
@@ -168,7 +174,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     example = demo_slide().write(out / "example-slide.ome.tif")
     print(f"example slide (IHC tissue with a defocused and a motion-blurred patch): {example}", flush=True)
     outcome = process_batch([example], out / "results", RunOptions(), progress=not args.no_progress and
-                            sys.stderr.isatty(), on_error=_report_error, on_done=_report_done)
+                            sys.stderr.isatty(), on_error=_error_reporter(args.debug), on_done=_report_done)
     if outcome.ok:
         print(f"outputs are in {out / 'results'}")
     return EXIT_OK if outcome.ok else EXIT_FAILED

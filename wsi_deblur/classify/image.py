@@ -9,7 +9,7 @@ import numpy as np
 
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.classify.base import BlurClassifier
-from wsi_deblur.classify.tiles import WORKING_MPP, working_downsample
+from wsi_deblur.classify.tiles import WORKING_MPP, downsample_tiles, working_downsample
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io import open_slide
 
@@ -54,11 +54,7 @@ def classify_image(path: str | Path, classifier: BlurClassifier, *, mpp: float |
     if min(h, w) // factor < MIN_SIDE:
         raise SlideError(path, f"image is too small to judge focus ({w}x{h} px; at least {MIN_SIDE * factor} px "
                                "on each side)")
-    image = slide.read_region(0, 0, h, w)
-    if factor > 1:
-        hh, ww = h // factor * factor, w // factor * factor
-        image = np.rint(image[:hh, :ww].reshape(hh // factor, factor, ww // factor, factor, 3)
-                        .mean(axis=(1, 3))).astype(np.uint8)
+    image = downsample_tiles(slide.read_region(0, 0, h, w)[None], factor)[0]
     estimates: list[BlurEstimate] = classifier.classify(_pieces(image))
     probs = {c: float(np.mean([e.probabilities.get(c, 0.0) for e in estimates])) for c in BLUR_CLASSES}
     label = max(probs, key=probs.get)

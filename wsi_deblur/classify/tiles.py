@@ -28,7 +28,8 @@ def working_downsample(mpp: float | None, working_mpp: float = WORKING_MPP) -> i
     return max(1, int(round(working_mpp / mpp)))
 
 
-def _downsample(tiles: np.ndarray, factor: int) -> np.ndarray:
+def downsample_tiles(tiles: np.ndarray, factor: int) -> np.ndarray:
+    """Block-average ``(n, y, x, 3)`` uint8 tiles by ``factor`` (a partial last block is dropped)."""
     if factor == 1:
         return tiles
     n, h, w, c = tiles.shape
@@ -59,6 +60,6 @@ def classify_tiles(slide: Slide, grid: TileGrid, tiles: Sequence[tuple[int, int]
     for start in range(0, len(tiles), batch_size):
         batch = tiles[start:start + batch_size]
         pixels = np.stack([slide.read_window(i * t, j * t, (i + 1) * t, (j + 1) * t) for i, j in batch])
-        estimates = classifier.classify(_downsample(pixels, downsample))
+        estimates = classifier.classify(downsample_tiles(pixels, downsample))
         out.extend((ij, _to_level0(est, downsample)) for ij, est in zip(batch, estimates))
     return out

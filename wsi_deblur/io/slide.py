@@ -20,6 +20,7 @@ import dask.array as da
 import numpy as np
 
 from wsi_deblur.errors import SlideError
+from wsi_deblur.tiling.grid import chunk_sizes
 
 BACKGROUND = 255  # brightfield background: out-of-slide pixels read as white
 
@@ -187,8 +188,8 @@ class Slide:
     def to_dask(self, *, level: int = 0, chunks: int = 2048) -> da.Array:
         """The level as a lazy ``(y, x, c)`` Dask array of square chunks."""
         h, w = self.backend.level_shapes[level]
-        ychunks = _chunk_sizes(h, chunks)
-        xchunks = _chunk_sizes(w, chunks)
+        ychunks = chunk_sizes(h, chunks)
+        xchunks = chunk_sizes(w, chunks)
         return da.map_blocks(
             _read_block, self, level, chunks, dtype=np.uint8,
             chunks=(ychunks, xchunks, (3,)), meta=np.empty((0, 0, 0), np.uint8),
@@ -225,13 +226,6 @@ class Slide:
         if self._backend is not None and self.source not in _open_backends:
             self._backend.close()
         self._backend = None
-
-
-def _chunk_sizes(n: int, chunk: int) -> tuple[int, ...]:
-    sizes = [chunk] * (n // chunk)
-    if n % chunk:
-        sizes.append(n % chunk)
-    return tuple(sizes)
 
 
 def _block_mean(block: np.ndarray, factor: int) -> np.ndarray:

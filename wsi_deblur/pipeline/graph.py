@@ -22,7 +22,7 @@ from wsi_deblur.io.slide import Slide
 from wsi_deblur.restore.base import Restorer
 from wsi_deblur.restore.windows import restore_windows
 from wsi_deblur.tiling.blend import blend_region
-from wsi_deblur.tiling.grid import TileGrid
+from wsi_deblur.tiling.grid import TileGrid, chunk_sizes
 
 
 def chunk_tiles(grid: TileGrid, chunk: int) -> dict[tuple[int, int], list[tuple[int, int]]]:
@@ -113,9 +113,6 @@ def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk
          blend_name: MaterializedLayer(blend_layer)},
         {restore_name: set(), blend_name: {restore_name}},
     )
-    chunks = (_sizes(h, chunk), _sizes(w, chunk), (3,))
+    chunks = (chunk_sizes(h, chunk), chunk_sizes(w, chunk), (3,))
     return da.Array(graph, blend_name, chunks=chunks, dtype=np.uint8)
 
-
-def _sizes(n: int, chunk: int) -> tuple[int, ...]:
-    return tuple(min(chunk, n - s) for s in range(0, n, chunk))

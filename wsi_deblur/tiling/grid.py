@@ -12,6 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def chunk_sizes(n: int, chunk: int) -> tuple[int, ...]:
+    """Dask chunk sizes along an axis of ``n`` pixels: full ``chunk``s, then the rest."""
+    return tuple(min(chunk, n - start) for start in range(0, n, chunk))
+
+
 @dataclass(frozen=True)
 class TileGrid:
     """Square tiles of ``tile_size`` pixels over an image of ``shape``.
