@@ -1,6 +1,6 @@
 """One measured job in a fresh process: prints JSON with its peak RSS.
 
-    python benchmarks/child.py qc|run SLIDE OUT [--scheduler local]
+    python benchmarks/child.py qc|run SLIDE OUT [--scheduler local] [--restorer fast|dbmid|wiener]
     python benchmarks/child.py read-fast|read-openslide SLIDE
 """
 
@@ -28,7 +28,7 @@ def read_all(path: str, backend: str, tile: int = 512) -> dict:
     return {"seconds": seconds, "mpx_per_s": h * w / 1e6 / seconds, "checksum": checksum}
 
 
-def process(mode: str, path: str, out: str, scheduler: str | None) -> dict:
+def process(mode: str, path: str, out: str, scheduler: str | None, restorer: str = "fast") -> dict:
     from wsi_deblur.pipeline.options import RunOptions
     from wsi_deblur.pipeline.scheduler import use_scheduler
     from wsi_deblur.pipeline.slide_job import process_slide
@@ -36,7 +36,7 @@ def process(mode: str, path: str, out: str, scheduler: str | None) -> dict:
     t0 = time.perf_counter()
     workers_mb = None
     with use_scheduler(scheduler, n_workers=2) as client:
-        result = process_slide(path, out, RunOptions(), restore=(mode == "run"))
+        result = process_slide(path, out, RunOptions(restorer=restorer), restore=(mode == "run"))
         if client is not None:
             peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
             workers_mb = max(peaks.values())
@@ -56,7 +56,8 @@ def main() -> None:
         out = read_all(path, "openslide" if mode == "read-openslide" else "auto")
     else:
         scheduler = sys.argv[sys.argv.index("--scheduler") + 1] if "--scheduler" in sys.argv else None
-        out = process(mode, path, sys.argv[3], scheduler)
+        restorer = sys.argv[sys.argv.index("--restorer") + 1] if "--restorer" in sys.argv else "fast"
+        out = process(mode, path, sys.argv[3], scheduler, restorer)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out, default=float))
 

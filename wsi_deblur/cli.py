@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="blur QC and restoration: OME-Zarr, OME-TIFF, qc.json per slide")
     _add_run_options(run)
-    run.add_argument("--restorer", default="wiener")
+    run.add_argument("--restorer", default="fast", choices=("fast", "dbmid", "wiener"),
+                     help="fast (default: light networks), dbmid (the paper's networks) or wiener")
     run.add_argument("--gpu", action="store_true", help="place restoration on workers with a GPU resource")
     run.add_argument("--ngff-version", default="0.4", choices=("0.4", "0.5"),
                      help="0.4 (Zarr v2, QuPath/Fiji; default) or 0.5 (Zarr v3)")
@@ -64,6 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--classifier", default="neural", choices=("neural", "classical"))
     classify.add_argument("--mpp", type=float, help="micrometres per pixel of the images, if not in their metadata")
     classify.add_argument("--debug", action="store_true")
+
+    restore = sub.add_parser("restore", help="deblur whole images (fields, tiles) into DIR/<stem>.png")
+    restore.add_argument("images", nargs="+", help="image files")
+    restore.add_argument("-o", "--out", required=True, help="output folder")
+    restore.add_argument("--model", default="fast", choices=("fast", "dbmid", "wiener"),
+                         help="fast (default), dbmid (the paper's architecture) or wiener (classical)")
+    restore.add_argument("--blur-type", choices=("in_focus", "defocus", "motion", "mixed"),
+                         help="force the route instead of detecting the blur type")
+    restore.add_argument("--classifier", default="neural", choices=("neural", "classical"))
+    restore.add_argument("--device", help="torch device for the networks (default: cuda if present, else cpu)")
+    restore.add_argument("--mpp", type=float, help="micrometres per pixel, if not in the images' metadata")
+    restore.add_argument("--debug", action="store_true")
 
     info = sub.add_parser("info", help="size, levels, pixel size and reader of slides (JSON lines)")
     info.add_argument("slides", nargs="+")
@@ -147,6 +161,23 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from wsi_deblur.models import make_classifier, make_restorer
+    from wsi_deblur.restore.image import restore_image
+
+    restorer = make_restorer(args.model, device=args.device, threads=os.cpu_count() or 1)
+    classifier = None if args.blur_type else make_classifier(args.classifier)
+    status = EXIT_OK
+    for path in args.images:
+        try:
+            print(json.dumps(restore_image(path, args.out, restorer, classifier=classifier,
+                                           blur_type=args.blur_type, mpp=args.mpp)), flush=True)
+        except SlideError as exc:
+            _error_reporter(args.debug)(exc)
+            status = EXIT_FAILED
+    return status
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from wsi_deblur.io import open_slide
 
@@ -191,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_info(args)
         if args.command == "classify":
             return _cmd_classify(args)
+        if args.command == "restore":
+            return _cmd_restore(args)
         return _cmd_demo(args)
     except (SlideError, ValueError, OSError) as exc:
         if args.debug:

@@ -22,10 +22,24 @@ def make_classifier(name: str) -> BlurClassifier:
     raise ValueError(f"unknown classifier {name!r}; available: {', '.join(CLASSIFIERS)}")
 
 
-def make_restorer(name: str) -> Restorer:
-    """A restorer by name: ``wiener``."""
+RESTORERS = ("fast", "dbmid", "wiener")
+
+
+def make_restorer(name: str, *, device: str | None = None, threads: int = 1) -> Restorer:
+    """A restorer by name.
+
+    ``fast`` (default: the light networks, DBMID routing), ``dbmid`` (the
+    paper's encoder-decoders, same routing) or ``wiener`` (classical
+    deconvolution with the estimated PSF). ``device`` picks the torch device
+    of the networks (default: CUDA when present, else CPU); ``threads`` their
+    CPU threads per call (1 under Dask, which runs a task per core).
+    """
     if name == "wiener":
         from wsi_deblur.restore.wiener import WienerRestorer
 
         return WienerRestorer()
-    raise ValueError(f"unknown restorer {name!r}; available: wiener")
+    if name in ("fast", "dbmid"):
+        from wsi_deblur.restore.neural import NeuralRestorer
+
+        return NeuralRestorer(architecture=name, device=device, threads=threads)
+    raise ValueError(f"unknown restorer {name!r}; available: {', '.join(RESTORERS)}")

@@ -87,6 +87,10 @@ class NeuralBlurClassifier:
     bf16: bool = False
     name: str = field(default="neural")
 
+    def preload(self) -> None:
+        """Load the network now (a worker does it once, at start)."""
+        self._net()
+
     def _net(self) -> BlurNet:
         net, _ = load_blurnet(str(self.weights or default_weights()))
         return net.to(self.device)

@@ -53,7 +53,7 @@ class RunOptions:
     min_tissue: float = 0.25
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     classifier: str = "neural"
-    restorer: str = "wiener"
+    restorer: str = "fast"
     ngff_version: str = "0.4"
     zarr_compression: str = "blosc"
     zarr_chunk: int = 512

@@ -1,0 +1,138 @@
+"""Training and test pairs for the deblurring networks: (blurred, sharp) crops.
+
+Real in-focus fields from ``../shared/data`` (split by field exactly as for the
+classifier: :data:`pipelines.blur_data.TEST_IMAGES` are never trained on),
+with stain/illumination jitter, rescaling, rotations and flips, degraded by
+the simulator: pupil-function defocus, linear motion, both, Poisson-Gaussian
+noise and JPEG. Every pair stores
+
+``blurred``
+    what the scanner would give (uint8);
+``sharp``
+    the field before degradation (uint8): the target of the last network;
+``stage``
+    the target of the *first* network of DBMID's chain. For mixed blur, whose
+    route is DL_motion then DL_defocus, it is the field with only the defocus
+    applied: DL_motion learns to take the motion out and leave the defocus for
+    DL_defocus. For every other kind it equals ``sharp``;
+``kind``, ``params``
+    blur type index (as :data:`wsi_deblur.blur.estimate.BLUR_CLASSES`) and
+    (defocus um, motion length px, motion angle deg, NA, added defocus sigma px).
+
+Restoration covers the blurs worth restoring: defocus adding a
+Gaussian-equivalent std of 1.2 to 6 px (at 0.5 um/px); more than that is a
+rescan. In-focus pairs (target = the field itself) teach the networks to leave
+sharp tissue alone.
+
+    python -m pipelines.restore_data --out out/data/restore-128.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.blur_data import (_colour_jitter, _crop, _defocus_kernels, _load, _psf, added_sigma_px,
+                                 sample_mixed_params, shared_data_dir, source_images, warm_psf_bank,
+                                 NUMERICAL_APERTURES, DEFOCUS_STEP_UM)
+from wsi_deblur.blur.estimate import BLUR_CLASSES
+from wsi_deblur.blur.simulate import Optics, add_sensor_noise, convolve_rgb, jpeg_roundtrip
+
+#: Defocus restored: Gaussian-equivalent std added by the optics, px at 0.5 um/px.
+RESTORE_SIGMA_PX = (1.2, 6.0)
+MARGIN = 48
+#: Share of each kind in a dataset (in-focus pairs keep sharp tissue untouched).
+KIND_SHARES = {"in_focus": 0.16, "defocus": 0.28, "motion": 0.28, "mixed": 0.28}
+
+
+def degrade(patch: np.ndarray, params, rng: np.random.Generator) -> np.ndarray:
+    """Blur (true PSF), noise and JPEG, as the scanner would."""
+    blurred = convolve_rgb(patch, _psf(params))
+    noisy = add_sensor_noise(blurred, rng, photons=params.photons, read_noise=params.read_noise)
+    out = jpeg_roundtrip(noisy, params.jpeg_quality) if params.jpeg_quality else np.clip(np.rint(noisy), 0, 255)
+    return out.astype(np.uint8)
+
+
+def defocus_only(patch: np.ndarray, params) -> np.ndarray:
+    """The field with only the defocus of ``params`` (no motion, no noise)."""
+    z = round(round(params.defocus_um / DEFOCUS_STEP_UM) * DEFOCUS_STEP_UM, 3)
+    return np.clip(np.rint(convolve_rgb(patch, _defocus_kernels(z, params.optics.numerical_aperture))),
+                   0, 255).astype(np.uint8)
+
+
+def make_pair(path: str, size: int, rng: np.random.Generator, kind: str):
+    """One training pair of ``kind`` from the field at ``path``, or None if it does not fit."""
+    patch = _crop(_load(path), size + 2 * MARGIN, rng)
+    if patch is None:
+        return None
+    patch = np.clip(_colour_jitter(np.ascontiguousarray(patch), rng), 0, 255)
+    optics = Optics(numerical_aperture=float(rng.choice(NUMERICAL_APERTURES)), mpp=0.5)
+    params = sample_mixed_params(kind, rng, optics)
+    sigma = float(added_sigma_px(np.array([params.defocus_um]), np.array([optics.numerical_aperture]))[0])
+    if kind in ("defocus", "mixed") and not RESTORE_SIGMA_PX[0] <= sigma <= RESTORE_SIGMA_PX[1]:
+        return None
+    if kind in ("in_focus", "motion") and sigma > 0.5:
+        return None
+    inner = np.s_[MARGIN:-MARGIN, MARGIN:-MARGIN]
+    sharp = np.clip(np.rint(patch), 0, 255).astype(np.uint8)
+    blurred = degrade(patch, params, rng)
+    stage = defocus_only(patch, params) if kind == "mixed" else sharp
+    p = [params.defocus_um, params.motion_length_px, params.motion_angle_deg, optics.numerical_aperture, sigma]
+    return blurred[inner], sharp[inner], stage[inner], np.array(p, np.float32)
+
+
+def _worker(args) -> dict[str, np.ndarray]:
+    paths, n, size, seed = args
+    rng = np.random.default_rng(seed)
+    kinds = list(KIND_SHARES)
+    share = np.array(list(KIND_SHARES.values()))
+    out: dict[str, list] = {"blurred": [], "sharp": [], "stage": [], "kind": [], "params": []}
+    while len(out["kind"]) < n:
+        kind = kinds[int(rng.choice(len(kinds), p=share / share.sum()))]
+        made = make_pair(paths[rng.integers(len(paths))], size, rng, kind)
+        if made is None:
+            continue
+        for key, value in zip(("blurred", "sharp", "stage", "params"), made):
+            out[key].append(value)
+        out["kind"].append(BLUR_CLASSES.index(kind))
+    return {k: np.stack(v) if k != "kind" else np.array(v, np.int64) for k, v in out.items()}
+
+
+def build(root: Path, n: int, size: int, split: str, seed: int, workers: int = 2) -> dict[str, np.ndarray]:
+    """``n`` pairs of ``size`` px from the ``split`` fields, reproducible from ``seed``."""
+    paths = [str(root / p) for p in source_images(root)[split]]
+    per = -(-n // workers)
+    warm_psf_bank()
+    for p in paths:
+        _load(p)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        parts = list(pool.map(_worker, [(paths, per, size, seed * 1000 + k) for k in range(workers)]))
+    return {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("out/data/restore-128.npz"))
+    parser.add_argument("--n-train", type=int, default=16000)
+    parser.add_argument("--n-test", type=int, default=600)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--test-size", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    root = shared_data_dir()
+    split = source_images(root)
+    train = build(root, args.n_train, args.size, "train", args.seed + 11)
+    test = build(root, args.n_test, args.test_size, "test", args.seed + 12)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.out, **{f"train_{k}": v for k, v in train.items()}, **{f"test_{k}": v for k, v in test.items()},
+             train_sources=np.array(split["train"]), test_sources=np.array(split["test"]))
+    print(f"wrote {args.out}: {len(train['kind'])} train pairs of {args.size} px, "
+          f"{len(test['kind'])} test pairs of {args.test_size} px")
+
+
+if __name__ == "__main__":
+    main()

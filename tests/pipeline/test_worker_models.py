@@ -1,0 +1,30 @@
+"""Each worker loads each network once, at start, never per task."""
+
+import pytest
+
+from wsi_deblur.pipeline.options import RunOptions
+from wsi_deblur.pipeline.scheduler import use_scheduler
+from wsi_deblur.pipeline.slide_job import process_slide
+
+SMALL = RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff=False)
+
+
+def _loads():
+    from wsi_deblur.classify.neural import load_blurnet
+    from wsi_deblur.restore.neural import load_deblur_network
+
+    return {"restorer": load_deblur_network.cache_info().misses, "classifier": load_blurnet.cache_info().misses,
+            "restorer_hits": load_deblur_network.cache_info().hits}
+
+
+@pytest.mark.timeout(300)
+def test_workers_load_the_networks_once_each(tmp_path, small_slide):
+    with use_scheduler("local", n_workers=2) as client:
+        process_slide(small_slide, tmp_path / "a", SMALL)
+        process_slide(small_slide, tmp_path / "b", SMALL)
+        loads = client.run(_loads)
+    assert len(loads) == 2
+    for worker, n in loads.items():
+        # loaded at start on every worker (DL_defocus, DL_motion, BlurNet), whatever tasks it got, and only then
+        assert n["restorer"] == 2 and n["classifier"] == 1, (worker, n)
+    assert sum(n["restorer_hits"] for n in loads.values()) > 0  # tasks used the loaded networks

@@ -1,0 +1,101 @@
+import hashlib
+import re
+
+import numpy as np
+import pytest
+from skimage.data import immunohistochemistry
+from skimage.metrics import structural_similarity as ssim
+
+from wsi_deblur.blur import BlurEstimate
+from wsi_deblur.blur.simulate import BlurParams, Optics, simulate
+from wsi_deblur.restore.networks import ARCHITECTURES
+from wsi_deblur.restore.neural import NeuralRestorer, default_weights, load_deblur_network, run_network
+
+# The IHC field is one of the training fields: these tests check behaviour,
+# pipelines.evaluate_restorers measures quality on held-out fields.
+SHARP = immunohistochemistry()[64:448, 64:448]
+
+
+def degrade(label, seed=0, **kw):
+    params = BlurParams(label=label, photons=2000.0, read_noise=0.5, jpeg_quality=90,
+                        optics=Optics(numerical_aperture=0.75, mpp=0.5), **kw)
+    return simulate(SHARP, params, np.random.default_rng(seed))
+
+
+def gain(restored, blurred):
+    return ssim(restored, SHARP, channel_axis=2) - ssim(blurred, SHARP, channel_axis=2)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("blur", ["defocus", "motion"])
+def test_shipped_weights_match_their_model_card(arch, blur):
+    path = default_weights(arch, blur)
+    card = path.with_suffix(".md").read_text()
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert re.search(rf"`{sha}`", card), f"{path.name}: sha256 not in its model card"
+    assert path.read_bytes()[:8] != b"\x80\x04\x95"[:8]  # not a pickle
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("label, kw", [("defocus", {"defocus_um": 3.0}),
+                                       ("motion", {"motion_length_px": 15.0, "motion_angle_deg": 30.0}),
+                                       ("mixed", {"defocus_um": 2.5, "motion_length_px": 15.0,
+                                                  "motion_angle_deg": 120.0})])
+def test_routed_networks_restore_each_blur_type(arch, label, kw):
+    blurred = degrade(label, **kw)
+    restored = NeuralRestorer(arch).restore(blurred[None], [BlurEstimate(label)])[0]
+    assert gain(restored, blurred) > 0.1
+
+
+def test_in_focus_windows_come_back_untouched_and_others_change():
+    windows = np.stack([SHARP[:128, :128], degrade("defocus", defocus_um=3.0)[:128, :128]])
+    out = NeuralRestorer("fast").restore(windows, [BlurEstimate("in_focus"), BlurEstimate("defocus")])
+    np.testing.assert_array_equal(out[0], windows[0])
+    assert not np.array_equal(out[1], windows[1])
+    assert out.dtype == np.uint8 and out.shape == windows.shape
+
+
+def test_mixed_goes_through_motion_then_defocus():
+    restorer = NeuralRestorer("fast")
+    image = degrade("mixed", defocus_um=2.0, motion_length_px=12.0, motion_angle_deg=0.0)[None, :96, :96]
+    chained = run_network(restorer.network("defocus"), run_network(restorer.network("motion"), image))
+    np.testing.assert_array_equal(restorer.restore(image, [BlurEstimate("mixed")]), chained)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("blur", ["defocus", "motion"])
+def test_sharp_tissue_forced_through_a_network_is_kept(arch, blur):
+    out = NeuralRestorer(arch).restore_as(SHARP[None], blur)[0]
+    assert ssim(out, SHARP, channel_axis=2) >= 0.95
+    assert np.abs(out.astype(float).mean((0, 1)) - SHARP.astype(float).mean((0, 1))).max() < 2.0  # no colour shift
+
+
+def test_batching_does_not_change_the_result():
+    net = NeuralRestorer("fast").network("defocus")
+    images = np.stack([SHARP[:64, :64], SHARP[64:128, :64], SHARP[:64, 64:128]])
+    np.testing.assert_array_equal(run_network(net, images, max_pixels=64 * 64),
+                                  run_network(net, images, max_pixels=10 ** 7))
+
+
+def test_networks_are_loaded_once_per_process():
+    a = NeuralRestorer("fast").network("motion")
+    b = NeuralRestorer("fast").network("motion")
+    assert a is b
+    assert load_deblur_network.cache_info().hits >= 1
+
+
+def test_missing_weights_say_which_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="deblur_fast_defocus.safetensors"):
+        NeuralRestorer("fast", weights_dir=str(tmp_path)).network("defocus")
+
+
+def test_unknown_model_is_refused():
+    with pytest.raises(ValueError, match="unknown model"):
+        NeuralRestorer("vgg")
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device")
+def test_cuda_half_precision_matches_cpu():
+    cpu = NeuralRestorer("fast", device="cpu").restore_as(SHARP[None, :128, :128], "defocus")
+    gpu = NeuralRestorer("fast", device="cuda").restore_as(SHARP[None, :128, :128], "defocus")
+    assert np.abs(cpu.astype(int) - gpu.astype(int)).mean() < 1.0

@@ -1,0 +1,60 @@
+"""Models loaded once per Dask worker, when it starts, never per task.
+
+A :class:`distributed.diagnostics.plugin.WorkerPlugin` carries only the names
+of the models (a constructor, not the weights); each worker builds them in
+``setup``, on its GPU when it has one. The loaders cache per process, so the
+tasks that follow reuse the loaded networks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+
+def preload(classifier: str | None = None, restorer: str | None = None) -> list[str]:
+    """Load the named classifier's and restorer's networks into this process; returns what was loaded."""
+    from wsi_deblur.models import make_classifier, make_restorer
+
+    loaded = []
+    if classifier:
+        model = make_classifier(classifier)
+        if hasattr(model, "preload"):
+            model.preload()
+            loaded.append(f"classifier:{classifier}")
+    if restorer:
+        model = make_restorer(restorer)
+        if hasattr(model, "preload"):
+            model.preload()
+            loaded.append(f"restorer:{restorer}")
+    return loaded
+
+
+class ModelPreloader(WorkerPlugin):
+    """Loads a run's networks on every worker as it starts (and on workers that join later).
+
+    Parameters
+    ----------
+    classifier, restorer : str, optional
+        Names from :mod:`wsi_deblur.models`.
+    """
+
+    def __init__(self, classifier: str | None = None, restorer: str | None = None) -> None:
+        self.classifier, self.restorer = classifier, restorer
+        self.name = f"wsi-deblur-models-{classifier}-{restorer}"
+
+    def setup(self, worker: Any) -> None:
+        preload(self.classifier, self.restorer)
+
+
+def register_preloader(classifier: str | None = None, restorer: str | None = None) -> bool:
+    """Register :class:`ModelPreloader` with the current distributed client, if there is one."""
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):
+        return False
+    client.register_plugin(ModelPreloader(classifier, restorer))
+    return True

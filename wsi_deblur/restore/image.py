@@ -1,0 +1,114 @@
+"""Restore whole images (camera fields, tiles): the ``restore`` command.
+
+The image goes through the same engine as a slide: overlapping windows
+(:class:`~wsi_deblur.tiling.grid.TileGrid`), restored in batches, blended with
+partition-of-unity weights, so a large field shows no seams.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
+from wsi_deblur.classify.base import BlurClassifier
+from wsi_deblur.classify.image import MAX_PIXELS, classify_image
+from wsi_deblur.errors import SlideError
+from wsi_deblur.io import open_slide
+from wsi_deblur.io.slide import Slide, slide_stem
+from wsi_deblur.restore.base import Restorer
+from wsi_deblur.restore.windows import restore_windows
+from wsi_deblur.tiling.blend import blend_region
+from wsi_deblur.tiling.grid import TileGrid
+
+
+def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restorer, *, tile_size: int = 512,
+                         halo: int = 32) -> np.ndarray:
+    """Restore all of ``slide``'s level 0 as blur ``estimate`` (for images that fit in memory).
+
+    Parameters
+    ----------
+    tile_size, halo : int
+        Window layout in pixels, as for slides: each ``tile_size`` tile is
+        restored with ``halo`` pixels of context on every side and windows
+        are blended over their ``2 * halo`` overlap.
+
+    Returns
+    -------
+    ndarray, shape (y, x, 3), uint8
+    """
+    h, w = slide.shape
+    original = slide.read_region(0, 0, h, w)
+    if not estimate.is_blurred:
+        return original
+    grid = TileGrid((h, w), tile_size=tile_size, halo=halo)
+    tiles = [(i, j) for i in range(grid.grid_shape[0]) for j in range(grid.grid_shape[1])]
+    windows = restore_windows(slide, grid, tiles, [estimate] * len(tiles), restorer)
+    return blend_region(original, (0, 0, h, w), grid, np.ones(grid.grid_shape, bool), windows)
+
+
+def _write_png(image: np.ndarray, path: Path) -> None:
+    """Write under a temporary name, then move into place: no half-written PNG."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.png", dir=path.parent)
+    os.close(fd)
+    try:
+        Image.fromarray(image).save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
+                  classifier: BlurClassifier | None = None, blur_type: str | None = None,
+                  mpp: float | None = None) -> dict[str, Any]:
+    """Restore one image file into ``out_dir/<stem>.png``.
+
+    Parameters
+    ----------
+    classifier : BlurClassifier, optional
+        Detects the blur type when ``blur_type`` is not given.
+    blur_type : {"in_focus", "defocus", "motion", "mixed"}, optional
+        Force a route instead of detecting it (``in_focus`` copies the image).
+    mpp : float, optional
+        Micrometres per pixel, if not in the file's metadata (used to detect).
+
+    Returns
+    -------
+    dict with ``path`` (as given), ``output``, ``class`` and ``detected``
+    (False when ``blur_type`` forced it).
+
+    Raises
+    ------
+    SlideError
+        Not a readable 8-bit RGB image, or too large (use ``run``).
+    """
+    if blur_type is not None and blur_type not in BLUR_CLASSES:
+        raise ValueError(f"unknown blur type {blur_type!r}; one of {', '.join(BLUR_CLASSES)}")
+    slide = open_slide(path, mpp=mpp)
+    h, w = slide.shape
+    if h * w > MAX_PIXELS:
+        raise SlideError(path, f"{w}x{h} px is a slide, not a field: use `wsi-deblur run` (it works tile by tile)")
+    result: dict[str, Any] = {"path": str(path)}
+    if blur_type is None:
+        if classifier is None:
+            raise ValueError("restore_image needs a classifier or a blur_type")
+        found = classify_image(path, classifier, mpp=mpp)
+        sev = found["severity"]
+        estimate = BlurEstimate(found["class"], dict(found["probabilities"]),
+                                defocus_sigma_px=sev["defocus_sigma_px"], motion_length_px=sev["motion_length_px"],
+                                motion_angle_deg=sev["motion_angle_deg"], defocus_um=sev["defocus_um"])
+        detected = True
+    else:
+        estimate, detected = BlurEstimate(blur_type), False
+    restored = restore_slide_region(slide, estimate, restorer)
+    out = Path(out_dir) / f"{slide_stem(path)}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_png(restored, out)
+    result.update({"output": str(out), "class": estimate.label, "detected": detected, "restorer": restorer.name})
+    return result

@@ -1,0 +1,149 @@
+"""Neural restoration routed by blur type, as DBMID: DL_defocus and DL_motion.
+
+in_focus windows come back untouched; defocus goes through DL_defocus; motion
+through DL_motion; mixed through DL_motion, then DL_defocus. Each process
+loads each network once (cached), on CUDA in half precision when it has a GPU,
+else on the CPU in fp32 channels-last (faster than bf16 autocast on the CPUs
+measured: see the README's benchmarks).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from wsi_deblur.blur.estimate import BlurEstimate
+from wsi_deblur.restore.networks import ARCHITECTURES, build_network
+
+#: The network each blur type goes through, in order.
+ROUTES = {"in_focus": (), "defocus": ("defocus",), "motion": ("motion",), "mixed": ("motion", "defocus")}
+
+
+def default_weights(architecture: str, blur: str) -> Path:
+    """The shipped weights of ``architecture``'s DL_``blur`` network."""
+    return Path(str(resources.files("wsi_deblur") / "models" / f"deblur_{architecture}_{blur}.safetensors"))
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """``device`` if given, else CUDA when this process sees a GPU, else the CPU."""
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@lru_cache(maxsize=8)
+def load_deblur_network(path: str, device: str = "cpu") -> torch.nn.Module:
+    """A deblurring network in eval mode from a safetensors file (never a pickle).
+
+    Cached per process: a worker loads each network once, not once per task.
+    """
+    with safe_open(path, framework="pt") as f:
+        config = json.loads(dict(f.metadata() or {}).get("config", "{}"))
+    if config.get("architecture") not in ARCHITECTURES:
+        raise ValueError(f"{path}: not a deblurring network (config {config})")
+    net = build_network(config["architecture"], tuple(config["widths"]))
+    net.load_state_dict(load_file(path))
+    net.eval()
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return net.to(dev).half()
+    return net.to(memory_format=torch.channels_last)
+
+
+def run_network(net: torch.nn.Module, images: np.ndarray, *, max_pixels: int = 2 ** 22,
+                threads: int | None = None) -> np.ndarray:
+    """Apply ``net`` to ``(n, y, x, 3)`` uint8 images; uint8 of the same shape.
+
+    Batches hold at most ``max_pixels`` pixels (at least one image each).
+    ``threads`` sets torch's CPU threads for the call (default: leave as is).
+    """
+    param = next(net.parameters())
+    if threads and param.device.type == "cpu":
+        torch.set_num_threads(threads)
+    per = max(1, max_pixels // max(1, images.shape[1] * images.shape[2]))
+    out = np.empty_like(images)
+    with torch.inference_mode():
+        for start in range(0, len(images), per):
+            x = torch.from_numpy(np.ascontiguousarray(images[start:start + per])).to(param.device)
+            x = x.permute(0, 3, 1, 2).to(param.dtype).div_(255.0)
+            if param.device.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = net(x).clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+            out[start:start + per] = y.permute(0, 2, 3, 1).cpu().numpy()
+    return out
+
+
+@dataclass
+class NeuralRestorer:
+    """DBMID routing over a pair of trained networks.
+
+    Parameters
+    ----------
+    architecture : {"fast", "dbmid"}
+        ``fast`` (the default, about 1/12 of DBMID's arithmetic) or the DBMID
+        paper's encoder-decoder.
+    device : str, optional
+        A torch device; by default CUDA when the process has a GPU, else CPU.
+    weights_dir : str, optional
+        Folder holding ``deblur_<architecture>_<blur>.safetensors``; by
+        default the weights shipped in the package.
+    max_pixels : int
+        Pixels per forward pass (bounds memory; about 2 kB per pixel for
+        ``dbmid`` in fp32, a tenth of that for ``fast``).
+    threads : int
+        CPU threads per call. 1 in a slide run, where Dask already runs one
+        task per core; it also makes every scheduler give the same bytes.
+    """
+
+    architecture: str = "fast"
+    device: str | None = None
+    weights_dir: str | None = None
+    max_pixels: int = 2 ** 21
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown model {self.architecture!r}; available: {', '.join(ARCHITECTURES)}")
+
+    @property
+    def name(self) -> str:
+        return self.architecture
+
+    def network(self, blur: str) -> torch.nn.Module:
+        """The DL_``blur`` network (``defocus`` or ``motion``), loaded once per process."""
+        name = f"deblur_{self.architecture}_{blur}.safetensors"
+        path = Path(self.weights_dir) / name if self.weights_dir else default_weights(self.architecture, blur)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: weights not found")
+        return load_deblur_network(str(path), str(pick_device(self.device)))
+
+    def preload(self) -> None:
+        """Load both networks now (a worker does it once, at start)."""
+        for blur in ("defocus", "motion"):
+            self.network(blur)
+
+    def restore_as(self, windows: np.ndarray, label: str) -> np.ndarray:
+        """Restore every window as blur type ``label`` (the DBMID route of that type)."""
+        out = windows
+        for blur in ROUTES[label]:
+            out = run_network(self.network(blur), out, max_pixels=self.max_pixels, threads=self.threads)
+        return out.copy() if out is windows else out
+
+    def restore(self, windows: np.ndarray, estimates: Sequence[BlurEstimate]) -> np.ndarray:
+        """Restore ``(n, y, x, 3)`` uint8 windows, each by the route of its estimate's label."""
+        out = windows.copy()
+        labels = np.array([e.label for e in estimates])
+        for label in ROUTES:
+            sel = np.flatnonzero(labels == label)
+            if sel.size and ROUTES[label]:
+                out[sel] = self.restore_as(windows[sel], label)
+        return out
