@@ -34,6 +34,7 @@ bench: dev
 	$(PY) benchmarks/memory.py
 	$(PY) benchmarks/writers.py
 	$(PY) benchmarks/classifier.py   # needs out/data/blur-128.npz (python -m pipelines.blur_data)
+	$(PY) benchmarks/restorers.py
 
 clean:
 	rm -rf out .pytest_cache

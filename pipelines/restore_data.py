@@ -21,7 +21,10 @@ noise and JPEG. Every pair stores
 
 Restoration covers the blurs worth restoring: defocus adding a
 Gaussian-equivalent std of 1.2 to 6 px (at 0.5 um/px); more than that is a
-rescan. In-focus pairs (target = the field itself) teach the networks to leave
+rescan. Noise is that of a slide scanner's camera (1000 to 20000 photons at
+full scale, log-uniform: 0.7-3% of full scale at white), less extreme than
+the classifier's training range (down to 200 photons), which is built to be
+robust rather than realistic. In-focus pairs (target = the field itself) teach the networks to leave
 sharp tissue alone.
 
     python -m pipelines.restore_data --out out/data/restore-128.npz
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +48,8 @@ from wsi_deblur.blur.simulate import Optics, add_sensor_noise, convolve_rgb, jpe
 
 #: Defocus restored: Gaussian-equivalent std added by the optics, px at 0.5 um/px.
 RESTORE_SIGMA_PX = (1.2, 6.0)
+#: Photons at full scale (log-uniform), as a slide scanner's camera collects.
+RESTORE_PHOTONS = (1000.0, 20000.0)
 MARGIN = 48
 #: Share of each kind in a dataset (in-focus pairs keep sharp tissue untouched).
 KIND_SHARES = {"in_focus": 0.16, "defocus": 0.28, "motion": 0.28, "mixed": 0.28}
@@ -72,6 +78,7 @@ def make_pair(path: str, size: int, rng: np.random.Generator, kind: str):
     patch = np.clip(_colour_jitter(np.ascontiguousarray(patch), rng), 0, 255)
     optics = Optics(numerical_aperture=float(rng.choice(NUMERICAL_APERTURES)), mpp=0.5)
     params = sample_mixed_params(kind, rng, optics)
+    params = replace(params, photons=float(np.exp(rng.uniform(*np.log(RESTORE_PHOTONS)))))
     sigma = float(added_sigma_px(np.array([params.defocus_um]), np.array([optics.numerical_aperture]))[0])
     if kind in ("defocus", "mixed") and not RESTORE_SIGMA_PX[0] <= sigma <= RESTORE_SIGMA_PX[1]:
         return None

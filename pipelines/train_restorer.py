@@ -129,7 +129,8 @@ DL_motion then DL_defocus.
   {info['crop']} px ({', '.join(TRAINING_KINDS[info['blur']])}), stain/illumination
   jitter, rescaling, rotations and flips, degraded by `wsi_deblur.blur.simulate`:
   pupil-function defocus adding a Gaussian-equivalent std of 1.2-6 px at NA 0.5-0.95,
-  linear motion 5-40 px at any angle, Poisson-Gaussian noise, JPEG 70-95 on 70%.
+  linear motion 5-40 px at any angle, Poisson-Gaussian noise (1000-20000 photons at
+  full scale), JPEG 70-95 on 70%.
   Built by `python -m pipelines.restore_data`.
 - **Test data**: {info['n_test']} pairs of {info['test_crop']} px from {len(info['test_images'])} fields never
   used in training: {', '.join(info['test_images'])}.
