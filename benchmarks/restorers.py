@@ -102,7 +102,7 @@ def restore_speed(path: Path, size: int) -> dict[str, dict]:
     from wsi_deblur.models import make_classifier, make_restorer
     from wsi_deblur.restore.image import restore_image
 
-    classifier = make_classifier("neural")
+    classifier = make_classifier("neural", threads=os.cpu_count() or 1)  # as the CLI does
     out = {}
     for name in (*ARCHITECTURES, "wiener"):
         restorer = make_restorer(name, threads=os.cpu_count() or 1)  # as the CLI does

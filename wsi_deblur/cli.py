@@ -150,7 +150,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     from wsi_deblur.classify.image import classify_image
     from wsi_deblur.models import make_classifier
 
-    classifier = make_classifier(args.classifier)
+    classifier = make_classifier(args.classifier, threads=os.cpu_count() or 1)
     status = EXIT_OK
     for path in args.images:
         try:
@@ -166,7 +166,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     from wsi_deblur.restore.image import restore_image
 
     restorer = make_restorer(args.model, device=args.device, threads=os.cpu_count() or 1)
-    classifier = None if args.blur_type else make_classifier(args.classifier)
+    classifier = None if args.blur_type else make_classifier(args.classifier, threads=os.cpu_count() or 1)
     status = EXIT_OK
     for path in args.images:
         try:

@@ -9,8 +9,12 @@ from wsi_deblur.restore.base import Restorer
 CLASSIFIERS = ("neural", "classical")
 
 
-def make_classifier(name: str) -> BlurClassifier:
-    """A blur classifier by name: ``neural`` (BlurNet, shipped weights) or ``classical``."""
+def make_classifier(name: str, *, threads: int = 1) -> BlurClassifier:
+    """A blur classifier by name: ``neural`` (BlurNet, shipped weights) or ``classical``.
+
+    ``threads``: CPU threads per call of a neural classifier (1 under Dask,
+    which runs a task per core).
+    """
     if name == "classical":
         from wsi_deblur.classify.classical import ClassicalBlurClassifier
 
@@ -18,7 +22,7 @@ def make_classifier(name: str) -> BlurClassifier:
     if name == "neural":
         from wsi_deblur.classify.neural import NeuralBlurClassifier
 
-        return NeuralBlurClassifier()
+        return NeuralBlurClassifier(threads=threads)
     raise ValueError(f"unknown classifier {name!r}; available: {', '.join(CLASSIFIERS)}")
 
 

@@ -17,6 +17,8 @@ from wsi_deblur.io import open_slide
 MIN_SIDE = 64
 #: Side of the pieces a large image is judged in (pixels at the working resolution).
 PIECE = 256
+#: At most this many pieces (the most textured) are judged per image.
+MAX_PIECES = 16
 #: Larger images are slides: they go through ``qc``, which reads them tile by tile.
 MAX_PIXELS = 8192 * 8192
 
@@ -29,8 +31,9 @@ def _pieces(image: np.ndarray) -> np.ndarray:
     xs = np.linspace(0, w - PIECE, max(1, round(w / PIECE))).astype(int)
     pieces = np.stack([image[y:y + PIECE, x:x + PIECE] for y in ys for x in xs])
     contrast = pieces.astype(np.float32).mean(axis=3).std(axis=(1, 2))
-    keep = contrast >= 0.5 * contrast.max()  # judge focus where there is structure
-    return pieces[keep]
+    keep = np.flatnonzero(contrast >= 0.5 * contrast.max())  # judge focus where there is structure
+    keep = keep[np.argsort(-contrast[keep], kind="stable")[:MAX_PIECES]]
+    return pieces[np.sort(keep)]
 
 
 def classify_image(path: str | Path, classifier: BlurClassifier, *, mpp: float | None = None) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from wsi_deblur.tiling.blend import blend_region
 from wsi_deblur.tiling.grid import TileGrid
 
 
-def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restorer, *, tile_size: int = 512,
+def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restorer, *, tile_size: int = 1024,
                          halo: int = 32) -> np.ndarray:
     """Restore all of ``slide``'s level 0 as blur ``estimate`` (for images that fit in memory).
 
@@ -57,7 +57,7 @@ def _write_png(image: np.ndarray, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.png", dir=path.parent)
     os.close(fd)
     try:
-        Image.fromarray(image).save(tmp, format="PNG")
+        Image.fromarray(image).save(tmp, format="PNG", compress_level=1)  # 5x faster than the default
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
