@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from pipelines.train_classifier import to_tensor
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.restore.networks import build_network, macs_per_pixel
 
@@ -56,12 +57,6 @@ def select(data: dict, split: str, blur: str) -> tuple[np.ndarray, np.ndarray, n
     keep = np.isin(kinds, [BLUR_CLASSES.index(k) for k in TRAINING_KINDS[blur]])
     target = data[f"{split}_stage"] if blur == "motion" else data[f"{split}_sharp"]
     return data[f"{split}_blurred"][keep], target[keep], kinds[keep], data[f"{split}_params"][keep]
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """``(n, y, x, 3)`` uint8 to ``(n, 3, y, x)`` float in [0, 1], channels-last."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
-    return x.contiguous(memory_format=torch.channels_last)
 
 
 def augment(x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:

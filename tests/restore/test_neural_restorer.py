@@ -1,8 +1,10 @@
 import hashlib
+import json
 import re
 
 import numpy as np
 import pytest
+from safetensors import safe_open
 from skimage.data import immunohistochemistry
 from skimage.metrics import structural_similarity as ssim
 
@@ -33,7 +35,9 @@ def test_shipped_weights_match_their_model_card(arch, blur):
     card = path.with_suffix(".md").read_text()
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     assert re.search(rf"`{sha}`", card), f"{path.name}: sha256 not in its model card"
-    assert path.read_bytes()[:8] != b"\x80\x04\x95"[:8]  # not a pickle
+    with safe_open(str(path), framework="pt") as f:  # a safetensors file carrying its own config
+        config = json.loads(f.metadata()["config"])
+    assert config["architecture"] == arch and config["blur"] == blur
 
 
 #: SSIM gains the shipped networks must keep on this field (regression guards, about
