@@ -11,6 +11,7 @@ models never saw.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from functools import lru_cache
@@ -198,16 +199,31 @@ def _worker(args) -> dict[str, np.ndarray]:
             "severity": np.array(severity, np.float32)}
 
 
-def build(root: Path, n: int, size: int, split: str, seed: int, workers: int = 2) -> dict[str, np.ndarray]:
+def build(root: Path, n: int, size: int, split: str, seed: int, workers: int = 2, *,
+          worker=None, multiple: int = 4) -> dict[str, np.ndarray]:
+    """``n`` examples of ``size`` px from the ``split`` fields, made by ``worker`` in ``workers`` processes.
+
+    Each process makes a multiple of ``multiple`` examples (4 keeps the classes
+    balanced) from its own seed, so the result is reproducible from ``seed``.
+    ``worker`` takes ``(paths, n, size, seed)``; default: classifier crops.
+    """
     paths = [str(root / p) for p in source_images(root)[split]]
-    per = -(-n // (4 * workers)) * 4
+    per = -(-n // (multiple * workers)) * multiple
     jobs = [(paths, per, size, seed * 1000 + k) for k in range(workers)]
     warm_psf_bank()
     for p in paths:
-        _load(p)
-    with ProcessPoolExecutor(workers, mp_context=__import__("multiprocessing").get_context("fork")) as pool:
-        parts = list(pool.map(_worker, jobs))
+        _load(p)  # cached before the fork: workers share the fields
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        parts = list(pool.map(worker or _worker, jobs))
     return {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
+
+
+def save_splits(out: Path, train: dict[str, np.ndarray], test: dict[str, np.ndarray],
+                sources: dict[str, list[str]]) -> None:
+    """One ``.npz`` with ``train_*`` and ``test_*`` arrays and the source fields of each split."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, **{f"train_{k}": v for k, v in train.items()}, **{f"test_{k}": v for k, v in test.items()},
+             train_sources=np.array(sources["train"]), test_sources=np.array(sources["test"]))
 
 
 def main() -> None:
@@ -223,9 +239,7 @@ def main() -> None:
     print(f"train images: {len(split['train'])}, test images: {len(split['test'])}")
     train = build(root, args.n_train, args.size, "train", args.seed + 1)
     test = build(root, args.n_test, args.size, "test", args.seed + 2)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.out, **{f"train_{k}": v for k, v in train.items()}, **{f"test_{k}": v for k, v in test.items()},
-             train_sources=np.array(split["train"]), test_sources=np.array(split["test"]))
+    save_splits(args.out, train, test, split)
     print(f"wrote {args.out}: {len(train['labels'])} train, {len(test['labels'])} test crops of {args.size} px")
 
 

@@ -33,15 +33,14 @@ sharp tissue alone.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from pipelines import blur_data
 from pipelines.blur_data import (_colour_jitter, _crop, _defocus_kernels, _load, _psf, added_sigma_px,
-                                 sample_mixed_params, shared_data_dir, source_images, warm_psf_bank,
+                                 sample_mixed_params, shared_data_dir, source_images,
                                  NUMERICAL_APERTURES, DEFOCUS_STEP_UM)
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blur.simulate import Optics, add_sensor_noise, convolve_rgb, jpeg_roundtrip
@@ -111,14 +110,7 @@ def _worker(args) -> dict[str, np.ndarray]:
 
 def build(root: Path, n: int, size: int, split: str, seed: int, workers: int = 2) -> dict[str, np.ndarray]:
     """``n`` pairs of ``size`` px from the ``split`` fields, reproducible from ``seed``."""
-    paths = [str(root / p) for p in source_images(root)[split]]
-    per = -(-n // workers)
-    warm_psf_bank()
-    for p in paths:
-        _load(p)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        parts = list(pool.map(_worker, [(paths, per, size, seed * 1000 + k) for k in range(workers)]))
-    return {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
+    return blur_data.build(root, n, size, split, seed, workers, worker=_worker, multiple=1)
 
 
 def main() -> None:
@@ -134,9 +126,7 @@ def main() -> None:
     split = source_images(root)
     train = build(root, args.n_train, args.size, "train", args.seed + 11)
     test = build(root, args.n_test, args.test_size, "test", args.seed + 12)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.out, **{f"train_{k}": v for k, v in train.items()}, **{f"test_{k}": v for k, v in test.items()},
-             train_sources=np.array(split["train"]), test_sources=np.array(split["test"]))
+    blur_data.save_splits(args.out, train, test, split)
     print(f"wrote {args.out}: {len(train['kind'])} train pairs of {args.size} px, "
           f"{len(test['kind'])} test pairs of {args.test_size} px")
 

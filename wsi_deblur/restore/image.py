@@ -7,8 +7,6 @@ partition-of-unity weights, so a large field shows no seams.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from wsi_deblur.restore.base import Restorer
 from wsi_deblur.restore.windows import restore_windows
 from wsi_deblur.tiling.blend import blend_region
 from wsi_deblur.tiling.grid import TileGrid
+from wsi_deblur.write.staging import StagedOutputs
 
 
 def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restorer, *, tile_size: int = 1024,
@@ -50,18 +49,6 @@ def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restore
     tiles = [(i, j) for i in range(grid.grid_shape[0]) for j in range(grid.grid_shape[1])]
     windows = restore_windows(slide, grid, tiles, [estimate] * len(tiles), restorer)
     return blend_region(original, (0, 0, h, w), grid, np.ones(grid.grid_shape, bool), windows)
-
-
-def _write_png(image: np.ndarray, path: Path) -> None:
-    """Write under a temporary name, then move into place: no half-written PNG."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.png", dir=path.parent)
-    os.close(fd)
-    try:
-        Image.fromarray(image).save(tmp, format="PNG", compress_level=1)  # 5x faster than the default
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
@@ -107,8 +94,9 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
     else:
         estimate, detected = BlurEstimate(blur_type), False
     restored = restore_slide_region(slide, estimate, restorer)
-    out = Path(out_dir) / f"{slide_stem(path)}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _write_png(restored, out)
+    stem = slide_stem(path)
+    with StagedOutputs(out_dir, stem) as staged:  # no half-written PNG under the final name
+        Image.fromarray(restored).save(staged.path(f"{stem}.png"), format="PNG", compress_level=1)  # 5x faster
+        out = staged.commit()[0]
     result.update({"output": str(out), "class": estimate.label, "detected": detected, "restorer": restorer.name})
     return result
