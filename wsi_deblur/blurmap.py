@@ -7,7 +7,9 @@ plan (which tiles are restored, with which estimate).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -89,3 +91,32 @@ class BlurMap:
         n = int(self.is_tissue.sum())
         return {name: (float(((self.label == LABEL_VALUES[name]) & self.is_tissue).sum()) / n if n else 0.0)
                 for name in BLUR_CLASSES}
+
+    def save(self, path: str | Path) -> None:
+        """Write the per-tile arrays to an ``.npz`` file (atomically: whole or absent)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.partial")
+        with open(tmp, "wb") as f:
+            np.savez(f, **{name: getattr(self, name) for name in _ARRAYS})
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path, grid: TileGrid) -> BlurMap:
+        """Read a blur map written by :meth:`save` for ``grid``.
+
+        Raises
+        ------
+        ValueError
+            The file holds a map of another grid shape or lacks an array.
+        """
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in _ARRAYS}
+        shapes = {a.shape for a in arrays.values()}
+        if shapes != {grid.grid_shape}:
+            raise ValueError(f"{path}: blur map of shape {shapes}, expected {grid.grid_shape}")
+        return cls(grid, **arrays)
+
+
+#: The per-tile arrays of a :class:`BlurMap`, as saved.
+_ARRAYS = ("tissue_fraction", "is_tissue", "label", "confidence", "defocus_sigma_px", "motion_length_px",
+           "motion_angle_deg")

@@ -4,15 +4,16 @@ import pytest
 import zarr
 from ome_zarr_models import open_ome_zarr
 
+from wsi_deblur.write.checkpoints import Checkpoints
 from wsi_deblur.write.ome_zarr import create_ome_zarr, downsample_level, pyramid_shapes, store_level0, write_label_image
 
 
-def write(path, image, version="0.4", compression="blosc", chunks=1024):
+def write(path, image, version="0.4", compression="blosc", chunks=1024, downsample_chunk=512):
     levels = create_ome_zarr(path, shape=image.shape[:2], mpp=0.25, name="x", version=version,
                              compression=compression, chunk=256, min_size=256)
     store_level0(da.from_array(image, chunks=(chunks, chunks, 3)), levels[0])
     for a, b in zip(levels[:-1], levels[1:]):
-        downsample_level(a, b, chunk=512)
+        downsample_level(a, b, chunk=downsample_chunk)
     write_label_image(path, np.arange(12, dtype=np.uint8).reshape(3, 4) % 5, mpp=0.25, tile_size=256,
                       n_levels=len(levels), version=version)
     return levels
@@ -42,8 +43,11 @@ def test_written_pyramid_validates_and_reads_back(tmp_path, image, version):
     assert meta["omero"]["rdefs"]["model"] == "color"
 
 
-def test_each_level_is_the_rounded_2x2_mean_of_the_one_above(tmp_path, image):
-    levels = write(tmp_path / "x.ome.zarr", image)
+@pytest.mark.parametrize("downsample_chunk", [512, 256])
+def test_each_level_is_the_rounded_2x2_mean_of_the_one_above(tmp_path, image, downsample_chunk):
+    # 256: regions read as big as a stored chunk would write half-chunks, two
+    # tasks into one stored chunk; the writer must widen them.
+    levels = write(tmp_path / "x.ome.zarr", image, downsample_chunk=downsample_chunk)
     for above, below in zip(levels[:-1], levels[1:]):
         a = above[:].astype(np.float64)
         a = np.pad(a, ((0, 0), (0, a.shape[1] % 2), (0, a.shape[2] % 2)), mode="edge")
@@ -78,3 +82,16 @@ def test_misaligned_chunks_are_refused(tmp_path, image):
 def test_pyramid_stops_at_min_size():
     assert pyramid_shapes((2967, 2220)) == [(2967, 2220), (1484, 1110), (742, 555)]
     assert pyramid_shapes((800, 600)) == [(800, 600)]
+
+
+def test_level0_skips_regions_marked_done_and_marks_the_rest(tmp_path, image):
+    levels = create_ome_zarr(tmp_path / "r.ome.zarr", shape=image.shape[:2], mpp=0.25, name="r", chunk=256)
+    checkpoints = Checkpoints(tmp_path / "staging")
+    checkpoints.mark("level0-0-1")  # as if an interrupted run had finished this region
+    written = store_level0(da.from_array(image, chunks=(512, 512, 3)), levels[0], checkpoints=checkpoints)
+    assert written == 3 * 3 - 1
+    expected = np.moveaxis(image, -1, 0).copy()
+    expected[:, :512, 512:1024] = 0  # skipped: left as it was (the fill value here)
+    np.testing.assert_array_equal(levels[0][:], expected)
+    assert checkpoints.names("level0-") == {f"level0-{i}-{j}" for i in range(3) for j in range(3)}
+    assert store_level0(da.from_array(image, chunks=(512, 512, 3)), levels[0], checkpoints=checkpoints) == 0

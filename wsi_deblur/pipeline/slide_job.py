@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import dask
@@ -14,6 +16,7 @@ from wsi_deblur.errors import SlideError
 from wsi_deblur.io import Slide, open_slide
 from wsi_deblur.models import make_classifier, make_restorer
 from wsi_deblur.pipeline.graph import blurmap_tasks, restored_level0
+from wsi_deblur.pipeline.manifest import file_identity, settings_hash
 from wsi_deblur.pipeline.options import RunOptions
 from wsi_deblur.pipeline.scheduler import compute
 from wsi_deblur.pipeline.worker_models import register_preloader
@@ -24,6 +27,7 @@ from wsi_deblur.report.tiles_csv import write_tiles_csv
 from wsi_deblur.tiling.grid import TileGrid
 from wsi_deblur.tissue import tile_tissue_fraction, tissue_mask
 from wsi_deblur.write import ome_tiff, ome_zarr
+from wsi_deblur.write.checkpoints import Checkpoints
 from wsi_deblur.write.staging import StagedOutputs
 
 
@@ -66,11 +70,19 @@ def open_for_processing(path: str | Path, options: RunOptions) -> Slide:
     return slide
 
 
-def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False) -> SlideQC:
-    """Tissue detection and blur classification of every tissue tile."""
+def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False,
+                    checkpoints: Checkpoints | None = None) -> SlideQC:
+    """Tissue detection and blur classification of every tissue tile.
+
+    With ``checkpoints``, a blur map saved there by an interrupted run is
+    reused instead of classifying again, and a new one is saved.
+    """
     grid = TileGrid(slide.shape, options.tile_size, options.halo)
     thumb, downsample = slide.thumbnail(max_size=1024)
     mask = tissue_mask(thumb)
+    if checkpoints is not None and checkpoints.done("blurmap"):
+        blurmap = BlurMap.load(checkpoints.path("blurmap.npz"), grid)
+        return SlideQC(blurmap, thumb, downsample, float(mask.mean()))
     fraction = tile_tissue_fraction(mask, downsample, grid.grid_shape, grid.tile_size)
     blurmap = BlurMap(grid, fraction, fraction >= options.min_tissue)
     classifier = make_classifier(options.classifier)
@@ -78,7 +90,26 @@ def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False
     for results in compute(*tasks, progress=progress, label=f"{slide.stem}: classifying tiles"):
         for ij, estimate in results:
             blurmap.set_estimate(ij, estimate)
+    if checkpoints is not None:
+        blurmap.save(checkpoints.path("blurmap.npz"))
+        checkpoints.mark("blurmap")
     return SlideQC(blurmap, thumb, downsample, float(mask.mean()))
+
+
+def resume_key(path: str | Path, options: RunOptions, *, restore: bool) -> str:
+    """Digest of what the outputs depend on: the slide file, the settings, the version.
+
+    An interrupted run is resumed only by a run with the same key.
+    """
+    try:
+        identity = file_identity(path)
+    except OSError:
+        identity = None
+    try:
+        version = metadata.version("wsi-deblur")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return settings_hash({**options.as_dict(), "restore": restore, "file": identity, "version": version})
 
 
 def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = RunOptions(), *,
@@ -92,6 +123,11 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
     under ``labels/blur``) and ``<stem>.ome.tif``. Outputs appear under their
     final names only when all are complete.
 
+    A run that was killed or interrupted leaves ``OUT/.<stem>.partial-<key>/``;
+    calling this again with the same slide and settings resumes it: the blur
+    map, the level-0 regions, pyramid levels and files it finished are not
+    computed again (qc.json's ``resumed`` says what was reused).
+
     Raises
     ------
     SlideError
@@ -102,27 +138,26 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
     register_preloader(options.classifier, options.restorer if restore else None)
     slide = open_for_processing(path, options)
     stem = slide.stem
-    qc = compute_blurmap(slide, options, progress=progress)
-    blurmap = qc.blurmap
-    timings["open_tissue_classify"] = time.perf_counter() - t0
-    restored_tiles = int(blurmap.restore_mask(min_confidence=options.min_confidence).sum()) if restore else 0
 
-    with StagedOutputs(out_dir, stem) as staged:
+    with StagedOutputs(out_dir, stem, resume_key=resume_key(path, options, restore=restore)) as staged:
+        checkpoints = Checkpoints(staged.staging)
+        resumed = {"blurmap": checkpoints.done("blurmap"),
+                   "level0_regions": len(checkpoints.names("level0-"))} if staged.resumed else None
+        qc = compute_blurmap(slide, options, progress=progress, checkpoints=checkpoints)
+        blurmap = qc.blurmap
+        timings["open_tissue_classify"] = time.perf_counter() - t0
+        restored_tiles = int(blurmap.restore_mask(min_confidence=options.min_confidence).sum()) if restore else 0
         names = [f"{stem}.qc.json", f"{stem}.blurmap.csv", f"{stem}.blurmap.geojson", f"{stem}.blurmap.png"]
         if restore:
             t1 = time.perf_counter()
             zarr_path = staged.path(f"{stem}.ome.zarr")
-            _write_restored(slide, blurmap, options, zarr_path, progress=progress)
+            _write_restored(slide, blurmap, options, zarr_path, checkpoints, progress=progress)
             timings["restore_write_zarr"] = time.perf_counter() - t1
             names.insert(0, f"{stem}.ome.zarr")
             if options.tiff:
                 t2 = time.perf_counter()
-                # A task, so that on a cluster a worker (not this process) reads the
-                # pixels from the store and writes the file.
-                write = dask.delayed(ome_tiff.write_ome_tiff, pure=False)
-                compute(write(staged.path(f"{stem}.ome.tif"), ome_zarr.levels_of(zarr_path), mpp=slide.mpp,
-                              name=stem, compression=options.tiff_compression, quality=options.jpeg_quality,
-                              tile=options.zarr_chunk, progress=progress))
+                _write_tiff(slide, options, zarr_path, staged.path(f"{stem}.ome.tif"), checkpoints,
+                            progress=progress)
                 timings["write_tiff"] = time.perf_counter() - t2
                 names.insert(1, f"{stem}.ome.tif")
         timings["total"] = time.perf_counter() - t0
@@ -132,7 +167,8 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
                              n_levels=len(slide.level_shapes), backend=slide.backend_name, blurmap=blurmap,
                              tissue_area_fraction=qc.tissue_area_fraction, restored_tiles=restored_tiles,
                              thresholds=options.thresholds(),
-                             settings={**options.as_dict(), "restore": restore}, timings_s=timings, outputs=names)
+                             settings={**options.as_dict(), "restore": restore}, timings_s=timings, outputs=names,
+                             resumed=resumed)
         write_overlay_png(staged.path(f"{stem}.blurmap.png"), qc.thumbnail, qc.downsample, blurmap,
                           title=f"{stem}: {summary['verdict']}, {summary['blurred_fraction_of_tissue']:.1%} "
                                 f"of tissue blurred")
@@ -141,18 +177,41 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
     return SlideResult(str(path), stem, outputs, blurmap, summary)
 
 
-def _write_restored(slide: Slide, blurmap: BlurMap, options: RunOptions, zarr_path: Path, *,
-                    progress: bool) -> None:
-    """Restored level 0 by regions, then the pyramid from the store, then labels."""
-    levels = ome_zarr.create_ome_zarr(zarr_path, shape=slide.shape, mpp=slide.mpp, name=slide.stem,
-                                      version=options.ngff_version, compression=options.zarr_compression,
-                                      chunk=options.zarr_chunk)
+def _write_restored(slide: Slide, blurmap: BlurMap, options: RunOptions, zarr_path: Path,
+                    checkpoints: Checkpoints, *, progress: bool) -> None:
+    """Restored level 0 by regions, then the pyramid from the store, then labels.
+
+    Each finished piece is marked in ``checkpoints`` and skipped when resuming.
+    """
+    if checkpoints.done("zarr-created"):
+        levels = ome_zarr.levels_of(zarr_path, mode="r+")
+    else:
+        shutil.rmtree(zarr_path, ignore_errors=True)  # half-created by a killed run
+        levels = ome_zarr.create_ome_zarr(zarr_path, shape=slide.shape, mpp=slide.mpp, name=slide.stem,
+                                          version=options.ngff_version, compression=options.zarr_compression,
+                                          chunk=options.zarr_chunk)
+        checkpoints.mark("zarr-created")
     image = restored_level0(slide, blurmap, make_restorer(options.restorer), chunk=options.chunk,
                             min_confidence=options.min_confidence, gpu=options.gpu)
-    compute(ome_zarr.store_level0(image, levels[0], compute=False), progress=progress,
+    compute(ome_zarr.store_level0(image, levels[0], checkpoints=checkpoints, compute=False), progress=progress,
             label=f"{slide.stem}: restoring and writing level 0")
-    for source, target in zip(levels[:-1], levels[1:]):
-        compute(ome_zarr.downsample_level(source, target, chunk=options.chunk, compute=False))
-    ome_zarr.write_label_image(zarr_path, blurmap.label, mpp=slide.mpp, tile_size=blurmap.grid.tile_size,
-                               n_levels=len(levels), version=options.ngff_version)
+    for k, (source, target) in enumerate(zip(levels[:-1], levels[1:]), start=1):
+        if not checkpoints.done(f"level{k}"):
+            compute(ome_zarr.downsample_level(source, target, chunk=options.chunk, compute=False))
+            checkpoints.mark(f"level{k}")
+    if not checkpoints.done("labels"):
+        ome_zarr.write_label_image(zarr_path, blurmap.label, mpp=slide.mpp, tile_size=blurmap.grid.tile_size,
+                                   n_levels=len(levels), version=options.ngff_version)
+        checkpoints.mark("labels")
 
+
+def _write_tiff(slide: Slide, options: RunOptions, zarr_path: Path, tiff_path: Path, checkpoints: Checkpoints,
+                *, progress: bool) -> None:
+    """The OME-TIFF from the stored pyramid, as one task (on a cluster a worker reads and writes)."""
+    if checkpoints.done("tiff"):
+        return
+    write = dask.delayed(ome_tiff.write_ome_tiff, pure=False)
+    compute(write(tiff_path, ome_zarr.levels_of(zarr_path), mpp=slide.mpp, name=slide.stem,
+                  compression=options.tiff_compression, quality=options.jpeg_quality, tile=options.zarr_chunk,
+                  progress=progress))
+    checkpoints.mark("tiff")

@@ -29,8 +29,12 @@ def package_versions() -> dict[str, str]:
 def qc_summary(*, slide_path: str, stem: str, shape: tuple[int, int], mpp: float, n_levels: int,
                backend: str, blurmap: BlurMap, tissue_area_fraction: float, restored_tiles: int,
                thresholds: VerdictThresholds, settings: dict[str, Any], timings_s: dict[str, float],
-               outputs: list[str]) -> dict[str, Any]:
-    """The qc.json document of one slide (sizes in pixels, mpp in micrometres)."""
+               outputs: list[str], resumed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The qc.json document of one slide (sizes in pixels, mpp in micrometres).
+
+    ``resumed``: what an interrupted earlier run had finished and was reused
+    (``None`` for a run from scratch).
+    """
     h, w = shape
     grid = blurmap.grid
     return {
@@ -55,6 +59,7 @@ def qc_summary(*, slide_path: str, stem: str, shape: tuple[int, int], mpp: float
         "settings": settings,
         "timings_s": {k: round(v, 3) for k, v in timings_s.items()},
         "outputs": outputs,
+        "resumed": resumed,
         "versions": package_versions(),
     }
 

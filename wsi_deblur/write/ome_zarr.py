@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dask
 import dask.array as da
 import numcodecs
 import numpy as np
 import zarr
 
 from wsi_deblur.blurmap import LABEL_VALUES
+from wsi_deblur.write.checkpoints import Checkpoints
 
 NGFF_VERSIONS = ("0.4", "0.5")
 COMPRESSIONS = ("blosc", "zlib", "none")
@@ -138,15 +140,56 @@ def create_ome_zarr(path: str | Path, *, shape: tuple[int, int], mpp: float, nam
             for k, (h, w) in enumerate(shapes)]
 
 
-def store_level0(image: da.Array, level0: zarr.Array, **compute_kwargs):
+def store_level0(image: da.Array, level0: zarr.Array, *, checkpoints: Checkpoints | None = None,
+                 compute: bool = True, **compute_kwargs):
     """Write a ``(y, x, c)`` Dask array into the ``(c, y, x)`` level-0 array.
 
-    Each task writes its own region; chunks must be multiples of the store's.
+    One task per Dask chunk writes its own region; chunks must be multiples
+    of the store's.
+
+    Parameters
+    ----------
+    image : dask.array.Array, shape (y, x, 3), uint8
+    level0 : zarr.Array, shape (3, y, x)
+    checkpoints : Checkpoints, optional
+        Regions marked done there (``level0-<row>-<col>``, in Dask chunks) are
+        skipped, and each region written is marked: a run that was killed
+        writes only what it had not finished.
+    compute : bool
+        Write now (returns the number of regions written), or return a
+        ``Delayed`` that does.
     """
     zy, zx = level0.chunks[1], level0.chunks[2]
     if any(c % zy for c in image.chunks[0][:-1]) or any(c % zx for c in image.chunks[1][:-1]):
         raise ValueError(f"Dask chunks {image.chunksize[:2]} are not multiples of the Zarr chunk {(zy, zx)}")
-    return da.store(image.transpose(2, 0, 1), level0, lock=False, **compute_kwargs)
+    if image.shape[:2] != level0.shape[1:]:
+        raise ValueError(f"image of {image.shape[:2]} px does not fit level 0 of {level0.shape[1:]} px")
+    blocks = image.to_delayed(optimize_graph=False)
+    y_starts = np.cumsum((0,) + image.chunks[0][:-1])
+    x_starts = np.cumsum((0,) + image.chunks[1][:-1])
+    writes = []
+    for ci, y0 in enumerate(y_starts):
+        for cj, x0 in enumerate(x_starts):
+            name = f"level0-{ci}-{cj}"
+            if checkpoints is not None and checkpoints.done(name):
+                continue
+            writes.append(dask.delayed(_write_region, pure=False)(blocks[ci, cj, 0], level0, int(y0), int(x0),
+                                                                   checkpoints, name))
+    total = dask.delayed(_count, pure=False)(writes)
+    return total.compute(**compute_kwargs) if compute else total
+
+
+def _write_region(block: np.ndarray, target: zarr.Array, y0: int, x0: int, checkpoints: Checkpoints | None,
+                  name: str) -> int:
+    h, w = block.shape[:2]
+    target[:, y0:y0 + h, x0:x0 + w] = np.moveaxis(block, -1, 0)
+    if checkpoints is not None:
+        checkpoints.mark(name)
+    return 1
+
+
+def _count(written: list[int]) -> int:
+    return sum(written)
 
 
 def _halve(block: np.ndarray) -> np.ndarray:
@@ -162,9 +205,12 @@ def _halve(block: np.ndarray) -> np.ndarray:
 def downsample_level(source: zarr.Array, target: zarr.Array, *, chunk: int = 2048, **compute_kwargs):
     """Fill ``target`` with the 2x2 mean of the stored ``source``, by regions.
 
-    Reads ``chunk``-px regions (a multiple of twice the store's chunk) and
-    writes ``chunk / 2``-px regions.
+    Reads ``chunk``-px regions and writes ``chunk / 2``-px regions; ``chunk``
+    is rounded up to a multiple of twice the target's chunk, so that no two
+    tasks ever write into the same stored chunk.
     """
+    step = 2 * max(target.chunks[1:])
+    chunk = -(-chunk // step) * step
     src = da.from_zarr(source, chunks=(3, chunk, chunk))
     out_chunks = (src.chunks[0], tuple(-(-c // 2) for c in src.chunks[1]), tuple(-(-c // 2) for c in src.chunks[2]))
     small = src.map_blocks(_halve, chunks=out_chunks, dtype=np.uint8)
@@ -188,7 +234,7 @@ def write_label_image(path: str | Path, labels: np.ndarray, *, mpp: float, tile_
     root = zarr.open_group(str(path), mode="r+")
     group = root.require_group("labels")
     _set_ome_attrs(group, version, {"labels": [name]})
-    lab = group.create_group(name)
+    lab = group.create_group(name, overwrite=True)  # a run that resumes may find a half-written one
     shapes = [labels.shape]
     while len(shapes) < n_levels:
         h, w = shapes[-1]
@@ -210,9 +256,12 @@ def write_label_image(path: str | Path, labels: np.ndarray, *, mpp: float, tile_
         level = level[:, ::2, ::2]  # nearest: labels are categories, never averaged
 
 
-def levels_of(path: str | Path) -> list[zarr.Array]:
-    """The image arrays of an OME-Zarr written here, full resolution first."""
-    group = zarr.open_group(str(path), mode="r")
+def levels_of(path: str | Path, *, mode: str = "r") -> list[zarr.Array]:
+    """The image arrays of an OME-Zarr written here, full resolution first.
+
+    ``mode="r+"`` opens them for writing (a run that resumes).
+    """
+    group = zarr.open_group(str(path), mode=mode)
     attrs = dict(group.attrs)
     ms = attrs.get("ome", attrs)["multiscales"][0]
     return [group[d["path"]] for d in ms["datasets"]]

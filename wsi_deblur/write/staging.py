@@ -3,10 +3,17 @@
 A crash, a bad slide or Ctrl-C leaves no file under a final name that looks
 complete: everything is written in ``OUT/.<stem>.partial-<id>/`` and renamed
 into ``OUT/`` only by :meth:`StagedOutputs.commit`.
+
+With a ``resume_key`` (a digest of the slide file and the settings) the
+staging folder has a stable name, ``OUT/.<stem>.partial-<key>/``: a run that
+is interrupted (killed, Ctrl-C) leaves it in place, and the next run with the
+same key continues in it (see :mod:`wsi_deblur.write.checkpoints`). A run
+that fails with an error removes it, as does one with another key.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import uuid
@@ -16,15 +23,37 @@ from pathlib import Path
 class StagedOutputs:
     """A staging folder for one slide's outputs.
 
-    Use as a context manager: on an exception the staging folder is removed
-    and nothing appears in ``out_dir``.
+    Use as a context manager: on an error the staging folder is removed and
+    nothing appears in ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    stem : str
+        The slide's output stem.
+    resume_key : str, optional
+        Give the folder a stable name and keep it when the run is interrupted
+        (``KeyboardInterrupt``, ``SystemExit`` or the process being killed).
+
+    Attributes
+    ----------
+    resumed : bool
+        The staging folder was left by an earlier, interrupted run.
     """
 
-    def __init__(self, out_dir: str | Path, stem: str) -> None:
+    def __init__(self, out_dir: str | Path, stem: str, *, resume_key: str | None = None) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.staging = self.out_dir / f".{stem}.partial-{uuid.uuid4().hex[:8]}"
-        self.staging.mkdir()
+        self.resume_key = resume_key
+        if resume_key is None:
+            self.staging = self.out_dir / f".{stem}.partial-{uuid.uuid4().hex[:8]}"
+        else:
+            self.staging = self.out_dir / f".{stem}.partial-{resume_key}"
+            for stale in self.out_dir.glob(f".{glob.escape(stem)}.partial-*"):
+                if stale != self.staging:  # another file or other settings: cannot be resumed
+                    _remove(stale)
+        self.resumed = self.staging.exists()
+        self.staging.mkdir(exist_ok=True)
         self.committed: list[Path] = []
 
     def path(self, name: str) -> Path:
@@ -32,8 +61,14 @@ class StagedOutputs:
         return self.staging / name
 
     def commit(self) -> list[Path]:
-        """Move every staged output to its final name, replacing older ones."""
+        """Move every staged output to its final name, replacing older ones.
+
+        Hidden entries of the staging folder (bookkeeping such as resume
+        markers) are not outputs and are removed with the folder.
+        """
         for item in sorted(self.staging.iterdir()):
+            if item.name.startswith("."):
+                continue
             final = self.out_dir / item.name
             if final.exists():
                 old = self.out_dir / f".{item.name}.old-{uuid.uuid4().hex[:8]}"
@@ -43,7 +78,7 @@ class StagedOutputs:
             else:
                 os.replace(item, final)
             self.committed.append(final)
-        self.staging.rmdir()
+        _remove(self.staging)
         return self.committed
 
     def discard(self) -> None:
@@ -53,7 +88,10 @@ class StagedOutputs:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
+        if exc_type is None:
+            return
+        interrupted = not issubclass(exc_type, Exception)  # KeyboardInterrupt, SystemExit
+        if self.resume_key is None or not interrupted:
             self.discard()
 
 
