@@ -7,14 +7,15 @@ plan (which tiles are restored, with which estimate).
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.tiling.grid import TileGrid
+from wsi_deblur.write.location import output_path
 
 #: Class probability a blurred tile needs to be restored: restoring a sharp
 #: tile with a wrong PSF does harm, so only confident calls are acted on.
@@ -92,16 +93,14 @@ class BlurMap:
         return {name: (float(((self.label == LABEL_VALUES[name]) & self.is_tissue).sum()) / n if n else 0.0)
                 for name in BLUR_CLASSES}
 
-    def save(self, path: str | Path) -> None:
-        """Write the per-tile arrays to an ``.npz`` file (atomically: whole or absent)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.partial")
-        with open(tmp, "wb") as f:
-            np.savez(f, **{name: getattr(self, name) for name in _ARRAYS})
-        os.replace(tmp, path)
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the per-tile arrays to an ``.npz`` file (a local path or fsspec URL)."""
+        buffer = io.BytesIO()
+        np.savez(buffer, **{name: getattr(self, name) for name in _ARRAYS})
+        output_path(path).write_bytes(buffer.getvalue())
 
     @classmethod
-    def load(cls, path: str | Path, grid: TileGrid) -> BlurMap:
+    def load(cls, path: str | os.PathLike, grid: TileGrid) -> BlurMap:
         """Read a blur map written by :meth:`save` for ``grid``.
 
         Raises
@@ -109,7 +108,7 @@ class BlurMap:
         ValueError
             The file holds a map of another grid shape or lacks an array.
         """
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(io.BytesIO(output_path(path).read_bytes()), allow_pickle=False) as data:
             arrays = {name: data[name] for name in _ARRAYS}
         shapes = {a.shape for a in arrays.values()}
         if shapes != {grid.grid_shape}:

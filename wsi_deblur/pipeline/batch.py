@@ -14,6 +14,7 @@ from wsi_deblur.pipeline.options import RunOptions
 from wsi_deblur.pipeline.slide_job import SlideResult, process_slide
 from wsi_deblur.report.batch_csv import failure_row, summary_row, write_batch_csv
 from wsi_deblur.report.html import write_report
+from wsi_deblur.write.location import output_path
 
 #: File endings taken from a folder given as input.
 SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".dcm",
@@ -67,6 +68,7 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
         Called as each slide fails, completes or is skipped (the CLI prints there).
     """
     outcome = BatchOutcome()
+    out = output_path(out_dir)
     stems: dict[str, str] = {}
     rows: list[dict] = []
     manifest = Manifest(out_dir)
@@ -79,7 +81,7 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
             stems[stem] = path
             done = None if force else manifest.completed_summary(stem, path, settings)
             if done is not None:
-                result = SlideResult(path, stem, [Path(out_dir) / n for n in done["outputs"]], None, done)
+                result = SlideResult(path, stem, [out / n for n in done["outputs"]], None, done)
                 outcome.skipped.append(result)
                 rows.append(summary_row(done))
                 if on_skip:
@@ -104,9 +106,9 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
                 on_done(result)
         # The batch table and report are rewritten after every slide: a
         # crash mid-batch still leaves them describing what was done.
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        write_batch_csv(Path(out_dir) / "qc.csv", rows)
-        write_report(Path(out_dir) / "report.html", rows)
+        out.mkdir(parents=True, exist_ok=True)
+        write_batch_csv(out / "qc.csv", rows)
+        write_report(out / "report.html", rows)
     return outcome
 
 

@@ -13,8 +13,9 @@ import hashlib
 import json
 import os
 import time
-from pathlib import Path
 from typing import Any
+
+from wsi_deblur.write.location import output_path, write_text_atomic
 
 MANIFEST = "manifest.json"
 
@@ -24,7 +25,7 @@ def settings_hash(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def file_identity(path: str | Path) -> dict[str, Any]:
+def file_identity(path: str | os.PathLike) -> dict[str, Any]:
     st = os.stat(path)
     return {"size": st.st_size, "mtime": round(st.st_mtime, 3)}
 
@@ -32,8 +33,8 @@ def file_identity(path: str | Path) -> dict[str, Any]:
 class Manifest:
     """The batch manifest of an output folder (created on first write)."""
 
-    def __init__(self, out_dir: str | Path) -> None:
-        self.path = Path(out_dir) / MANIFEST
+    def __init__(self, out_dir: str | os.PathLike) -> None:
+        self.path = output_path(out_dir) / MANIFEST
         self.entries: dict[str, dict[str, Any]] = {}
         if self.path.exists():
             try:
@@ -43,9 +44,7 @@ class Manifest:
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.partial")
-        tmp.write_text(json.dumps({"slides": self.entries}, indent=2) + "\n")
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, json.dumps({"slides": self.entries}, indent=2) + "\n")
 
     def completed_summary(self, stem: str, slide: str, settings: str) -> dict[str, Any] | None:
         """The qc.json of ``stem`` if it is complete for this file and settings, else None."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -28,6 +27,7 @@ from wsi_deblur.tiling.grid import TileGrid
 from wsi_deblur.tissue import tile_tissue_fraction, tissue_mask
 from wsi_deblur.write import ome_tiff, ome_zarr
 from wsi_deblur.write.checkpoints import Checkpoints
+from wsi_deblur.write.location import OutputPath, remove
 from wsi_deblur.write.staging import StagedOutputs
 
 
@@ -57,7 +57,7 @@ class SlideResult:
 
     slide: str
     stem: str
-    outputs: list[Path] = field(default_factory=list)
+    outputs: list[OutputPath] = field(default_factory=list)
     blurmap: BlurMap | None = None
     summary: dict = field(default_factory=dict)
 
@@ -177,7 +177,7 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
     return SlideResult(str(path), stem, outputs, blurmap, summary)
 
 
-def _write_restored(slide: Slide, blurmap: BlurMap, options: RunOptions, zarr_path: Path,
+def _write_restored(slide: Slide, blurmap: BlurMap, options: RunOptions, zarr_path: OutputPath,
                     checkpoints: Checkpoints, *, progress: bool) -> None:
     """Restored level 0 by regions, then the pyramid from the store, then labels.
 
@@ -186,7 +186,7 @@ def _write_restored(slide: Slide, blurmap: BlurMap, options: RunOptions, zarr_pa
     if checkpoints.done("zarr-created"):
         levels = ome_zarr.levels_of(zarr_path, mode="r+")
     else:
-        shutil.rmtree(zarr_path, ignore_errors=True)  # half-created by a killed run
+        remove(zarr_path)  # half-created by a killed run
         levels = ome_zarr.create_ome_zarr(zarr_path, shape=slide.shape, mpp=slide.mpp, name=slide.stem,
                                           version=options.ngff_version, compression=options.zarr_compression,
                                           chunk=options.zarr_chunk)
@@ -205,7 +205,7 @@ def _write_restored(slide: Slide, blurmap: BlurMap, options: RunOptions, zarr_pa
         checkpoints.mark("labels")
 
 
-def _write_tiff(slide: Slide, options: RunOptions, zarr_path: Path, tiff_path: Path, checkpoints: Checkpoints,
+def _write_tiff(slide: Slide, options: RunOptions, zarr_path: OutputPath, tiff_path: OutputPath, checkpoints: Checkpoints,
                 *, progress: bool) -> None:
     """The OME-TIFF from the stored pyramid, as one task (on a cluster a worker reads and writes)."""
     if checkpoints.done("tiff"):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
+
+from wsi_deblur.write.location import write_text_atomic
 
 COLUMNS = ("slide", "stem", "status", "verdict", "blurred_fraction_of_tissue", "in_focus", "defocus", "motion",
            "mixed", "tissue_fraction", "tissue_tiles", "restored_tiles", "mean_defocus_sigma_um",
@@ -34,12 +36,10 @@ def failure_row(slide: str, error: str) -> dict[str, Any]:
     return {"slide": slide, "status": "failed", "error": error}
 
 
-def write_batch_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
+def write_batch_csv(path: str | os.PathLike, rows: Sequence[dict[str, Any]]) -> None:
     """Write ``rows`` atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, text.getvalue())

@@ -9,7 +9,7 @@ and the region's mean severity and confidence as measurements.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from shapely.ops import unary_union
 
 from wsi_deblur.blurmap import LABEL_VALUES, BlurMap
 from wsi_deblur.report.verdict import BLURRED_CLASSES
+from wsi_deblur.write.location import output_path
 
 CLASS_COLORS = {"in_focus": (46, 160, 67), "defocus": (230, 80, 60), "motion": (60, 110, 230),
                 "mixed": (170, 60, 200)}
@@ -74,7 +75,7 @@ def blur_features(blurmap: BlurMap, *, mpp: float) -> list[dict[str, Any]]:
     return features
 
 
-def write_blur_geojson(path: str | Path, blurmap: BlurMap, *, mpp: float) -> None:
+def write_blur_geojson(path: str | os.PathLike, blurmap: BlurMap, *, mpp: float) -> None:
     """Write the FeatureCollection of blurred regions."""
     collection = {"type": "FeatureCollection", "features": blur_features(blurmap, mpp=mpp)}
-    Path(path).write_text(json.dumps(collection, separators=(",", ":")) + "\n")
+    output_path(path).write_text(json.dumps(collection, separators=(",", ":")) + "\n")

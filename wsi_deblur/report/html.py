@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from wsi_deblur.write.location import write_text_atomic
+
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 [hidden]{display:none !important}
@@ -120,9 +122,6 @@ def render_report(rows: Sequence[dict[str, Any]], *, title: str = "wsi-deblur QC
 """
 
 
-def write_report(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
+def write_report(path: str | os.PathLike, rows: Sequence[dict[str, Any]]) -> None:
     """Write the report atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(render_report(rows))
-    os.replace(tmp, path)
+    write_text_atomic(path, render_report(rows))

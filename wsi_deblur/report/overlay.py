@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw, ImageFont
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blurmap import LABEL_VALUES, BlurMap
 from wsi_deblur.report.geojson import CLASS_COLORS
+from wsi_deblur.write.location import output_path
 
 #: Opacity of the overlay per class; in-focus tissue is only tinted.
 OPACITY = {"in_focus": 0.15, "defocus": 0.5, "motion": 0.5, "mixed": 0.5}
@@ -38,7 +39,7 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def write_overlay_png(path: str | Path, thumbnail: np.ndarray, downsample: float, blurmap: BlurMap, *,
+def write_overlay_png(path: str | os.PathLike, thumbnail: np.ndarray, downsample: float, blurmap: BlurMap, *,
                       title: str = "") -> None:
     """Write the overlay with a legend (class colour, share of tissue) underneath."""
     image = Image.fromarray(overlay_image(thumbnail, downsample, blurmap))
@@ -58,4 +59,5 @@ def write_overlay_png(path: str | Path, thumbnail: np.ndarray, downsample: float
         label = f"{name.replace('_', ' ')} {fractions[name]:.0%}"
         draw.text((x + 22, y + 22), label, fill="black", font=font)
         x += 26 + int(draw.textlength(label, font=font)) + 18
-    canvas.save(path, optimize=True)
+    with output_path(path).open("wb") as f:
+        canvas.save(f, format="PNG", optimize=True)

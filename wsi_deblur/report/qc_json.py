@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from wsi_deblur.blurmap import BlurMap
 from wsi_deblur.report.verdict import VerdictThresholds, blurred_fraction, severity_statistics, verdict
+from wsi_deblur.write.location import output_path
 
 VERSIONED_PACKAGES = ("wsi-deblur", "numpy", "dask", "distributed", "zarr", "tifffile", "openslide-python",
                       "openslide-bin", "torch", "scikit-image")
@@ -64,5 +65,5 @@ def qc_summary(*, slide_path: str, stem: str, shape: tuple[int, int], mpp: float
     }
 
 
-def write_qc_json(path: str | Path, summary: dict[str, Any]) -> None:
-    Path(path).write_text(json.dumps(summary, indent=2) + "\n")
+def write_qc_json(path: str | os.PathLike, summary: dict[str, Any]) -> None:
+    output_path(path).write_text(json.dumps(summary, indent=2) + "\n")

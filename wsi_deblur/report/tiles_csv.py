@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+import os
 
 from wsi_deblur.blurmap import BlurMap
+from wsi_deblur.write.location import output_path
 
 COLUMNS = ("row", "col", "x_px", "y_px", "width_px", "height_px", "tissue_fraction", "class", "confidence",
            "defocus_sigma_px", "motion_length_px", "motion_angle_deg")
 
 
-def write_tiles_csv(path: str | Path, blurmap: BlurMap) -> None:
+def write_tiles_csv(path: str | os.PathLike, blurmap: BlurMap) -> None:
     """Write the tissue tiles of ``blurmap`` (level-0 pixel coordinates)."""
     grid = blurmap.grid
-    with open(path, "w", newline="") as f:
+    with output_path(path).open("w", newline="") as f:
         out = csv.writer(f)
         out.writerow(COLUMNS)
         rows, cols = grid.grid_shape

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
+
+from wsi_deblur.write.location import OutputPath, is_local, output_path
 
 RESUME_FOLDER = ".resume"
 
@@ -28,15 +29,15 @@ class Checkpoints:
 
     Parameters
     ----------
-    folder : str or Path
+    folder : str, Path or UPath
         The staging folder; markers go in its ``.resume`` subfolder.
     """
 
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder) / RESUME_FOLDER
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = output_path(folder) / RESUME_FOLDER
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def path(self, name: str) -> Path:
+    def path(self, name: str) -> OutputPath:
         """Where to keep the state file ``name`` (give it a suffix, unlike a marker)."""
         return self.folder / name
 
@@ -46,6 +47,9 @@ class Checkpoints:
 
     def mark(self, name: str) -> None:
         """Record that the piece ``name`` is finished (atomic: the marker is whole or absent)."""
+        if not is_local(self.folder):
+            (self.folder / name).write_bytes(b"")  # one object, put whole
+            return
         tmp = self.folder / f".{name}.{uuid.uuid4().hex[:8]}"
         tmp.touch()
         os.replace(tmp, self.folder / name)

@@ -9,13 +9,15 @@ slide's size.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import tifffile
 import zarr
 from tqdm import tqdm
+
+from wsi_deblur.write.location import local_file, output_path
 
 COMPRESSIONS = ("jpeg", "deflate", "none")
 
@@ -51,14 +53,15 @@ def _full_tile(block: np.ndarray, tile: int) -> np.ndarray:
 
 
 
-def write_ome_tiff(path: str | Path, levels: list[zarr.Array], *, mpp: float, name: str,
+def write_ome_tiff(path: str | os.PathLike, levels: list[zarr.Array], *, mpp: float, name: str,
                    compression: str = "jpeg", quality: int = 90, tile: int = 512, progress: bool = False) -> None:
     """Write ``levels`` (``(c, y, x)`` uint8 arrays, full resolution first) as OME-TIFF.
 
     Parameters
     ----------
     path : str or Path
-        Output file (``*.ome.tif``).
+        Output file (``*.ome.tif``): local, or an fsspec URL (written to a
+        temporary local file, then uploaded).
     mpp : float
         Micrometres per pixel at level 0.
     compression : {"jpeg", "deflate", "none"}
@@ -79,7 +82,8 @@ def write_ome_tiff(path: str | Path, levels: list[zarr.Array], *, mpp: float, na
                 "PhysicalSizeY": mpp, "PhysicalSizeYUnit": "µm",
                 "Channel": {"Name": ["RGB"]}}
     total = sum(-(-lv.shape[1] // tile) * -(-lv.shape[2] // tile) for lv in levels)
-    with tifffile.TiffWriter(str(path), bigtiff=True, ome=True) as tif, \
+    with local_file(output_path(path), suffix=".ome.tif") as local, \
+            tifffile.TiffWriter(str(local), bigtiff=True, ome=True) as tif, \
             tqdm(total=total, unit="tile", desc=f"{name}: writing OME-TIFF", disable=not progress) as bar:
         for k, level in enumerate(levels):
             _, h, w = level.shape

@@ -21,6 +21,7 @@ import zarr
 
 from wsi_deblur.blurmap import LABEL_VALUES
 from wsi_deblur.write.checkpoints import Checkpoints
+from wsi_deblur.write.location import output_path, zarr_store
 
 NGFF_VERSIONS = ("0.4", "0.5")
 COMPRESSIONS = ("blosc", "zlib", "none")
@@ -110,7 +111,8 @@ def create_ome_zarr(path: str | Path, *, shape: tuple[int, int], mpp: float, nam
     Parameters
     ----------
     path : str or Path
-        Directory of the new store (``*.ome.zarr``); must not exist.
+        Directory of the new store (``*.ome.zarr``), local or an fsspec URL;
+        must not exist.
     shape : (int, int)
         Level-0 ``(height, width)`` in pixels.
     mpp : float
@@ -132,7 +134,7 @@ def create_ome_zarr(path: str | Path, *, shape: tuple[int, int], mpp: float, nam
     if shard is not None and (version != "0.5" or shard % chunk):
         raise ValueError("shards need NGFF 0.5 and a shard size that is a multiple of the chunk size")
     shapes = pyramid_shapes(shape, min_size=min_size)
-    group = zarr.open_group(str(path), mode="w-", zarr_format=2 if version == "0.4" else 3)
+    group = zarr.open_group(zarr_store(output_path(path)), mode="w-", zarr_format=2 if version == "0.4" else 3)
     _set_ome_attrs(group, version, {"multiscales": [_multiscales(name, len(shapes), mpp, version)],
                                     "omero": _omero(name)})
     return [_create_array(group, str(k), (3, h, w), (3, chunk, chunk), version=version, compression=compression,
@@ -231,7 +233,7 @@ def write_label_image(path: str | Path, labels: np.ndarray, *, mpp: float, tile_
     n_levels : int
         Levels of the label pyramid: as many as the image has (NGFF 0.5 asks it).
     """
-    root = zarr.open_group(str(path), mode="r+")
+    root = zarr.open_group(zarr_store(output_path(path)), mode="r+")
     group = root.require_group("labels")
     _set_ome_attrs(group, version, {"labels": [name]})
     lab = group.create_group(name, overwrite=True)  # a run that resumes may find a half-written one
@@ -261,7 +263,7 @@ def levels_of(path: str | Path, *, mode: str = "r") -> list[zarr.Array]:
 
     ``mode="r+"`` opens them for writing (a run that resumes).
     """
-    group = zarr.open_group(str(path), mode=mode)
+    group = zarr.open_group(zarr_store(output_path(path)), mode=mode)
     attrs = dict(group.attrs)
     ms = attrs.get("ome", attrs)["multiscales"][0]
     return [group[d["path"]] for d in ms["datasets"]]

@@ -13,11 +13,10 @@ that fails with an error removes it, as does one with another key.
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
 import uuid
-from pathlib import Path
+
+from wsi_deblur.write.location import OutputPath, move, output_path, remove
 
 
 class StagedOutputs:
@@ -29,6 +28,7 @@ class StagedOutputs:
     Parameters
     ----------
     out_dir : str or Path
+        A local folder or an fsspec URL (see :mod:`wsi_deblur.write.location`).
     stem : str
         The slide's output stem.
     resume_key : str, optional
@@ -41,26 +41,26 @@ class StagedOutputs:
         The staging folder was left by an earlier, interrupted run.
     """
 
-    def __init__(self, out_dir: str | Path, stem: str, *, resume_key: str | None = None) -> None:
-        self.out_dir = Path(out_dir)
+    def __init__(self, out_dir: str | os.PathLike, stem: str, *, resume_key: str | None = None) -> None:
+        self.out_dir = output_path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.resume_key = resume_key
         if resume_key is None:
             self.staging = self.out_dir / f".{stem}.partial-{uuid.uuid4().hex[:8]}"
         else:
             self.staging = self.out_dir / f".{stem}.partial-{resume_key}"
-            for stale in self.out_dir.glob(f".{glob.escape(stem)}.partial-*"):
-                if stale != self.staging:  # another file or other settings: cannot be resumed
-                    _remove(stale)
+            for stale in self.out_dir.iterdir():
+                if stale.name.startswith(f".{stem}.partial-") and stale.name != self.staging.name:
+                    remove(stale)  # another file or other settings: cannot be resumed
         self.resumed = self.staging.exists()
         self.staging.mkdir(exist_ok=True)
-        self.committed: list[Path] = []
+        self.committed: list[OutputPath] = []
 
-    def path(self, name: str) -> Path:
+    def path(self, name: str) -> OutputPath:
         """Where to write output ``name`` while it is being made."""
         return self.staging / name
 
-    def commit(self) -> list[Path]:
+    def commit(self) -> list[OutputPath]:
         """Move every staged output to its final name, replacing older ones.
 
         Hidden entries of the staging folder (bookkeeping such as resume
@@ -72,17 +72,17 @@ class StagedOutputs:
             final = self.out_dir / item.name
             if final.exists():
                 old = self.out_dir / f".{item.name}.old-{uuid.uuid4().hex[:8]}"
-                os.replace(final, old)
-                os.replace(item, final)
-                _remove(old)
+                move(final, old)
+                move(item, final)
+                remove(old)
             else:
-                os.replace(item, final)
+                move(item, final)
             self.committed.append(final)
-        _remove(self.staging)
+        remove(self.staging)
         return self.committed
 
     def discard(self) -> None:
-        _remove(self.staging)
+        remove(self.staging)
 
     def __enter__(self) -> StagedOutputs:
         return self
@@ -94,9 +94,3 @@ class StagedOutputs:
         if self.resume_key is None or not interrupted:
             self.discard()
 
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists():
-        path.unlink()
