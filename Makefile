@@ -31,6 +31,7 @@ test: dev
 
 bench: dev
 	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/stages.py
 	$(PY) benchmarks/memory.py
 	$(PY) benchmarks/writers.py
 	$(PY) benchmarks/classifier.py   # needs out/data/blur-128.npz (python -m pipelines.blur_data)

@@ -109,6 +109,19 @@ def blend_region(original: np.ndarray, rect: tuple[int, int, int, int], grid: Ti
     touching = [ij for ij in grid.tiles_touching(y0, x0, y1, x1) if restored_tiles[ij]]
     if not touching:
         return original
+    # Only pixels of restored tiles can change (alpha is 0 elsewhere): work on
+    # their bounding box within rect. Alpha and the window average of a pixel
+    # do not depend on the box, so the bytes are those of the whole rect.
+    bounds = np.array([grid.tile_bounds(i, j) for i, j in touching])
+    sy0, sx0 = max(y0, int(bounds[:, 0].min())), max(x0, int(bounds[:, 1].min()))
+    sy1, sx1 = min(y1, int(bounds[:, 2].max())), min(x1, int(bounds[:, 3].max()))
+    if sy1 <= sy0 or sx1 <= sx0:
+        return original
+    if (sy0, sx0, sy1, sx1) != (y0, x0, y1, x1):
+        out = original.copy()
+        inner = (slice(sy0 - y0, sy1 - y0), slice(sx0 - x0, sx1 - x0))
+        out[inner] = blend_region(original[inner], (sy0, sx0, sy1, sx1), grid, restored_tiles, windows, ramp=ramp)
+        return out
     alpha = restoration_alpha(restored_tiles, grid, rect, ramp)
     if not alpha.any():
         return original
