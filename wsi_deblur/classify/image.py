@@ -11,7 +11,7 @@ from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.classify.base import BlurClassifier
 from wsi_deblur.classify.tiles import WORKING_MPP, downsample_tiles, working_downsample
 from wsi_deblur.errors import SlideError
-from wsi_deblur.io import open_slide
+from wsi_deblur.io import Slide, open_slide
 
 #: Smallest image side, in pixels at the working resolution, that can be judged.
 MIN_SIDE = 64
@@ -36,7 +36,7 @@ def _pieces(image: np.ndarray) -> np.ndarray:
     return pieces[np.sort(keep)]
 
 
-def classify_image(path: str | Path, classifier: BlurClassifier, *, mpp: float | None = None) -> dict[str, Any]:
+def classify_image(path: str | Path | Slide, classifier: BlurClassifier, *, mpp: float | None = None) -> dict[str, Any]:
     """Blur class, probabilities and severity of a whole image.
 
     Large images are judged in 256-px pieces (at about 0.5 um/px when the
@@ -44,12 +44,16 @@ def classify_image(path: str | Path, classifier: BlurClassifier, *, mpp: float |
     the pieces with structure, severities are the median over the pieces of
     the winning class. Severities are in the image's own pixels.
 
+    ``path`` may be an image already opened with :func:`open_slide` (its
+    pixels are then not decoded a second time).
+
     Raises
     ------
     SlideError
         Not an image, empty, too small, or not 8-bit RGB.
     """
-    slide = open_slide(path, mpp=mpp)
+    slide = path if isinstance(path, Slide) else open_slide(path, mpp=mpp)
+    path = slide.path if isinstance(path, Slide) else path
     h, w = slide.shape
     if h * w > MAX_PIXELS:
         raise SlideError(path, f"{w}x{h} px is a slide, not a field: use `wsi-deblur qc` (it reads tile by tile)")
