@@ -5,6 +5,8 @@
     python -m pipelines.train_restorer --arch fast --blur motion
     python -m pipelines.train_restorer --arch dbmid --blur defocus
     python -m pipelines.train_restorer --arch dbmid --blur motion
+    # fine-tune from earlier weights (how the shipped fast networks were made; see the README):
+    python -m pipelines.train_restorer --arch fast --blur defocus --steps 6000 --lr 5e-4 --seed 1 --init W
 
 Data (see :mod:`pipelines.restore_data`): DL_defocus learns defocused -> sharp;
 DL_motion learns motion -> sharp and mixed -> defocus only (the first step of
@@ -30,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from pipelines.train_classifier import to_tensor
 from wsi_deblur.blur.estimate import BLUR_CLASSES
@@ -130,7 +132,7 @@ DL_motion then DL_defocus.
 - **Test data**: {info['n_test']} pairs of {info['test_crop']} px from {len(info['test_images'])} fields never
   used in training: {', '.join(info['test_images'])}.
 - **Settings**: {info['settings']}.
-- **Trained by**: `python -m pipelines.train_restorer --arch {info['arch']} --blur {info['blur']}`
+- **Trained by**: `{info.get('command', f"python -m pipelines.train_restorer --arch {info['arch']} --blur {info['blur']}")}`
   ({info['train_seconds']:.0f} s on {info['machine']}).
 
 ## Metrics (held-out fields; against this network's own target)
@@ -159,6 +161,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--init", type=Path, help="safetensors weights of the same architecture to start from "
+                                                  "(fine-tuning); default: random initialisation")
     args = parser.parse_args()
     cfg = dict(DEFAULTS[args.arch])
     cfg.update({k: getattr(args, k) for k in ("steps", "batch", "lr") if getattr(args, k) is not None})
@@ -170,7 +174,12 @@ def main() -> None:
     data = dict(np.load(args.data))
     blurred, target, kinds, _ = select(data, "train", args.blur)
     test_blurred, test_target, test_kinds, _ = select(data, "test", args.blur)
-    net = build_network(args.arch).to(memory_format=torch.channels_last)
+    net = build_network(args.arch)
+    init = None
+    if args.init is not None:
+        init = f"{args.init.name} (sha256 {hashlib.sha256(args.init.read_bytes()).hexdigest()[:16]})"
+        net.load_state_dict(load_file(str(args.init)))  # strict: the architecture must match
+    net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
     sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=cfg["steps"], pct_start=0.1)
              if cfg["schedule"] == "one-cycle" else None)
@@ -202,7 +211,13 @@ def main() -> None:
         "n_train": int(len(blurred)), "crop": int(blurred.shape[1]), "n_test": int(len(test_blurred)),
         "test_crop": int(test_blurred.shape[1]), "test": test, "train_seconds": train_seconds,
         "settings": (f"{cfg['loss'].upper()} loss, Adam lr {cfg['lr']} ({cfg['schedule']}), "
-                     f"{cfg['steps']} steps of {cfg['batch']}, seed {args.seed}"),
+                     f"{cfg['steps']} steps of {cfg['batch']}, seed {args.seed}"
+                     + (f", starting from {init}" if init else "")),
+        "command": " ".join(["python -m pipelines.train_restorer", "--arch", args.arch, "--blur", args.blur]
+                            + [f"--{k} {getattr(args, k)}" for k in ("steps", "batch", "lr")
+                               if getattr(args, k) is not None]
+                            + ([f"--seed {args.seed}"] if args.seed else [])
+                            + ([f"--init {args.init}"] if args.init else [])),
         "machine": "2 CPU cores (Sapphire Rapids)", "cpu_mpx_per_s": cpu_speed(net),
     }
     write_card(out_path.with_suffix(".md"), out_path, info)

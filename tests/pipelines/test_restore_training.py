@@ -9,7 +9,7 @@ import pytest
 
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blur.simulate import sample_params, simulate
-from wsi_deblur.restore.neural import NeuralRestorer, load_deblur_network
+from wsi_deblur.restore.neural import NeuralRestorer, default_weights, load_deblur_network
 from wsi_deblur.synthetic import SyntheticSlide
 
 
@@ -47,6 +47,28 @@ def test_training_writes_loadable_safetensors_and_a_card(tmp_path):
     assert "| defocus | 2 |" in card and "| in_focus | 2 |" in card  # the held-out rows it was scored on
     restored = NeuralRestorer("fast", weights_dir=str(tmp_path)).restore_as(test["blurred"][:1], "defocus")
     assert restored.shape == test["blurred"][:1].shape
+
+
+def test_fine_tuning_starts_from_the_given_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    rng = np.random.default_rng(1)
+    train, test = tiny_pairs(8, 48, rng), tiny_pairs(4, 64, rng)
+    data = tmp_path / "pairs.npz"
+    np.savez(data, **{f"train_{k}": v for k, v in train.items()}, **{f"test_{k}": v for k, v in test.items()},
+             train_sources=np.array(["a.png"]), test_sources=np.array(["b.png"]))
+    init = default_weights("fast", "motion")
+    weights = tmp_path / "deblur_fast_motion.safetensors"
+    r = subprocess.run([sys.executable, "-m", "pipelines.train_restorer", "--arch", "fast", "--blur", "motion",
+                        "--data", data, "--steps", "1", "--batch", "2", "--lr", "1e-12", "--init", init,
+                        "--out", weights], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    start, tuned = load_file(str(init)), load_file(str(weights))
+    assert start.keys() == tuned.keys()
+    for name in start:  # one step at a vanishing learning rate: still the shipped network
+        np.testing.assert_allclose(tuned[name].numpy(), start[name].numpy(), atol=1e-6)
+    card = weights.with_suffix(".md").read_text()
+    assert f"sha256 {hashlib.sha256(init.read_bytes()).hexdigest()[:16]}" in card and "--init" in card
 
 
 def test_mixed_pairs_teach_dl_motion_to_leave_the_defocus(shared_data):
