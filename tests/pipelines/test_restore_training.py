@@ -29,12 +29,18 @@ def tiny_pairs(n, size, rng):
     return {k: np.array(v) for k, v in out.items()}
 
 
-def test_training_writes_loadable_safetensors_and_a_card(tmp_path):
-    rng = np.random.default_rng(0)
-    train, test = tiny_pairs(16, 48, rng), tiny_pairs(8, 64, rng)
-    data = tmp_path / "pairs.npz"
+def tiny_dataset(folder, n_train, n_test, seed):
+    """A pairs file as ``pipelines.restore_data`` writes it: train 48-px and test 64-px pairs."""
+    rng = np.random.default_rng(seed)
+    train, test = tiny_pairs(n_train, 48, rng), tiny_pairs(n_test, 64, rng)
+    data = folder / "pairs.npz"
     np.savez(data, **{f"train_{k}": v for k, v in train.items()}, **{f"test_{k}": v for k, v in test.items()},
              train_sources=np.array(["a.png"]), test_sources=np.array(["b.png"]))
+    return data, test
+
+
+def test_training_writes_loadable_safetensors_and_a_card(tmp_path):
+    data, test = tiny_dataset(tmp_path, 16, 8, seed=0)
     weights = tmp_path / "deblur_fast_defocus.safetensors"
     r = subprocess.run([sys.executable, "-m", "pipelines.train_restorer", "--arch", "fast", "--blur", "defocus",
                         "--data", data, "--steps", "3", "--batch", "4", "--out", weights],
@@ -52,11 +58,7 @@ def test_training_writes_loadable_safetensors_and_a_card(tmp_path):
 def test_fine_tuning_starts_from_the_given_weights(tmp_path):
     from safetensors.torch import load_file
 
-    rng = np.random.default_rng(1)
-    train, test = tiny_pairs(8, 48, rng), tiny_pairs(4, 64, rng)
-    data = tmp_path / "pairs.npz"
-    np.savez(data, **{f"train_{k}": v for k, v in train.items()}, **{f"test_{k}": v for k, v in test.items()},
-             train_sources=np.array(["a.png"]), test_sources=np.array(["b.png"]))
+    data, _ = tiny_dataset(tmp_path, 8, 4, seed=1)
     init = default_weights("fast", "motion")
     weights = tmp_path / "deblur_fast_motion.safetensors"
     r = subprocess.run([sys.executable, "-m", "pipelines.train_restorer", "--arch", "fast", "--blur", "motion",
