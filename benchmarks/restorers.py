@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import benchmark_slide, run_child  # noqa: E402
 
+from wsi_deblur.models import RESTORERS  # noqa: E402
 from wsi_deblur.restore.networks import ARCHITECTURES  # noqa: E402
 from wsi_deblur.restore.neural import NeuralRestorer, default_weights, load_deblur_network  # noqa: E402
 
@@ -104,7 +105,7 @@ def restore_speed(path: Path, size: int) -> dict[str, dict]:
 
     classifier = make_classifier("neural", threads=os.cpu_count() or 1)  # as the CLI does
     out = {}
-    for name in (*ARCHITECTURES, "wiener"):
+    for name in RESTORERS:
         restorer = make_restorer(name, threads=os.cpu_count() or 1)  # as the CLI does
         with tempfile.TemporaryDirectory() as tmp:
             restore_image(path, tmp, restorer, classifier=classifier)  # warm-up: loads the models
@@ -146,7 +147,7 @@ def main() -> None:
 
     slide = benchmark_slide(args.slide, args.work / "slides")
     results["run"] = {}
-    for name in (*ARCHITECTURES, "wiener"):
+    for name in RESTORERS:
         out = args.work / f"run-{name}-{slide.stem}"
         shutil.rmtree(out, ignore_errors=True)
         results["run"][name] = run_child(["run", str(slide), str(out), "--restorer", name])

@@ -16,7 +16,8 @@ all cores and the default settings (512-px tiles, 2048-px chunks):
 - pyramid: every further level from the stored one above;
 - OME-TIFF: the whole pyramid from the store;
 
-then `run` end to end (`process_slide`) for comparison. Prints a Markdown
+then `run` end to end (`process_slide`) for comparison. The networks are
+loaded before the first timing, as each worker does when it starts. Prints a Markdown
 table and writes out/bench/stages.json.
 """
 
@@ -39,11 +40,13 @@ from common import benchmark_slide  # noqa: E402
 from dask.delayed import Delayed  # noqa: E402
 
 from wsi_deblur.io import open_slide  # noqa: E402
-from wsi_deblur.models import make_restorer  # noqa: E402
-from wsi_deblur.pipeline.graph import restored_level0  # noqa: E402
+from wsi_deblur.blurmap import BlurMap  # noqa: E402
+from wsi_deblur.models import make_classifier, make_restorer  # noqa: E402
+from wsi_deblur.pipeline.graph import blurmap_tasks, restored_level0  # noqa: E402
 from wsi_deblur.pipeline.options import RunOptions  # noqa: E402
 from wsi_deblur.pipeline.scheduler import use_scheduler  # noqa: E402
-from wsi_deblur.pipeline.slide_job import compute_blurmap, process_slide  # noqa: E402
+from wsi_deblur.pipeline.slide_job import process_slide  # noqa: E402
+from wsi_deblur.pipeline.worker_models import preload  # noqa: E402
 from wsi_deblur.tiling.grid import TileGrid  # noqa: E402
 from wsi_deblur.tissue import tile_tissue_fraction, tissue_mask  # noqa: E402
 from wsi_deblur.write import ome_tiff, ome_zarr  # noqa: E402
@@ -66,20 +69,23 @@ def measure(path: Path, work: Path, restorer: str) -> dict:
     _, t = timed(lambda: level0.map_blocks(lambda b: np.zeros((1, 1, 1), np.uint8), chunks=(1, 1, 1)).compute())
     rows["read"] = {"seconds": t, "mpx": mpx}
 
+    grid = TileGrid(slide.shape, options.tile_size, options.halo)
+
     def tissue():
-        grid = TileGrid(slide.shape, options.tile_size, options.halo)
         thumb, downsample = slide.thumbnail(max_size=1024)
         return tile_tissue_fraction(tissue_mask(thumb), downsample, grid.grid_shape, grid.tile_size)
 
     fraction, t = timed(tissue)
     rows["tissue"] = {"seconds": t, "mpx": mpx}
 
-    make_restorer(restorer)  # networks loaded before timing, as a worker's plugin does
-    qc, t = timed(lambda: compute_blurmap(slide, options))
-    blurmap = qc.blurmap
+    preload(options.classifier, restorer)  # networks loaded before timing, as a worker's plugin does
+    blurmap = BlurMap(grid, fraction, fraction >= options.min_tissue)
+    tasks = blurmap_tasks(slide, grid, blurmap.is_tissue, make_classifier(options.classifier), chunk=options.chunk)
+    results, t = timed(lambda: dask.compute(*tasks))
+    for ij, estimate in (pair for chunk in results for pair in chunk):
+        blurmap.set_estimate(ij, estimate)
     tissue_tiles = int(blurmap.is_tissue.sum())
-    rows["classify"] = {"seconds": t - rows["tissue"]["seconds"], "tiles": tissue_tiles,
-                        "mpx": tissue_tiles * options.tile_size ** 2 / 1e6}
+    rows["classify"] = {"seconds": t, "tiles": tissue_tiles, "mpx": tissue_tiles * options.tile_size ** 2 / 1e6}
 
     image = restored_level0(slide, blurmap, make_restorer(restorer), chunk=options.chunk,
                             min_confidence=options.min_confidence)

@@ -57,7 +57,7 @@ def source_images(root: Path) -> dict[str, list[str]]:
 
 
 @lru_cache(maxsize=None)
-def _load(path: str) -> np.ndarray:
+def load_field(path: str) -> np.ndarray:
     """The whole field at about 0.5 um/px (fields at 0.23 um/px are halved)."""
     slide = open_slide(path)
     img = slide.read_region(0, 0, *slide.shape).astype(np.float32)
@@ -68,7 +68,8 @@ def _load(path: str) -> np.ndarray:
 
 
 @lru_cache(maxsize=4096)
-def _defocus_kernels(defocus_um: float, na: float) -> np.ndarray:
+def defocus_kernels(defocus_um: float, na: float) -> np.ndarray:
+    """The ``(3, k, k)`` per-channel defocus PSF at 0.5 um/px (cached: see :func:`warm_psf_bank`)."""
     return defocus_psf_optics(defocus_um, Optics(numerical_aperture=na, mpp=0.5))
 
 
@@ -110,12 +111,18 @@ def warm_psf_bank() -> None:
     """Compute every defocus kernel once (workers forked afterwards share them)."""
     for na in NUMERICAL_APERTURES:
         for z in np.arange(0.0, 8.0 + 1e-9, DEFOCUS_STEP_UM):
-            _defocus_kernels(round(float(z), 3), na)
+            defocus_kernels(round(float(z), 3), na)
 
 
-def _psf(params: BlurParams) -> np.ndarray:
+def defocus_kernels_of(params: BlurParams) -> np.ndarray:
+    """The defocus PSF of ``params``, its distance rounded to the bank's 0.1-um step."""
     z = round(round(params.defocus_um / DEFOCUS_STEP_UM) * DEFOCUS_STEP_UM, 3)
-    kernels = _defocus_kernels(z, params.optics.numerical_aperture)
+    return defocus_kernels(z, params.optics.numerical_aperture)
+
+
+def psf_of(params: BlurParams) -> np.ndarray:
+    """The ``(3, k, k)`` PSF of ``params``: defocus, then the motion line when there is one."""
+    kernels = defocus_kernels_of(params)
     if params.motion_length_px > 1:
         from scipy.signal import fftconvolve
 
@@ -125,7 +132,7 @@ def _psf(params: BlurParams) -> np.ndarray:
     return kernels
 
 
-def _colour_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def colour_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Stain and illumination variation: per-channel gain and gamma in optical density."""
     od = -np.log(np.clip(img, 1, 255) / 255.0)
     od = od * rng.uniform(0.75, 1.3, 3) + rng.normal(0, 0.03, 3)
@@ -133,7 +140,8 @@ def _colour_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out * rng.uniform(0.93, 1.05)
 
 
-def _crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray | None:
+def random_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray | None:
+    """A ``size``-px crop with structure, at a random scale (half the time 0.55-1x); None if none fits."""
     scale = rng.uniform(0.55, 1.0) if rng.random() < 0.5 else 1.0
     need = int(np.ceil(size / scale))
     h, w = img.shape[:2]
@@ -165,15 +173,15 @@ def sample_mixed_params(label: str, rng: np.random.Generator, optics: Optics) ->
 
 
 def make_example(path: str, size: int, rng: np.random.Generator, label: str):
-    img = _load(path)
+    img = load_field(path)
     margin = 40
-    patch = _crop(img, size + 2 * margin, rng)
+    patch = random_crop(img, size + 2 * margin, rng)
     if patch is None:
         return None
-    patch = _colour_jitter(np.ascontiguousarray(patch), rng)
+    patch = colour_jitter(np.ascontiguousarray(patch), rng)
     optics = Optics(numerical_aperture=float(rng.choice(NUMERICAL_APERTURES)), mpp=0.5)
     params = sample_mixed_params(label, rng, optics)
-    blurred = convolve_rgb(patch, _psf(params))[margin:-margin, margin:-margin]
+    blurred = convolve_rgb(patch, psf_of(params))[margin:-margin, margin:-margin]
     noisy = add_sensor_noise(blurred, rng, photons=params.photons, read_noise=params.read_noise)
     out = jpeg_roundtrip(noisy, params.jpeg_quality) if params.jpeg_quality else np.clip(np.rint(noisy), 0, 255)
     return out.astype(np.uint8), params
@@ -212,7 +220,7 @@ def build(root: Path, n: int, size: int, split: str, seed: int, workers: int = 2
     jobs = [(paths, per, size, seed * 1000 + k) for k in range(workers)]
     warm_psf_bank()
     for p in paths:
-        _load(p)  # cached before the fork: workers share the fields
+        load_field(p)  # cached before the fork: workers share the fields
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         parts = list(pool.map(worker or _worker, jobs))
     return {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}

@@ -35,7 +35,7 @@ import numpy as np
 from skimage.metrics import peak_signal_noise_ratio as psnr
 from skimage.metrics import structural_similarity as ssim
 
-from pipelines.blur_data import _psf, shared_data_dir
+from pipelines.blur_data import psf_of, shared_data_dir
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.blur.simulate import BlurParams, Optics
 from wsi_deblur.io import open_slide
@@ -50,7 +50,7 @@ def true_psf(kind: str, params: np.ndarray) -> np.ndarray:
     defocus, length, angle, na = (float(v) for v in params[:4])
     p = BlurParams(label=kind, defocus_um=defocus, motion_length_px=length if kind in ("motion", "mixed") else 0.0,
                    motion_angle_deg=angle, optics=Optics(numerical_aperture=na, mpp=0.5))
-    return _psf(p)
+    return psf_of(p)
 
 
 def _mirrored(image: np.ndarray, pad: int) -> np.ndarray:

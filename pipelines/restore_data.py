@@ -39,9 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from pipelines import blur_data
-from pipelines.blur_data import (_colour_jitter, _crop, _defocus_kernels, _load, _psf, added_sigma_px,
-                                 sample_mixed_params, shared_data_dir, source_images,
-                                 NUMERICAL_APERTURES, DEFOCUS_STEP_UM)
+from pipelines.blur_data import (NUMERICAL_APERTURES, added_sigma_px, colour_jitter, defocus_kernels_of, load_field,
+                                 psf_of, random_crop, sample_mixed_params, shared_data_dir, source_images)
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blur.simulate import Optics, add_sensor_noise, convolve_rgb, jpeg_roundtrip
 
@@ -56,7 +55,7 @@ KIND_SHARES = {"in_focus": 0.16, "defocus": 0.28, "motion": 0.28, "mixed": 0.28}
 
 def degrade(patch: np.ndarray, params, rng: np.random.Generator) -> np.ndarray:
     """Blur (true PSF), noise and JPEG, as the scanner would."""
-    blurred = convolve_rgb(patch, _psf(params))
+    blurred = convolve_rgb(patch, psf_of(params))
     noisy = add_sensor_noise(blurred, rng, photons=params.photons, read_noise=params.read_noise)
     out = jpeg_roundtrip(noisy, params.jpeg_quality) if params.jpeg_quality else np.clip(np.rint(noisy), 0, 255)
     return out.astype(np.uint8)
@@ -64,17 +63,15 @@ def degrade(patch: np.ndarray, params, rng: np.random.Generator) -> np.ndarray:
 
 def defocus_only(patch: np.ndarray, params) -> np.ndarray:
     """The field with only the defocus of ``params`` (no motion, no noise)."""
-    z = round(round(params.defocus_um / DEFOCUS_STEP_UM) * DEFOCUS_STEP_UM, 3)
-    return np.clip(np.rint(convolve_rgb(patch, _defocus_kernels(z, params.optics.numerical_aperture))),
-                   0, 255).astype(np.uint8)
+    return np.clip(np.rint(convolve_rgb(patch, defocus_kernels_of(params))), 0, 255).astype(np.uint8)
 
 
 def make_pair(path: str, size: int, rng: np.random.Generator, kind: str):
     """One training pair of ``kind`` from the field at ``path``, or None if it does not fit."""
-    patch = _crop(_load(path), size + 2 * MARGIN, rng)
+    patch = random_crop(load_field(path), size + 2 * MARGIN, rng)
     if patch is None:
         return None
-    patch = np.clip(_colour_jitter(np.ascontiguousarray(patch), rng), 0, 255)
+    patch = np.clip(colour_jitter(np.ascontiguousarray(patch), rng), 0, 255)
     optics = Optics(numerical_aperture=float(rng.choice(NUMERICAL_APERTURES)), mpp=0.5)
     params = sample_mixed_params(kind, rng, optics)
     params = replace(params, photons=float(np.exp(rng.uniform(*np.log(RESTORE_PHOTONS)))))
@@ -116,7 +113,7 @@ def build(root: Path, n: int, size: int, split: str, seed: int, workers: int = 2
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("out/data/restore-128.npz"))
-    parser.add_argument("--n-train", type=int, default=16000)
+    parser.add_argument("--n-train", type=int, default=12000)
     parser.add_argument("--n-test", type=int, default=600)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--test-size", type=int, default=256)

@@ -9,8 +9,10 @@ import sys
 import traceback
 from pathlib import Path
 
+from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE
 from wsi_deblur.errors import SlideError
+from wsi_deblur.models import CLASSIFIERS, RESTORERS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -26,7 +28,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-tissue", type=float, default=0.25, help="tissue share for a tile to count (default 0.25)")
     p.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
                    help=f"class probability needed to restore a tile (default {DEFAULT_MIN_CONFIDENCE})")
-    p.add_argument("--classifier", default="neural", choices=("neural", "classical"),
+    p.add_argument("--classifier", default="neural", choices=CLASSIFIERS,
                    help="blur classifier: neural (BlurNet, default) or classical (baseline)")
     p.add_argument("--review-fraction", type=float, default=0.05,
                    help="blurred share of tissue from which a slide is flagged for review (default 0.05)")
@@ -48,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="blur QC and restoration: OME-Zarr, OME-TIFF, qc.json per slide")
     _add_run_options(run)
-    run.add_argument("--restorer", default="fast", choices=("fast", "dbmid", "wiener"),
+    run.add_argument("--restorer", default="fast", choices=RESTORERS,
                      help="fast (default: light networks), dbmid (the paper's networks) or wiener")
     run.add_argument("--gpu", action="store_true", help="place restoration on workers with a GPU resource")
     run.add_argument("--ngff-version", default="0.4", choices=("0.4", "0.5"),
@@ -63,18 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     classify = sub.add_parser("classify", help="blur type and severity of whole images (JSON lines)")
     classify.add_argument("images", nargs="+", help="image or slide files")
-    classify.add_argument("--classifier", default="neural", choices=("neural", "classical"))
+    classify.add_argument("--classifier", default="neural", choices=CLASSIFIERS)
     classify.add_argument("--mpp", type=float, help="micrometres per pixel of the images, if not in their metadata")
     classify.add_argument("--debug", action="store_true")
 
     restore = sub.add_parser("restore", help="deblur whole images (fields, tiles) into DIR/<stem>.png")
     restore.add_argument("images", nargs="+", help="image files")
     restore.add_argument("-o", "--out", required=True, help="output folder")
-    restore.add_argument("--model", default="fast", choices=("fast", "dbmid", "wiener"),
+    restore.add_argument("--model", default="fast", choices=RESTORERS,
                          help="fast (default), dbmid (the paper's architecture) or wiener (classical)")
-    restore.add_argument("--blur-type", choices=("in_focus", "defocus", "motion", "mixed"),
+    restore.add_argument("--blur-type", choices=BLUR_CLASSES,
                          help="force the route instead of detecting the blur type")
-    restore.add_argument("--classifier", default="neural", choices=("neural", "classical"))
+    restore.add_argument("--classifier", default="neural", choices=CLASSIFIERS)
     restore.add_argument("--device", help="torch device for the networks (default: cuda if present, else cpu)")
     restore.add_argument("--mpp", type=float, help="micrometres per pixel, if not in the images' metadata")
     restore.add_argument("--debug", action="store_true")

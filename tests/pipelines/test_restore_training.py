@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from pipelines.blur_data import save_splits
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blur.simulate import sample_params, simulate
 from wsi_deblur.restore.neural import NeuralRestorer, default_weights, load_deblur_network
@@ -34,8 +35,7 @@ def tiny_dataset(folder, n_train, n_test, seed):
     rng = np.random.default_rng(seed)
     train, test = tiny_pairs(n_train, 48, rng), tiny_pairs(n_test, 64, rng)
     data = folder / "pairs.npz"
-    np.savez(data, **{f"train_{k}": v for k, v in train.items()}, **{f"test_{k}": v for k, v in test.items()},
-             train_sources=np.array(["a.png"]), test_sources=np.array(["b.png"]))
+    save_splits(data, train, test, {"train": ["a.png"], "test": ["b.png"]})
     return data, test
 
 

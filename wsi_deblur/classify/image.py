@@ -52,8 +52,10 @@ def classify_image(path: str | Path | Slide, classifier: BlurClassifier, *, mpp:
     SlideError
         Not an image, empty, too small, or not 8-bit RGB.
     """
-    slide = path if isinstance(path, Slide) else open_slide(path, mpp=mpp)
-    path = slide.path if isinstance(path, Slide) else path
+    if isinstance(path, Slide):
+        slide, path = path, path.path
+    else:
+        slide = open_slide(path, mpp=mpp)
     h, w = slide.shape
     if h * w > MAX_PIXELS:
         raise SlideError(path, f"{w}x{h} px is a slide, not a field: use `wsi-deblur qc` (it reads tile by tile)")

@@ -46,14 +46,19 @@ def use_scheduler(spec: str | None = None, *, n_workers: int | None = None) -> I
             yield client
 
 
-def compute(*collections: Any, progress: bool = False, label: str = "") -> Sequence[Any]:
-    """``dask.compute`` on the current scheduler, with an optional progress bar on stderr."""
+def current_client() -> Any:
+    """The active ``distributed.Client``, or None when work runs in this process."""
     try:
         from distributed import default_client
 
-        client = default_client()
+        return default_client()
     except (ImportError, ValueError):
-        client = None
+        return None
+
+
+def compute(*collections: Any, progress: bool = False, label: str = "") -> Sequence[Any]:
+    """``dask.compute`` on the current scheduler, with an optional progress bar on stderr."""
+    client = current_client()
     if client is not None:
         futures = client.compute(list(collections))
         if progress:

@@ -50,11 +50,10 @@ class ModelPreloader(WorkerPlugin):
 
 def register_preloader(classifier: str | None = None, restorer: str | None = None) -> bool:
     """Register :class:`ModelPreloader` with the current distributed client, if there is one."""
-    try:
-        from distributed import default_client
+    from wsi_deblur.pipeline.scheduler import current_client
 
-        client = default_client()
-    except (ImportError, ValueError):
+    client = current_client()
+    if client is None:
         return False
     client.register_plugin(ModelPreloader(classifier, restorer))
     return True
