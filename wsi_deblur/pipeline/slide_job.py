@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import dask
@@ -97,19 +99,26 @@ def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False
 
 
 def resume_key(path: str | Path, options: RunOptions, *, restore: bool) -> str:
-    """Digest of what the outputs depend on: the slide file, the settings, the version.
+    """Digest of what the outputs depend on: the slide file, the settings, the shipped models.
 
-    An interrupted run is resumed only by a run with the same key.
+    An interrupted run is resumed only by a run with the same key, so new
+    weights never finish a slide that older ones began.
     """
     try:
         identity = file_identity(path)
     except OSError:
         identity = None
-    try:
-        version = metadata.version("wsi-deblur")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return settings_hash({**options.as_dict(), "restore": restore, "file": identity, "version": version})
+    return settings_hash({**options.as_dict(), "restore": restore, "file": identity, "models": _models_digest()})
+
+
+@lru_cache(maxsize=1)
+def _models_digest() -> str:
+    """sha256 over the shipped weights (a few MB, hashed once per process)."""
+    digest = hashlib.sha256()
+    for weights in sorted(resources.files("wsi_deblur").joinpath("models").iterdir(), key=lambda p: p.name):
+        if weights.name.endswith(".safetensors"):
+            digest.update(weights.name.encode() + weights.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = RunOptions(), *,
