@@ -190,10 +190,11 @@ def make_example(path: str, size: int, rng: np.random.Generator, label: str):
 def _worker(args) -> dict[str, np.ndarray]:
     paths, n, size, seed = args
     rng = np.random.default_rng(seed)
-    images, labels, severity = [], [], []
+    images, labels, severity, fields = [], [], [], []
     while len(images) < n:
         label = BLUR_CLASSES[len(images) % 4]
-        made = make_example(paths[rng.integers(len(paths))], size, rng, label)
+        field = int(rng.integers(len(paths)))
+        made = make_example(paths[field], size, rng, label)
         if made is None:
             continue
         img, p = made
@@ -203,8 +204,9 @@ def _worker(args) -> dict[str, np.ndarray]:
         images.append(img)
         labels.append(BLUR_CLASSES.index(label))
         severity.append([p.defocus_um, p.motion_length_px, p.motion_angle_deg, p.optics.numerical_aperture])
+        fields.append(field)
     return {"images": np.stack(images), "labels": np.array(labels, np.int64),
-            "severity": np.array(severity, np.float32)}
+            "severity": np.array(severity, np.float32), "fields": np.array(fields, np.int16)}
 
 
 def build(root: Path, n: int, size: int, split: str, seed: int, workers: int = 2, *,

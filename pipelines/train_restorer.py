@@ -24,7 +24,6 @@ settings, held-out metrics, sha256) and a JSON of the same metrics.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from pipelines.provenance import machine, sha256_of, start_weights
 from pipelines.train_classifier import to_tensor
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.restore.networks import build_network, macs_per_pixel
@@ -107,7 +107,7 @@ def cpu_speed(net: torch.nn.Module, size: int = 512, batch: int = 4) -> float:
 
 
 def write_card(path: Path, weights: Path, info: dict) -> None:
-    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    sha = sha256_of(weights)
     rows = "\n".join(f"| {kind} | {m['n']} | {m['input_psnr']:.2f} | {m['output_psnr']:.2f} | "
                      f"{m['input_ssim']:.4f} | {m['output_ssim']:.4f} |" for kind, m in info["test"].items())
     role = {"defocus": "DL_defocus: defocused -> sharp",
@@ -175,9 +175,8 @@ def main() -> None:
     blurred, target, kinds, _ = select(data, "train", args.blur)
     test_blurred, test_target, test_kinds, _ = select(data, "test", args.blur)
     net = build_network(args.arch)
-    init = None
+    init = start_weights(args.init)
     if args.init is not None:
-        init = f"{args.init.name} (sha256 {hashlib.sha256(args.init.read_bytes()).hexdigest()[:16]})"
         net.load_state_dict(load_file(str(args.init)))  # strict: the architecture must match
     net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
@@ -218,7 +217,7 @@ def main() -> None:
                                if getattr(args, k) is not None]
                             + ([f"--seed {args.seed}"] if args.seed else [])
                             + ([f"--init {args.init}"] if args.init else [])),
-        "machine": "2 CPU cores (Sapphire Rapids)", "cpu_mpx_per_s": cpu_speed(net),
+        "machine": machine(), "cpu_mpx_per_s": cpu_speed(net),
     }
     write_card(out_path.with_suffix(".md"), out_path, info)
     out_path.with_suffix(".metrics.json").write_text(json.dumps(info, indent=2) + "\n")

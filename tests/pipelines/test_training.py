@@ -40,3 +40,15 @@ def test_a_few_training_steps_lower_the_loss():
     confusion = np.array(metrics["confusion"])
     assert confusion.sum() == len(labels)
     assert metrics["accuracy"] == np.trace(confusion) / len(labels)
+
+
+def test_per_field_accuracy_adds_up_to_the_whole():
+    images, labels, severity = small_dataset(n=24)
+    fields = np.arange(len(labels)) % 3
+    net = BlurNet(widths=(8, 8, 16, 16, 16, 16))
+    metrics = evaluate(net, images, labels, severity, fields=fields, sources=["a.png", "b.png", "c.png"])
+    per_field = metrics["per_field"]
+    assert sorted(per_field) == ["a.png", "b.png", "c.png"]
+    assert sum(v["n"] for v in per_field.values()) == len(labels)
+    weighted = sum(v["accuracy"] * v["n"] for v in per_field.values()) / len(labels)
+    assert np.isclose(weighted, metrics["accuracy"])
