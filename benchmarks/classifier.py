@@ -1,9 +1,11 @@
 """Blur classifiers compared on the held-out synthetic split: accuracy, severity, speed.
 
-    python benchmarks/classifier.py [--data out/data/blur-128.npz] [--n 2000]
+    python benchmarks/classifier.py [--data out/data/blur-128.npz out/data/blur-256.npz] [--n 2000]
 
 Accuracy and confusion of BlurNet (shipped weights) and of the classical
-baseline on test crops from fields never used in training, and CPU time per
+baseline on test crops from fields never used in training (128-px crops, and
+256-px crops as the pipeline gives it; per held-out field where the data
+records it), and CPU time per
 256-px crop (one thread) of BlurNet (fp32, bf16), the classical baseline, and
 VGG16's convolutional stack (DBMID's classifier; speed only, random weights).
 """
@@ -23,6 +25,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines.blur_data import unambiguous  # noqa: E402
+from pipelines.train_classifier import accuracy_per_field  # noqa: E402
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.classify.classical import ClassicalBlurClassifier
 from wsi_deblur.classify.neural import NeuralBlurClassifier
@@ -46,6 +49,12 @@ def vgg16_features() -> nn.Module:
     return nn.Sequential(*layers).eval()
 
 
+def predict(classifier, images: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Class indices for ``(n, y, x, 3)`` crops."""
+    return np.array([BLUR_CLASSES.index(e.label) for i in range(0, len(images), batch)
+                     for e in classifier.classify(images[i:i + batch])])
+
+
 def ms_per_crop(fn, batch: np.ndarray, repeats: int = 3) -> float:
     fn(batch)
     t0 = time.perf_counter()
@@ -56,28 +65,38 @@ def ms_per_crop(fn, batch: np.ndarray, repeats: int = 3) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("out/data/blur-128.npz"))
-    parser.add_argument("--n", type=int, default=2000, help="test crops to score (all 4 classes alike)")
+    parser.add_argument("--data", type=Path, nargs="+",
+                        default=[Path("out/data/blur-128.npz"), Path("out/data/blur-256.npz")],
+                        help="data sets from pipelines.blur_data (each scored on its held-out split)")
+    parser.add_argument("--n", type=int, default=2000, help="test crops to score per data set")
     args = parser.parse_args()
-    data = np.load(args.data)
-    keep = unambiguous(data["test_labels"], data["test_severity"])  # as in training (see pipelines/blur_data.py)
-    images, labels = data["test_images"][keep][:args.n], data["test_labels"][keep][:args.n]
     torch.set_num_threads(1)
 
-    results = {}
-    for name, clf in (("BlurNet", NeuralBlurClassifier()), ("classical", ClassicalBlurClassifier())):
-        pred = np.array([BLUR_CLASSES.index(e.label) for i in range(0, len(images), 64)
-                         for e in clf.classify(images[i:i + 64])])
-        m = confusion(labels, pred)
-        results[name] = {"accuracy": float((pred == labels).mean()), "confusion": m.tolist()}
-
-    keep_train = unambiguous(data["train_labels"], data["train_severity"])
-    train_images = data["train_images"][keep_train][:args.n]
-    train_labels = data["train_labels"][keep_train][:args.n]
-    pred = np.array([BLUR_CLASSES.index(e.label) for i in range(0, len(train_images), 64)
-                     for e in NeuralBlurClassifier().classify(train_images[i:i + 64])])
-    results["BlurNet, training-split crops"] = {"accuracy": float((pred == train_labels).mean()),
-                                                "confusion": confusion(train_labels, pred).tolist()}
+    results, per_field, sizes = {}, {}, []
+    for path in args.data:
+        if not path.exists():
+            print(f"skipping {path}: not made (python -m pipelines.blur_data --out {path} ...)")
+            continue
+        data = np.load(path)
+        keep = unambiguous(data["test_labels"], data["test_severity"])  # as in training (pipelines/blur_data.py)
+        images, labels = data["test_images"][keep][:args.n], data["test_labels"][keep][:args.n]
+        size = images.shape[1]
+        sizes.append(size)
+        for name, clf in (("BlurNet", NeuralBlurClassifier()), ("classical", ClassicalBlurClassifier())):
+            pred = predict(clf, images)
+            results[f"{name}, {size}-px held-out crops"] = {
+                "accuracy": float((pred == labels).mean()), "confusion": confusion(labels, pred).tolist(),
+                "n": int(len(labels))}
+            if name == "BlurNet" and "test_fields" in data:
+                fields = data["test_fields"][keep][:args.n]
+                per_field[size] = accuracy_per_field(pred, labels, fields, list(data["test_sources"]))
+        if path == args.data[0]:
+            keep_train = unambiguous(data["train_labels"], data["train_severity"])
+            train_labels = data["train_labels"][keep_train][:args.n]
+            pred = predict(NeuralBlurClassifier(), data["train_images"][keep_train][:args.n])
+            results[f"BlurNet, {size}-px training-split crops"] = {
+                "accuracy": float((pred == train_labels).mean()),
+                "confusion": confusion(train_labels, pred).tolist(), "n": int(len(train_labels))}
 
     crops = np.random.default_rng(0).integers(0, 255, (16, 256, 256, 3), dtype=np.uint8)
     speed = {
@@ -89,10 +108,16 @@ def main() -> None:
     x = torch.rand(4, 3, 256, 256)
     with torch.inference_mode():
         speed["VGG16 conv stack fp32"] = ms_per_crop(lambda b: vgg(x), np.zeros(4))
-    print(f"Held-out test crops: {len(labels)} (128 px, fields never seen in training)\n")
-    print("| classifier | 4-class accuracy |\n|---|---|")
+    print("Held-out crops come from fields never seen in training; the pipeline classifies 256-px crops.\n")
+    print("| classifier, crops | n | 4-class accuracy |\n|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['accuracy']:.2%} |")
+        print(f"| {name} | {r['n']} | {r['accuracy']:.2%} |")
+    if per_field:
+        print("\n| held-out field | " + " | ".join(f"BlurNet, {s} px" for s in per_field) + " |")
+        print("|---|" + "---|" * len(per_field))
+        for field in sorted({f for v in per_field.values() for f in v}):
+            print(f"| {field} | " + " | ".join(f"{v[field]['accuracy']:.1%}" if field in v else "n/a"
+                                                for v in per_field.values()) + " |")
     for name, r in results.items():
         print(f"\nConfusion, {name} (rows true, columns predicted: {', '.join(BLUR_CLASSES)}):")
         for cls, row in zip(BLUR_CLASSES, r["confusion"]):
@@ -102,7 +127,8 @@ def main() -> None:
         print(f"| {name} | {ms:.2f} |")
     out = Path("out/bench")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "classifier.json").write_text(json.dumps({"accuracy": results, "ms_per_crop": speed}, indent=2))
+    (out / "classifier.json").write_text(json.dumps({"accuracy": results, "per_field": per_field,
+                                                                 "ms_per_crop": speed}, indent=2))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,12 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
+def accuracy_per_field(pred: np.ndarray, labels: np.ndarray, fields: np.ndarray, sources: list[str]) -> dict:
+    """``{source: {"accuracy", "n"}}`` for crops whose source field index is ``fields``."""
+    return {str(sources[i]): {"accuracy": float((pred[fields == i] == labels[fields == i]).mean()),
+                              "n": int((fields == i).sum())} for i in np.unique(fields)}
+
+
 @torch.no_grad()
 def evaluate(net: BlurNet, images: np.ndarray, labels: np.ndarray, severity: np.ndarray,
              batch: int = 256, *, fields: np.ndarray | None = None, sources: list[str] | None = None) -> dict:
@@ -76,10 +82,7 @@ def evaluate(net: BlurNet, images: np.ndarray, labels: np.ndarray, severity: np.
     angle_err = np.abs((angle - severity[:, 2] + 90) % 180 - 90)
     blurred_defocus = np.isin(labels, [1, 3])
     moving = np.isin(labels, [2, 3])
-    per_field = {}
-    if fields is not None and sources is not None:
-        per_field = {sources[i]: {"accuracy": float((pred[fields == i] == labels[fields == i]).mean()),
-                                  "n": int((fields == i).sum())} for i in np.unique(fields)}
+    per_field = accuracy_per_field(pred, labels, fields, sources) if fields is not None and sources else {}
     net.train()
     return {
         "accuracy": float((pred == labels).mean()),
