@@ -113,6 +113,37 @@ def test_bad_files_name_the_file_and_the_reason(tmp_path, content, reason):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("mode,interlace", [("RGB", False), ("RGB", True), ("RGBA", False)])
+def test_png_pixels_equal_pillows_decode(tmp_path, mode, interlace):
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (37, 53, len(mode)), dtype=np.uint8)
+    pixels[..., 3:] = np.maximum(pixels[..., 3:], 200)
+    if mode == "RGBA":
+        pixels[0, 0, 3] = 255
+    path = tmp_path / "field.png"
+    Image.fromarray(pixels, mode).save(path, interlace=interlace, dpi=(50800, 50800))
+    image = Image.open(path)
+    expected = np.asarray(image.convert("RGB")) if mode == "RGB" else None
+    slide = open_slide(path)
+    read = slide.read_region(0, 0, 37, 53)
+    assert slide.mpp == pytest.approx(0.5)
+    if expected is not None:
+        assert (read == expected).all()
+    else:  # composited on white, as every RGBA image
+        alpha = pixels[..., 3:] / 255.0
+        assert np.abs(read - (pixels[..., :3] * alpha + 255 * (1 - alpha))).max() <= 1
+
+
+def test_truncated_png_is_refused_at_open(tmp_path):
+    path = tmp_path / "cut.png"
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SlideError) as err:
+        open_slide(path)
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+
+
 def test_truncated_tiff_is_refused_at_open(tmp_path, small_slide):
     data = small_slide.read_bytes()
     path = tmp_path / "cut.ome.tif"

@@ -210,6 +210,15 @@ def _openslide_mpp(properties: dict[str, str]) -> float | None:
         return None
 
 
+def _libpng_pixels(path: str) -> np.ndarray | None:
+    """An 8-bit RGB(A) PNG decoded by libpng (imagecodecs; about twice Pillow's speed), else None."""
+    import imagecodecs
+
+    with open(path, "rb") as f:
+        pixels = imagecodecs.png_decode(f.read())
+    return pixels if pixels.dtype == np.uint8 and pixels.ndim == 3 else None
+
+
 class PillowBackend:
     """A plain RGB image (PNG, JPEG, BMP, ...) held whole: a camera field."""
 
@@ -222,14 +231,17 @@ class PillowBackend:
         Image.MAX_IMAGE_PIXELS = MAX_PLAIN_IMAGE_PIXELS
         try:
             with Image.open(path) as image:
-                image.load()
+                pixels = _libpng_pixels(path) if image.format == "PNG" and image.mode in ("RGB", "RGBA") else None
+                if pixels is None:
+                    image.load()
                 if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
                     raise SlideError(path, _not_8bit(image.mode))
                 if image.mode == "P":
                     image = image.convert("RGBA")
                 elif image.mode not in ("RGB", "RGBA", "L", "LA"):
                     image = image.convert("RGB")
-                pixels = np.asarray(image)
+                if pixels is None:
+                    pixels = np.asarray(image)
                 dpi = image.info.get("dpi")
         except SlideError:
             raise
