@@ -5,9 +5,9 @@
 Accuracy and confusion of BlurNet (shipped weights) and of the classical
 baseline on test crops from fields never used in training (128-px crops, and
 256-px crops as the pipeline gives it; per held-out field where the data
-records it), and CPU time per
-256-px crop (one thread) of BlurNet (fp32, bf16), the classical baseline, and
-VGG16's convolutional stack (DBMID's classifier; speed only, random weights).
+records it), and CPU time per 256-px crop (one thread) of BlurNet (fp32,
+bf16), the classical baseline, and VGG16's convolutional stack (DBMID's
+classifier; speed only, random weights).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    results, per_field, sizes = {}, {}, []
+    results, per_field = {}, {}
     for path in args.data:
         if not path.exists():
             print(f"skipping {path}: not made (python -m pipelines.blur_data --out {path} ...)")
@@ -81,7 +81,6 @@ def main() -> None:
         keep = unambiguous(data["test_labels"], data["test_severity"])  # as in training (pipelines/blur_data.py)
         images, labels = data["test_images"][keep][:args.n], data["test_labels"][keep][:args.n]
         size = images.shape[1]
-        sizes.append(size)
         for name, clf in (("BlurNet", NeuralBlurClassifier()), ("classical", ClassicalBlurClassifier())):
             pred = predict(clf, images)
             results[f"{name}, {size}-px held-out crops"] = {
