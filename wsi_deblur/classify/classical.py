@@ -22,15 +22,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
+from wsi_deblur.classify.base import luma
 
 ANGLES_DEG = np.arange(0.0, 180.0, 7.5)
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-def _luma(tile: np.ndarray) -> np.ndarray:
-    return tile.astype(np.float32) @ LUMA
-
-
 def _tensor(img: np.ndarray) -> tuple[float, float, float]:
     gy, gx = np.gradient(img)
     return float(np.mean(gx * gx)), float(np.mean(gx * gy)), float(np.mean(gy * gy))
@@ -98,7 +92,7 @@ class ClassicalBlurClassifier:
 
     def estimate(self, tile: np.ndarray) -> BlurEstimate:
         """Classify one ``(y, x, 3)`` uint8 tile."""
-        gray = _luma(tile)
+        gray = luma(tile)
         if float(gray.std()) < 2.0:  # flat: nothing to judge focus by
             return BlurEstimate("in_focus", _onehot("in_focus", 0.5))
         widths = directional_blur_widths(gray)

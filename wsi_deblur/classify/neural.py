@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
+from wsi_deblur.classify.base import luma
 from wsi_deblur.classify.network import DEFOCUS_SCALE_UM, MOTION_SCALE_PX, BlurNet
 
 WEIGHTS = "blur_classifier.safetensors"
@@ -60,8 +61,8 @@ def most_textured_crop(tile: np.ndarray, size: int = CROP) -> np.ndarray:
     size_y, size_x = min(size, h), min(size, w)
     starts = {(0, 0), (0, w - size_x), (h - size_y, 0), (h - size_y, w - size_x),
               ((h - size_y) // 2, (w - size_x) // 2)}
-    luma = tile.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    best = max(sorted(starts), key=lambda yx: float(luma[yx[0]:yx[0] + size_y, yx[1]:yx[1] + size_x].std()))
+    grey = luma(tile)
+    best = max(sorted(starts), key=lambda yx: float(grey[yx[0]:yx[0] + size_y, yx[1]:yx[1] + size_x].std()))
     return tile[best[0]:best[0] + size_y, best[1]:best[1] + size_x]
 
 

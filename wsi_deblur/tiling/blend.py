@@ -137,10 +137,11 @@ def blend_region(original: np.ndarray, rect: tuple[int, int, int, int], grid: Ti
         wgt = weight[iy0 - wy0:iy1 - wy0, ix0 - wx0:ix1 - wx0]
         acc[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] += wgt[:, :, None] * win
         wsum[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] += wgt
-    # original + alpha * (estimate - original), in place in ``acc`` (the same floats, fewer temporaries)
-    estimate = np.divide(acc, np.maximum(wsum, np.float32(1e-12))[:, :, None], out=acc)
+    # original + alpha * (window average - original), computed in place in ``acc``
     a = alpha[:, :, None]
-    delta = np.subtract(estimate, original, out=acc)
-    delta *= a
-    blended = np.clip(np.rint(np.add(delta, original, out=acc), out=acc), 0, 255, out=acc).astype(np.uint8)
+    acc /= np.maximum(wsum, np.float32(1e-12))[:, :, None]
+    acc -= original
+    acc *= a
+    acc += original
+    blended = np.clip(np.rint(acc, out=acc), 0, 255, out=acc).astype(np.uint8)
     return blended if alpha.all() else np.where(a > 0, blended, original)
