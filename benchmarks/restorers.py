@@ -7,7 +7,9 @@
    channels-last, bf16 autocast channels-last; on CUDA (when present) fp32 and
    fp16. Mpx/s of input.
 2. `restore` end to end (read, detect the blur type, windows, blend, PNG) on a
-   defocused ``field`` px field, for each model.
+   defocused and on a motion-blurred ``field`` px field, for each model (a
+   motion field costs more with ``fast``: its DL_motion works on each window
+   turned into the motion frame, up to twice the pixels).
 3. `run` end to end on the synthetic benchmark slide (restoring its blurred
    patches), for each restorer.
 
@@ -84,17 +86,23 @@ def network_speed(arch: str, window: int, batch: int) -> dict[str, float]:
     return out
 
 
-def defocused_field(size: int, folder: Path) -> Path:
+#: The blur of each benchmark field.
+FIELD_BLURS = {"defocused": {"label": "defocus", "defocus_um": 3.0},
+               "motion-blurred": {"label": "motion", "motion_length_px": 21.0, "motion_angle_deg": 30.0}}
+
+
+def blurred_field(size: int, folder: Path, kind: str) -> Path:
+    """A synthetic ``size`` px field with the blur ``FIELD_BLURS[kind]``, noise and JPEG, as a PNG."""
     from PIL import Image
 
     from wsi_deblur.blur.simulate import BlurParams, Optics, simulate
     from wsi_deblur.synthetic import SyntheticSlide
 
-    path = folder / f"defocused-field-{size}.png"
+    path = folder / f"{kind}-field-{size}.png"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         sharp = SyntheticSlide((size, size), tissue=False).render(0, 0, size, size)
-        params = BlurParams(label="defocus", defocus_um=3.0, jpeg_quality=90, optics=Optics(0.75, mpp=0.5))
+        params = BlurParams(**FIELD_BLURS[kind], jpeg_quality=90, optics=Optics(0.75, mpp=0.5))
         Image.fromarray(simulate(sharp, params, np.random.default_rng(0))).save(path)
     return path
 
@@ -137,13 +145,15 @@ def main() -> None:
     for arch, row in results["networks"].items():
         print(f"| {arch} | " + " | ".join(f"{row[s]:.2f}" for s in settings) + " |")
 
-    field = defocused_field(args.field, args.work / "fields")
-    results["restore"] = restore_speed(field, args.field)
     reference = results["networks"]["dbmid"]["cpu fp32, PyTorch defaults"]
-    print(f"\n`restore` end to end, {args.field}x{args.field} defocused field:\n")
-    print("| model | Mpx/s | x dbmid network fp32 defaults |\n|---|---|---|")
-    for name, r in results["restore"].items():
-        print(f"| {name} | {r['mpx_per_s']:.2f} | {r['mpx_per_s'] / reference:.1f}x |")
+    results["restore"] = {}
+    for kind in FIELD_BLURS:
+        field = blurred_field(args.field, args.work / "fields", kind)
+        results["restore"][kind] = restore_speed(field, args.field)
+        print(f"\n`restore` end to end, {args.field}x{args.field} {kind} field:\n")
+        print("| model | detected | Mpx/s | x dbmid network fp32 defaults |\n|---|---|---|---|")
+        for name, r in results["restore"][kind].items():
+            print(f"| {name} | {r['class']} | {r['mpx_per_s']:.2f} | {r['mpx_per_s'] / reference:.1f}x |")
 
     slide = benchmark_slide(args.slide, args.work / "slides")
     results["run"] = {}

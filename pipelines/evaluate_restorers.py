@@ -7,9 +7,9 @@ training), per blur type and severity bin, SSIM and PSNR against the sharp
 field of:
 
 - the blurred input;
-- ``fast`` and ``dbmid``, each routed as DBMID by the *true* blur type (the
-  networks' own quality) and, for ``fast``, also by what BlurNet detects on the
-  crop (the product end to end);
+- ``fast`` and ``dbmid``, each routed as DBMID by the *true* blur type and
+  motion direction (the networks' own quality) and, for ``fast``, also by the
+  type and direction BlurNet detects on the crop (the product end to end);
 - Richardson-Lucy (30 iterations) given the true per-channel PSF;
 - unsupervised Wiener (scikit-image's Gibbs-sampled regularisation) given the
   true per-channel PSF.
@@ -51,6 +51,15 @@ def true_psf(kind: str, params: np.ndarray) -> np.ndarray:
     p = BlurParams(label=kind, defocus_um=defocus, motion_length_px=length if kind in ("motion", "mixed") else 0.0,
                    motion_angle_deg=angle, optics=Optics(numerical_aperture=na, mpp=0.5))
     return psf_of(p)
+
+
+def true_estimate(kind: int, params: np.ndarray) -> BlurEstimate:
+    """What a perfect classifier would say about a test pair: its type, defocus and motion."""
+    label = BLUR_CLASSES[kind]
+    moving = label in ("motion", "mixed")
+    return BlurEstimate(label, defocus_sigma_px=float(params[4]) if label in ("defocus", "mixed") else 0.0,
+                        motion_length_px=float(params[1]) if moving else 0.0,
+                        motion_angle_deg=float(params[2]) if moving else 0.0, defocus_um=float(params[0]))
 
 
 def _mirrored(image: np.ndarray, pad: int) -> np.ndarray:
@@ -135,7 +144,7 @@ def main() -> None:
     seconds: dict[str, float] = {}
     for name, restorer in restorers.items():
         t0 = time.perf_counter()
-        methods[f"{name} (true type)"] = restorer.restore(blurred, [BlurEstimate(BLUR_CLASSES[k]) for k in kinds])
+        methods[f"{name} (true type)"] = restorer.restore(blurred, [true_estimate(k, p) for k, p in zip(kinds, params)])
         seconds[name] = time.perf_counter() - t0
     detected = classifier.classify(blurred)
     methods["fast (detected type)"] = restorers["fast"].restore(blurred, detected)

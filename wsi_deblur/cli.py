@@ -168,7 +168,9 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     from wsi_deblur.restore.image import restore_image
 
     restorer = make_restorer(args.model, device=args.device, threads=os.cpu_count() or 1)
-    classifier = None if args.blur_type else make_classifier(args.classifier, threads=os.cpu_count() or 1)
+    # A forced motion or mixed route still asks the classifier for the motion's direction.
+    needs_classifier = args.blur_type in (None, "motion", "mixed")
+    classifier = make_classifier(args.classifier, threads=os.cpu_count() or 1) if needs_classifier else None
     status = EXIT_OK
     for path in args.images:
         try:

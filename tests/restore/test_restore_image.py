@@ -68,3 +68,18 @@ def test_windowed_restoration_has_no_seams(tmp_path):
     assert diff.mean() < 0.5
     seams = diff[[127, 128, 255, 256, 383, 384]].mean()
     assert seams < 1.0, seams
+
+
+def test_motion_blur_is_restored_along_its_detected_direction(tmp_path):
+    from wsi_deblur.classify.neural import NeuralBlurClassifier
+    from wsi_deblur.restore.image import restore_image
+
+    params = BlurParams(label="motion", motion_length_px=21.0, motion_angle_deg=120.0, photons=5000.0,
+                        read_noise=0.5, jpeg_quality=90, optics=Optics(numerical_aperture=0.75, mpp=0.5))
+    blurred = simulate(SHARP, params, np.random.default_rng(1))
+    Image.fromarray(blurred).save(tmp_path / "moved.png")
+    result = restore_image(tmp_path / "moved.png", tmp_path / "out", NeuralRestorer("fast"),
+                           classifier=NeuralBlurClassifier())
+    assert result["class"] == "motion"
+    restored = np.asarray(Image.open(result["output"]))
+    assert ssim(restored, SHARP, channel_axis=2) > ssim(blurred, SHARP, channel_axis=2) + 0.03

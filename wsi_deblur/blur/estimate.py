@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 #: The four blur types of DBMID, in label order (label image value = index + 1;
 #: 0 is background).
@@ -43,3 +46,17 @@ class BlurEstimate:
     @property
     def is_blurred(self) -> bool:
         return self.label != "in_focus"
+
+
+def mean_direction_deg(angles_deg: Iterable[float]) -> float:
+    """Mean of motion directions in degrees, in [0, 180).
+
+    Directions are axial (a line at 179 deg is the one at -1 deg), so the
+    plain mean is wrong near 0/180: 2 and 178 deg average to 0, not 90. This
+    is the angle of the mean unit vector of the *doubled* angles, halved.
+    Returns 0 for no angles.
+    """
+    a = np.deg2rad(2.0 * np.asarray(list(angles_deg), dtype=np.float64))
+    if a.size == 0:
+        return 0.0
+    return float(np.rad2deg(np.arctan2(np.sin(a).mean(), np.cos(a).mean())) / 2.0) % 180.0

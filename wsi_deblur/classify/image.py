@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
+from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate, mean_direction_deg
 from wsi_deblur.classify.base import BlurClassifier, luma
 from wsi_deblur.classify.tiles import WORKING_MPP, downsample_tiles, working_downsample
 from wsi_deblur.errors import SlideError
@@ -43,7 +43,7 @@ def classify_image(path: str | Path | Slide, classifier: BlurClassifier, *, mpp:
     Large images are judged in 256-px pieces (at about 0.5 um/px when the
     pixel size is known, as given otherwise); probabilities are averaged over
     the pieces with structure, severities are the median over the pieces of
-    the winning class. Severities are in the image's own pixels.
+    the winning class (the motion direction their axial mean). Severities are in the image's own pixels.
 
     ``path`` may be an image already opened with :func:`open_slide` (its
     pixels are then not decoded a second time).
@@ -81,6 +81,6 @@ def classify_image(path: str | Path | Slide, classifier: BlurClassifier, *, mpp:
             "defocus_um": round(float(np.median([e.defocus_um for e in chosen])), 3),
             "defocus_sigma_px": median("defocus_sigma_px"),
             "motion_length_px": median("motion_length_px"),
-            "motion_angle_deg": round(float(np.median([e.motion_angle_deg for e in chosen])), 1),
+            "motion_angle_deg": round(mean_direction_deg(e.motion_angle_deg for e in chosen), 1),
         },
     }

@@ -16,6 +16,7 @@ import numpy as np
 from shapely.geometry import MultiPolygon, Polygon, box, mapping
 from shapely.ops import unary_union
 
+from wsi_deblur.blur.estimate import mean_direction_deg
 from wsi_deblur.blurmap import LABEL_VALUES, BlurMap
 from wsi_deblur.report.verdict import BLURRED_CLASSES
 from wsi_deblur.write.location import output_path
@@ -61,7 +62,7 @@ def blur_features(blurmap: BlurMap, *, mpp: float) -> list[dict[str, Any]]:
                 measurements["mean_defocus_sigma_um"] = round(float(blurmap.defocus_sigma_px[idx].mean()) * mpp, 4)
             if name in ("motion", "mixed"):
                 measurements["mean_motion_length_px"] = round(float(blurmap.motion_length_px[idx].mean()), 3)
-                measurements["mean_motion_angle_deg"] = round(float(blurmap.motion_angle_deg[idx].mean()), 1)
+                measurements["mean_motion_angle_deg"] = round(mean_direction_deg(blurmap.motion_angle_deg[idx]), 1)
             features.append({
                 "type": "Feature",
                 "geometry": mapping(polygon.buffer(0)),

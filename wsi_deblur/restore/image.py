@@ -62,6 +62,8 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
         Detects the blur type when ``blur_type`` is not given.
     blur_type : {"in_focus", "defocus", "motion", "mixed"}, optional
         Force a route instead of detecting it (``in_focus`` copies the image).
+        With a ``classifier``, a forced motion or mixed route still takes the
+        detected motion direction (along x when none was detected).
     mpp : float, optional
         Micrometres per pixel, if not in the file's metadata (used to detect).
 
@@ -82,17 +84,16 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
     if h * w > MAX_PIXELS:
         raise SlideError(path, f"{w}x{h} px is a slide, not a field: use `wsi-deblur run` (it works tile by tile)")
     result: dict[str, Any] = {"path": str(path)}
-    if blur_type is None:
-        if classifier is None:
-            raise ValueError("restore_image needs a classifier or a blur_type")
+    if blur_type is None and classifier is None:
+        raise ValueError("restore_image needs a classifier or a blur_type")
+    estimate = BlurEstimate(blur_type or "in_focus")
+    if classifier is not None and blur_type in (None, "motion", "mixed"):
         found = classify_image(slide, classifier)
         sev = found["severity"]
-        estimate = BlurEstimate(found["class"], dict(found["probabilities"]),
+        estimate = BlurEstimate(blur_type or found["class"], dict(found["probabilities"]),
                                 defocus_sigma_px=sev["defocus_sigma_px"], motion_length_px=sev["motion_length_px"],
                                 motion_angle_deg=sev["motion_angle_deg"], defocus_um=sev["defocus_um"])
-        detected = True
-    else:
-        estimate, detected = BlurEstimate(blur_type), False
+    detected = blur_type is None
     restored = restore_slide_region(slide, estimate, restorer)
     stem = slide_stem(path)
     with StagedOutputs(out_dir, stem) as staged:  # no half-written PNG under the final name

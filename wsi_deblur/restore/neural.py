@@ -1,7 +1,10 @@
 """Neural restoration routed by blur type, as DBMID: DL_defocus and DL_motion.
 
 in_focus windows come back untouched; defocus goes through DL_defocus; motion
-through DL_motion; mixed through DL_motion, then DL_defocus. Each process
+through DL_motion; mixed through DL_motion, then DL_defocus. A DL_motion
+trained in the motion frame (its config says ``"frame": "motion"``) sees each
+window turned so that the estimated motion runs along x
+(:mod:`wsi_deblur.restore.motion_frame`). Each process
 loads each network once (cached), on CUDA in half precision when it has a GPU,
 else on the CPU in fp32 channels-last (faster than bf16 autocast on the CPUs
 measured: see the README's benchmarks).
@@ -22,6 +25,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from wsi_deblur.blur.estimate import BlurEstimate
+from wsi_deblur.restore.motion_frame import frame_side, restore_in_motion_frame
 from wsi_deblur.restore.networks import ARCHITECTURES, build_network
 
 #: The network each blur type goes through, in order.
@@ -45,6 +49,8 @@ def load_deblur_network(path: str, device: str = "cpu") -> torch.nn.Module:
     """A deblurring network in eval mode from a safetensors file (never a pickle).
 
     Cached per process: a worker loads each network once, not once per task.
+    The network's ``motion_frame`` attribute says whether it works in the
+    motion frame (see :func:`run_network`).
     """
     with safe_open(path, framework="pt") as f:
         config = json.loads(dict(f.metadata() or {}).get("config", "{}"))
@@ -53,32 +59,48 @@ def load_deblur_network(path: str, device: str = "cpu") -> torch.nn.Module:
     net = build_network(config["architecture"], tuple(config["widths"]))
     net.load_state_dict(load_file(path))
     net.eval()
+    net.motion_frame = config.get("frame") == "motion"
     dev = torch.device(device)
     if dev.type == "cuda":
         return net.to(dev).half()
     return net.to(memory_format=torch.channels_last)
 
 
-def run_network(net: torch.nn.Module, images: np.ndarray, *, max_pixels: int = 2 ** 22,
-                threads: int | None = None) -> np.ndarray:
+def run_network(net: torch.nn.Module, images: np.ndarray, *, angles_deg: Sequence[float] | None = None,
+                max_pixels: int = 2 ** 22, threads: int | None = None) -> np.ndarray:
     """Apply ``net`` to ``(n, y, x, 3)`` uint8 images; uint8 of the same shape.
 
-    Batches hold at most ``max_pixels`` pixels (at least one image each).
-    ``threads`` sets torch's CPU threads for the call (default: leave as is).
+    A network with ``motion_frame`` set works on each image turned by its
+    motion direction, ``angles_deg`` (degrees counter-clockwise from x; 0,
+    along x, when not given). Batches hold at most ``max_pixels`` pixels (at
+    least one image each) and only images of one frame size, so an image's
+    result does not depend on the others. ``threads`` sets torch's CPU threads
+    for the call (default: leave as is).
     """
     param = next(net.parameters())
     if threads and param.device.type == "cpu":
         torch.set_num_threads(threads)
-    per = max(1, max_pixels // max(1, images.shape[1] * images.shape[2]))
+    h, w = images.shape[1:3]
+    framed = getattr(net, "motion_frame", False)
+    angles = np.zeros(len(images)) if angles_deg is None else np.asarray(angles_deg, dtype=np.float64)
+    sides = np.array([frame_side(h, w, a) for a in angles]) if framed else np.full(len(images), max(h, w))
     out = np.empty_like(images)
     with torch.inference_mode():
-        for start in range(0, len(images), per):
-            x = torch.from_numpy(np.ascontiguousarray(images[start:start + per])).to(param.device)
-            x = x.permute(0, 3, 1, 2).to(param.dtype).div_(255.0)
-            if param.device.type == "cpu":
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = net(x).clamp_(0, 1).mul_(255).round_().to(torch.uint8)
-            out[start:start + per] = y.permute(0, 2, 3, 1).cpu().numpy()
+        for side in np.unique(sides):
+            group = np.flatnonzero(sides == side)
+            per = max(1, max_pixels // int(side * side))
+            for start in range(0, len(group), per):
+                idx = group[start:start + per]
+                x = torch.from_numpy(np.ascontiguousarray(images[idx])).to(param.device)
+                x = x.permute(0, 3, 1, 2).to(param.dtype).div_(255.0)
+                if param.device.type == "cpu":
+                    x = x.contiguous(memory_format=torch.channels_last)
+                if framed:
+                    y = restore_in_motion_frame(net, x, torch.as_tensor(angles[idx], dtype=torch.float32))
+                else:
+                    y = net(x)
+                y = y.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+                out[idx] = y.permute(0, 2, 3, 1).cpu().numpy()
     return out
 
 
@@ -131,19 +153,25 @@ class NeuralRestorer:
         for blur in ("defocus", "motion"):
             self.network(blur)
 
-    def restore_as(self, windows: np.ndarray, label: str) -> np.ndarray:
-        """Restore every window as blur type ``label`` (the DBMID route of that type)."""
+    def restore_as(self, windows: np.ndarray, label: str, angles_deg: Sequence[float] | None = None) -> np.ndarray:
+        """Restore every window as blur type ``label`` (the DBMID route of that type).
+
+        ``angles_deg``: each window's motion direction (degrees), for a
+        DL_motion that works in the motion frame; 0 (along x) when not given.
+        """
         out = windows
         for blur in ROUTES[label]:
-            out = run_network(self.network(blur), out, max_pixels=self.max_pixels, threads=self.threads)
+            out = run_network(self.network(blur), out, angles_deg=angles_deg if blur == "motion" else None,
+                              max_pixels=self.max_pixels, threads=self.threads)
         return out.copy() if out is windows else out
 
     def restore(self, windows: np.ndarray, estimates: Sequence[BlurEstimate]) -> np.ndarray:
         """Restore ``(n, y, x, 3)`` uint8 windows, each by the route of its estimate's label."""
         out = windows.copy()
         labels = np.array([e.label for e in estimates])
+        angles = np.array([e.motion_angle_deg for e in estimates], dtype=np.float64)
         for label in ROUTES:
             sel = np.flatnonzero(labels == label)
             if sel.size and ROUTES[label]:
-                out[sel] = self.restore_as(windows[sel], label)
+                out[sel] = self.restore_as(windows[sel], label, angles[sel])
         return out
