@@ -98,5 +98,7 @@ def restore_in_motion_frame(net: torch.nn.Module, images: torch.Tensor, angle_de
     h, w = images.shape[-2:]
     side = max(frame_side(h, w, float(a)) for a in angle_deg)
     framed = to_motion_frame(images, angle_deg, side)
+    if images.device.type == "cpu":  # the layout the CPU networks run fastest in (grid_sample returns NCHW)
+        framed = framed.contiguous(memory_format=torch.channels_last)
     residual = net(framed) - framed
     return images + from_motion_frame(residual, angle_deg, h, w)
