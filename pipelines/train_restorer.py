@@ -140,7 +140,10 @@ def write_card(path: Path, weights: Path, info: dict) -> None:
                      f"{m['input_ssim']:.4f} | {m['output_ssim']:.4f} |" for kind, m in info["test"].items())
     role = {"defocus": "DL_defocus: defocused -> sharp",
             "motion": "DL_motion: motion -> sharp, and mixed -> defocus only (then DL_defocus)"}[info["blur"]]
-    framed_note = "; each pair turned by its true direction" if '"frame"' in info["architecture"] else ""
+    framed = '"frame"' in info["architecture"]
+    framed_note = "; each pair turned by its true direction" if framed else ""
+    framed_speed_note = ("; turning windows into the motion frame and back, and the frames' extra pixels, "
+                         "come on top" if framed else "")
     path.write_text(f"""# {info['arch']} deblurring network, {role} (`{weights.name}`)
 
 Input and output: RGB in [0, 1], `(n, 3, y, x)`, any size, level-0 pixels of
@@ -173,8 +176,7 @@ DL_motion then DL_defocus.
 The full comparison (both architectures, the whole DBMID route, Richardson-Lucy
 and Wiener baselines, per severity) is written by `python -m pipelines.evaluate_restorers`.
 
-CPU speed of the network alone (fp32, channels-last, 2 threads, this machine; turning windows into the
-motion frame and back, and the larger frames, come on top): {info['cpu_mpx_per_s']:.2f} Mpx/s.
+CPU speed of the network (fp32, channels-last, 2 threads, this machine{framed_speed_note}): {info['cpu_mpx_per_s']:.2f} Mpx/s.
 
 sha256 of `{weights.name}`: `{sha}`
 """)

@@ -113,7 +113,7 @@ def test_cuda_half_precision_matches_cpu():
     assert np.abs(cpu.astype(int) - gpu.astype(int)).mean() < 1.0
 
 
-def test_motion_frame_network_follows_the_direction(tmp_path):
+def test_motion_frame_network_follows_the_direction():
     # DL_motion in the motion frame: a window turned by a quarter, with its direction turned with it,
     # restores to the same pixels, turned (the frame, not the network, handles the direction).
     net = NeuralRestorer("fast").network("motion")

@@ -83,12 +83,12 @@ def run_network(net: torch.nn.Module, images: np.ndarray, *, angles_deg: Sequenc
     h, w = images.shape[1:3]
     framed = getattr(net, "motion_frame", False)
     angles = np.zeros(len(images)) if angles_deg is None else np.asarray(angles_deg, dtype=np.float64)
-    sides = np.array([frame_side(h, w, a) for a in angles]) if framed else np.full(len(images), max(h, w))
+    sides = np.array([frame_side(h, w, a) for a in angles]) if framed else np.zeros(len(images), int)
     out = np.empty_like(images)
     with torch.inference_mode():
         for side in np.unique(sides):
             group = np.flatnonzero(sides == side)
-            per = max(1, max_pixels // int(side * side))
+            per = max(1, max_pixels // (int(side) ** 2 if framed else h * w))
             for start in range(0, len(group), per):
                 idx = group[start:start + per]
                 x = torch.from_numpy(np.ascontiguousarray(images[idx])).to(param.device)
