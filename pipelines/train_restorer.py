@@ -91,9 +91,14 @@ def pair_angles(kinds: np.ndarray, params: np.ndarray, rng: np.random.Generator,
                     params[:, 2] + rng.normal(0.0, jitter_deg, len(kinds)))
 
 
+def frame_crop(size: int) -> int:
+    """Side of the square (a multiple of 8 px) inside a ``size`` px square turned by any angle."""
+    return int(size / np.sqrt(2.0)) // 8 * 8
+
+
 def in_motion_frame(x: torch.Tensor, y: torch.Tensor, angles: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Input and target turned so their motion runs along x, cropped to the square inside any turn."""
-    side = int(x.shape[-1] / np.sqrt(2.0)) // 8 * 8
+    side = frame_crop(x.shape[-1])
     a = torch.as_tensor(angles, dtype=torch.float32)
     return to_motion_frame(x, a, side), to_motion_frame(y, a, side)
 
@@ -256,7 +261,7 @@ def main() -> None:
         "settings": (f"{cfg['loss'].upper()} loss, Adam lr {cfg['lr']} ({cfg['schedule']}), "
                      f"{cfg['steps']} steps of {cfg['batch']}, seed {args.seed}"
                      + (f", in the motion frame (direction jitter {args.angle_jitter} deg std, crops of "
-                        f"{int(blurred.shape[1] / np.sqrt(2.0)) // 8 * 8} px)" if framed else "")
+                        f"{frame_crop(blurred.shape[1])} px)" if framed else "")
                      + (f", starting from {init}" if init else "")),
         "command": " ".join(["python -m pipelines.train_restorer", "--arch", args.arch, "--blur", args.blur]
                             + [f"--{k} {getattr(args, k)}" for k in ("steps", "batch", "lr")

@@ -165,12 +165,11 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
 def _cmd_restore(args: argparse.Namespace) -> int:
     from wsi_deblur.models import make_classifier, make_restorer
-    from wsi_deblur.restore.image import restore_image
+    from wsi_deblur.restore.image import restore_image, uses_classifier
 
     restorer = make_restorer(args.model, device=args.device, threads=os.cpu_count() or 1)
-    # A forced motion or mixed route still asks the classifier for the motion's direction.
-    needs_classifier = args.blur_type in (None, "motion", "mixed")
-    classifier = make_classifier(args.classifier, threads=os.cpu_count() or 1) if needs_classifier else None
+    classifier = (make_classifier(args.classifier, threads=os.cpu_count() or 1)
+                  if uses_classifier(args.blur_type) else None)
     status = EXIT_OK
     for path in args.images:
         try:

@@ -96,7 +96,9 @@ def test_motion_frame_windows_have_no_seams(tmp_path):
     assert ssim(tiled, SHARP, channel_axis=2) > ssim(moved(), SHARP, channel_axis=2) + 0.05
 
 
-def test_motion_blur_is_restored_along_its_detected_direction(tmp_path):
+@pytest.mark.parametrize("blur_type", [None, "motion"])
+def test_motion_blur_is_restored_along_its_detected_direction(tmp_path, blur_type):
+    # detected, or forced: either way the route takes the direction the classifier found (at 0 deg it loses SSIM)
     from wsi_deblur.classify.neural import NeuralBlurClassifier
     from wsi_deblur.restore.image import restore_image
 
@@ -105,7 +107,7 @@ def test_motion_blur_is_restored_along_its_detected_direction(tmp_path):
     blurred = simulate(SHARP, params, np.random.default_rng(1))
     Image.fromarray(blurred).save(tmp_path / "moved.png")
     result = restore_image(tmp_path / "moved.png", tmp_path / "out", NeuralRestorer("fast"),
-                           classifier=NeuralBlurClassifier())
-    assert result["class"] == "motion"
+                           classifier=NeuralBlurClassifier(), blur_type=blur_type)
+    assert result["class"] == "motion" and result["detected"] is (blur_type is None)
     restored = np.asarray(Image.open(result["output"]))
     assert ssim(restored, SHARP, channel_axis=2) > ssim(blurred, SHARP, channel_axis=2) + 0.03

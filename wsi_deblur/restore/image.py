@@ -51,6 +51,14 @@ def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restore
     return blend_region(original, (0, 0, h, w), grid, np.ones(grid.grid_shape, bool), windows)
 
 
+def uses_classifier(blur_type: str | None) -> bool:
+    """Whether restoring with ``blur_type`` (None: detect it) asks a classifier.
+
+    Detection does; so does a forced motion or mixed route, for the motion's direction.
+    """
+    return blur_type in (None, "motion", "mixed")
+
+
 def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
                   classifier: BlurClassifier | None = None, blur_type: str | None = None,
                   mpp: float | None = None) -> dict[str, Any]:
@@ -86,13 +94,14 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
     result: dict[str, Any] = {"path": str(path)}
     if blur_type is None and classifier is None:
         raise ValueError("restore_image needs a classifier or a blur_type")
-    estimate = BlurEstimate(blur_type or "in_focus")
-    if classifier is not None and blur_type in (None, "motion", "mixed"):
+    if classifier is not None and uses_classifier(blur_type):
         found = classify_image(slide, classifier)
         sev = found["severity"]
         estimate = BlurEstimate(blur_type or found["class"], dict(found["probabilities"]),
                                 defocus_sigma_px=sev["defocus_sigma_px"], motion_length_px=sev["motion_length_px"],
                                 motion_angle_deg=sev["motion_angle_deg"], defocus_um=sev["defocus_um"])
+    else:
+        estimate = BlurEstimate(blur_type)
     detected = blur_type is None
     restored = restore_slide_region(slide, estimate, restorer)
     stem = slide_stem(path)

@@ -88,15 +88,17 @@ def from_motion_frame(frames: torch.Tensor, angle_deg: torch.Tensor, height: int
     return _sample(frames, torch.stack([u, v], dim=-1))
 
 
-def restore_in_motion_frame(net: torch.nn.Module, images: torch.Tensor, angle_deg: torch.Tensor) -> torch.Tensor:
+def restore_in_motion_frame(net: torch.nn.Module, images: torch.Tensor, angle_deg: torch.Tensor, *,
+                            side: int | None = None) -> torch.Tensor:
     """``images`` plus the residual ``net`` predicts for them in their motion frame.
 
     ``net`` maps an image to its sharp estimate (as every network in
     :mod:`wsi_deblur.restore.networks`); images sharing one call share a frame
-    side (that of the widest turn among them).
+    of ``side`` pixels (default: that of the widest turn among them).
     """
     h, w = images.shape[-2:]
-    side = max(frame_side(h, w, float(a)) for a in angle_deg)
+    if side is None:
+        side = max(frame_side(h, w, float(a)) for a in angle_deg)
     framed = to_motion_frame(images, angle_deg, side)
     if images.device.type == "cpu":  # the layout the CPU networks run fastest in (grid_sample returns NCHW)
         framed = framed.contiguous(memory_format=torch.channels_last)

@@ -96,7 +96,8 @@ def run_network(net: torch.nn.Module, images: np.ndarray, *, angles_deg: Sequenc
                 if param.device.type == "cpu":
                     x = x.contiguous(memory_format=torch.channels_last)
                 if framed:
-                    y = restore_in_motion_frame(net, x, torch.as_tensor(angles[idx], dtype=torch.float32))
+                    y = restore_in_motion_frame(net, x, torch.as_tensor(angles[idx], dtype=torch.float32),
+                                                side=int(side))
                 else:
                     y = net(x)
                 y = y.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
