@@ -7,9 +7,9 @@
    channels-last, bf16 autocast channels-last; on CUDA (when present) fp32 and
    fp16. Mpx/s of input.
 2. `restore` end to end (read, detect the blur type, windows, blend, PNG) on a
-   defocused and on a motion-blurred ``field`` px field, for each model (a
-   motion field costs more with ``fast``: its DL_motion works on each window
-   turned into the motion frame, up to twice the pixels).
+   defocused and on a motion-blurred ``field`` px field, for each model
+   (``fast``'s DL_motion folds each window by mirroring and transposing it:
+   no extra pixels).
 3. `run` end to end on the synthetic benchmark slide (restoring its blurred
    patches), for each restorer.
 

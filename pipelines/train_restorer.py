@@ -13,14 +13,13 @@ DL_motion learns motion -> sharp and mixed -> defocus only (the first step of
 DBMID's mixed route, motion then defocus); both also see in-focus pairs
 (-> themselves) so that sharp tissue comes out as it went in.
 
-``fast``'s DL_motion works in the motion frame
-(:mod:`wsi_deblur.restore.motion_frame`): each training pair is turned so its
-motion runs along x (by its true direction plus Gaussian noise of
-``--angle-jitter`` degrees std, near BlurNet's direction error of 6 degrees
-mean absolute; in-focus
-pairs by a random angle) and cropped to the largest square inside the turned
-crop; flips keep the direction, quarter-turns are not used. ``dbmid`` stays
-blind to the direction, as in the paper.
+``fast``'s DL_motion is directional (:mod:`wsi_deblur.restore.direction_fold`):
+each training pair is mirrored and/or transposed so that its motion direction
+lies in 0-45 degrees, and the network is told that folded direction (the true
+one plus Gaussian noise of ``--angle-jitter`` degrees std, near BlurNet's
+direction error of 6 degrees mean absolute; in-focus pairs get a random one);
+a half-turn, which keeps the direction, is the only other augmentation.
+``dbmid`` stays blind to the direction, as in the paper.
 
 Settings: ``dbmid`` as the paper (MSE, Adam at a constant 1e-4); ``fast`` with
 an L1 loss and Adam with a one-cycle schedule peaking at 2e-3 (it converges in
@@ -45,7 +44,7 @@ from safetensors.torch import load_file, save_file
 from pipelines.provenance import machine, sha256_of, start_weights
 from pipelines.train_classifier import to_tensor
 from wsi_deblur.blur.estimate import BLUR_CLASSES
-from wsi_deblur.restore.motion_frame import to_motion_frame
+from wsi_deblur.restore.direction_fold import fold, fold_direction
 from wsi_deblur.restore.networks import build_network, macs_per_pixel
 from wsi_deblur.restore.neural import run_network
 
@@ -55,8 +54,8 @@ MODELS = Path(__file__).resolve().parents[1] / "wsi_deblur" / "models"
 TRAINING_KINDS = {"defocus": ("in_focus", "defocus"), "motion": ("in_focus", "motion", "mixed")}
 
 DEFAULTS = {
-    "fast": {"loss": "l1", "lr": 2e-3, "schedule": "one-cycle", "steps": 5000, "batch": 16, "motion_frame": True},
-    "dbmid": {"loss": "mse", "lr": 1e-4, "schedule": "constant", "steps": 1500, "batch": 8, "motion_frame": False},
+    "fast": {"loss": "l1", "lr": 2e-3, "schedule": "one-cycle", "steps": 5000, "batch": 16, "directional": True},
+    "dbmid": {"loss": "mse", "lr": 1e-4, "schedule": "constant", "steps": 1500, "batch": 8, "directional": False},
 }
 
 
@@ -73,41 +72,36 @@ def select(data: dict, split: str, blur: str) -> tuple[np.ndarray, np.ndarray, n
 
 
 def augment(x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, *,
-            quarter_turns: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same random flip and quarter-turn (if allowed) on input and target."""
-    k = int(rng.integers(4)) if quarter_turns else 0
+            keep_direction: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same random quarter-turn and mirror on input and target; only a half-turn if ``keep_direction``."""
+    k = 2 * int(rng.integers(2)) if keep_direction else int(rng.integers(4))
     if k:
         x, y = torch.rot90(x, k, (2, 3)), torch.rot90(y, k, (2, 3))
-    if rng.random() < 0.5:
+    if not keep_direction and rng.random() < 0.5:
         x, y = x.flip(3), y.flip(3)
-    if not quarter_turns and rng.random() < 0.5:
-        x, y = x.flip(2), y.flip(2)
     return x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
 
 
 def pair_angles(kinds: np.ndarray, params: np.ndarray, rng: np.random.Generator, jitter_deg: float) -> np.ndarray:
-    """The direction each pair is turned by: its motion's, off by N(0, ``jitter_deg``); in-focus pairs at random."""
+    """The direction a pair is folded by: its motion's, off by N(0, ``jitter_deg``); in-focus pairs at random."""
     return np.where(kinds == BLUR_CLASSES.index("in_focus"), rng.uniform(0.0, 180.0, len(kinds)),
                     params[:, 2] + rng.normal(0.0, jitter_deg, len(kinds)))
 
 
-def frame_crop(size: int) -> int:
-    """Side of the square (a multiple of 8 px) inside a ``size`` px square turned by any angle."""
-    return int(size / np.sqrt(2.0)) // 8 * 8
-
-
-def in_motion_frame(x: torch.Tensor, y: torch.Tensor, angles: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Input and target turned so their motion runs along x, cropped to the square inside any turn."""
-    side = frame_crop(x.shape[-1])
-    a = torch.as_tensor(angles, dtype=torch.float32)
-    return to_motion_frame(x, a, side), to_motion_frame(y, a, side)
+def in_folded_sector(x: torch.Tensor, y: torch.Tensor,
+                     angles: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Input and target folded so each pair's direction lies in 0-45 degrees, and the folded directions."""
+    moves = [fold_direction(a) for a in angles]
+    x = torch.stack([fold(x[i:i + 1], m, t)[0] for i, (m, t, _) in enumerate(moves)])
+    y = torch.stack([fold(y[i:i + 1], m, t)[0] for i, (m, t, _) in enumerate(moves)])
+    return x, y, torch.tensor([a for _, _, a in moves], dtype=torch.float32)
 
 
 def held_out_metrics(net: torch.nn.Module, blurred: np.ndarray, target: np.ndarray, kinds: np.ndarray,
                      angles: np.ndarray | None = None) -> dict:
     """Mean PSNR (dB) and SSIM of input and output against the target, per kind.
 
-    ``angles``: each pair's motion direction, for a network in the motion frame.
+    ``angles``: each pair's motion direction, for a directional network.
     """
     from skimage.metrics import peak_signal_noise_ratio as psnr
     from skimage.metrics import structural_similarity as ssim
@@ -130,12 +124,13 @@ def held_out_metrics(net: torch.nn.Module, blurred: np.ndarray, target: np.ndarr
 def cpu_speed(net: torch.nn.Module, size: int = 512, batch: int = 4) -> float:
     """Mpx/s of fp32 channels-last inference on this machine's threads."""
     x = torch.rand(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
+    extra = (torch.full((batch,), 30.0),) if getattr(net, "directional", False) else ()
     net = net.eval()
     with torch.inference_mode():
-        net(x)
+        net(x, *extra)
         t0 = time.perf_counter()
         for _ in range(2):
-            net(x)
+            net(x, *extra)
     return 2 * batch * size * size / (time.perf_counter() - t0) / 1e6
 
 
@@ -145,10 +140,8 @@ def write_card(path: Path, weights: Path, info: dict) -> None:
                      f"{m['input_ssim']:.4f} | {m['output_ssim']:.4f} |" for kind, m in info["test"].items())
     role = {"defocus": "DL_defocus: defocused -> sharp",
             "motion": "DL_motion: motion -> sharp, and mixed -> defocus only (then DL_defocus)"}[info["blur"]]
-    framed = '"frame"' in info["architecture"]
-    framed_note = "; each pair turned by its true direction" if framed else ""
-    framed_speed_note = ("; turning windows into the motion frame and back, and the frames' extra pixels, "
-                         "come on top" if framed else "")
+    directional = '"directional"' in info["architecture"]
+    directional_note = "; each pair folded by its true direction" if directional else ""
     path.write_text(f"""# {info['arch']} deblurring network, {role} (`{weights.name}`)
 
 Input and output: RGB in [0, 1], `(n, 3, y, x)`, any size, level-0 pixels of
@@ -172,7 +165,7 @@ DL_motion then DL_defocus.
 - **Trained by**: `{info.get('command', f"python -m pipelines.train_restorer --arch {info['arch']} --blur {info['blur']}")}`
   ({info['train_seconds']:.0f} s on {info['machine']}).
 
-## Metrics (held-out fields; against this network's own target{framed_note})
+## Metrics (held-out fields; against this network's own target{directional_note})
 
 | kind | n | PSNR in (dB) | PSNR out (dB) | SSIM in | SSIM out |
 |---|---|---|---|---|---|
@@ -181,7 +174,7 @@ DL_motion then DL_defocus.
 The full comparison (both architectures, the whole DBMID route, Richardson-Lucy
 and Wiener baselines, per severity) is written by `python -m pipelines.evaluate_restorers`.
 
-CPU speed of the network (fp32, channels-last, 2 threads, this machine{framed_speed_note}): {info['cpu_mpx_per_s']:.2f} Mpx/s.
+CPU speed of the network (fp32, channels-last, 2 threads, this machine): {info['cpu_mpx_per_s']:.2f} Mpx/s.
 
 sha256 of `{weights.name}`: `{sha}`
 """)
@@ -198,16 +191,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--motion-frame", action=argparse.BooleanOptionalAction, default=None,
-                        help="DL_motion works in the motion frame (default: yes for fast, no for dbmid)")
+    parser.add_argument("--directional", action=argparse.BooleanOptionalAction, default=None,
+                        help="DL_motion is told the motion direction, folded into 0-45 degrees "
+                             "(default: yes for fast; dbmid is blind, as in the paper)")
     parser.add_argument("--angle-jitter", type=float, default=5.0,
-                        help="std (degrees) of the error added to the true direction when turning pairs")
+                        help="std (degrees) of the error added to the true direction of training pairs")
     parser.add_argument("--init", type=Path, help="safetensors weights of the same architecture to start from "
                                                   "(fine-tuning); default: random initialisation")
     args = parser.parse_args()
     cfg = dict(DEFAULTS[args.arch])
-    cfg.update({k: getattr(args, k) for k in ("steps", "batch", "lr", "motion_frame") if getattr(args, k) is not None})
-    framed = args.blur == "motion" and cfg["motion_frame"]
+    cfg.update({k: getattr(args, k) for k in ("steps", "batch", "lr", "directional") if getattr(args, k) is not None})
+    directional = args.blur == "motion" and cfg["directional"]
     out_path = args.out or MODELS / weights_name(args.arch, args.blur)
 
     torch.manual_seed(args.seed)
@@ -216,12 +210,11 @@ def main() -> None:
     data = dict(np.load(args.data))
     blurred, target, kinds, params = select(data, "train", args.blur)
     test_blurred, test_target, test_kinds, test_params = select(data, "test", args.blur)
-    net = build_network(args.arch)
+    net = build_network(args.arch, directional=directional)
     init = start_weights(args.init)
     if args.init is not None:
         net.load_state_dict(load_file(str(args.init)))  # strict: the architecture must match
     net = net.to(memory_format=torch.channels_last)
-    net.motion_frame = framed
     opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
     sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=cfg["steps"], pct_start=0.1)
              if cfg["schedule"] == "one-cycle" else None)
@@ -230,10 +223,12 @@ def main() -> None:
     for step in range(cfg["steps"]):
         idx = rng.integers(0, len(blurred), cfg["batch"])
         x, y = to_tensor(blurred[idx]), to_tensor(target[idx])
-        if framed:
-            x, y = in_motion_frame(x, y, pair_angles(kinds[idx], params[idx], rng, args.angle_jitter))
-        x, y = augment(x, y, rng, quarter_turns=not framed)
-        loss = loss_fn(net(x), y)
+        folded = ()
+        if directional:
+            x, y, angles = in_folded_sector(x, y, pair_angles(kinds[idx], params[idx], rng, args.angle_jitter))
+            folded = (angles,)
+        x, y = augment(x, y, rng, keep_direction=directional)
+        loss = loss_fn(net(x, *folded), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -242,13 +237,13 @@ def main() -> None:
         if step % 100 == 0 or step == cfg["steps"] - 1:
             print(f"step {step} loss {loss.item():.5f} ({time.perf_counter() - t0:.0f} s)", flush=True)
     train_seconds = time.perf_counter() - t0
-    test_angles = pair_angles(test_kinds, test_params, np.random.default_rng(12), 0.0) if framed else None
+    test_angles = pair_angles(test_kinds, test_params, np.random.default_rng(12), 0.0) if directional else None
     test = held_out_metrics(net, test_blurred, test_target, test_kinds, test_angles)
     print(json.dumps(test))
 
     config = {"architecture": args.arch, "widths": list(net.widths), "blur": args.blur}
-    if framed:
-        config["frame"] = "motion"
+    if directional:
+        config["directional"] = True
     out_path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out_path),
               metadata={"config": json.dumps(config), "format": "pt"})
@@ -260,15 +255,15 @@ def main() -> None:
         "test_crop": int(test_blurred.shape[1]), "test": test, "train_seconds": train_seconds,
         "settings": (f"{cfg['loss'].upper()} loss, Adam lr {cfg['lr']} ({cfg['schedule']}), "
                      f"{cfg['steps']} steps of {cfg['batch']}, seed {args.seed}"
-                     + (f", in the motion frame (direction jitter {args.angle_jitter} deg std, crops of "
-                        f"{frame_crop(blurred.shape[1])} px)" if framed else "")
+                     + (f", folded by direction (direction jitter {args.angle_jitter} deg std)"
+                        if directional else "")
                      + (f", starting from {init}" if init else "")),
         "command": " ".join(["python -m pipelines.train_restorer", "--arch", args.arch, "--blur", args.blur]
                             + [f"--{k} {getattr(args, k)}" for k in ("steps", "batch", "lr")
                                if getattr(args, k) is not None]
                             + ([f"--seed {args.seed}"] if args.seed else [])
-                            + ([f"--{'' if args.motion_frame else 'no-'}motion-frame"]
-                               if args.motion_frame is not None else [])
+                            + ([f"--{'' if args.directional else 'no-'}directional"]
+                               if args.directional is not None else [])
                             + ([f"--angle-jitter {args.angle_jitter}"] if args.angle_jitter != 5.0 else [])
                             + ([f"--init {args.init}"] if args.init else [])),
         "machine": machine(), "cpu_mpx_per_s": cpu_speed(net),

@@ -71,7 +71,7 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path):
         np.testing.assert_allclose(tuned[name].numpy(), start[name].numpy(), atol=1e-6)
     card = weights.with_suffix(".md").read_text()
     assert f"sha256 {hashlib.sha256(init.read_bytes()).hexdigest()[:16]}" in card and "--init" in card
-    assert load_deblur_network(str(weights)).motion_frame and "in the motion frame" in card  # fast DL_motion
+    assert load_deblur_network(str(weights)).directional and "folded by direction" in card  # fast DL_motion
 
 
 def test_mixed_pairs_teach_dl_motion_to_leave_the_defocus(shared_data):

@@ -64,36 +64,23 @@ def test_forced_blur_type_and_model(tmp_path):
     assert not np.array_equal(out, SHARP) and ssim(out, SHARP, channel_axis=2) >= 0.95
 
 
-def test_windowed_restoration_has_no_seams(tmp_path):
+@pytest.mark.parametrize("estimate, blurred", [(BlurEstimate("defocus"), defocused),
+                                                (BlurEstimate("motion", motion_angle_deg=120.0), moved)],
+                         ids=["defocus", "motion"])
+def test_windowed_restoration_has_no_seams(tmp_path, estimate, blurred):
     """Tiles of 128 px with 32 px of context equal one pass over the whole image, but at the edges of the
-    networks' receptive field: no visible seam where windows meet."""
-    Image.fromarray(defocused()).save(tmp_path / "f.png")
+    networks' receptive field: no visible seam where windows meet (DL_motion folds every window the same way).
+    The outer 32 px are left out: there the whole pass and the edge windows are padded differently."""
+    Image.fromarray(blurred()).save(tmp_path / "f.png")
     slide = open_slide(tmp_path / "f.png", mpp=0.5)
     restorer = NeuralRestorer("fast")
-    whole = restorer.restore_as(defocused()[None], "defocus")[0].astype(float)
-    tiled = restore_slide_region(slide, BlurEstimate("defocus"), restorer, tile_size=128, halo=32).astype(float)
-    diff = np.abs(whole - tiled)
-    assert diff.mean() < 0.5
-    seams = diff[[127, 128, 255, 256, 383, 384]].mean()
-    assert seams < 1.0, seams
-
-
-def test_motion_frame_windows_have_no_seams(tmp_path):
-    """DL_motion turns each window about its own centre, so tiled and whole differ by the resampling phase
-    (about 2.5 grey levels everywhere) but not more where windows meet, and restore equally well."""
-    Image.fromarray(moved()).save(tmp_path / "f.png")
-    slide = open_slide(tmp_path / "f.png", mpp=0.5)
-    restorer = NeuralRestorer("fast")
-    whole = restorer.restore_as(moved()[None], "motion", [120.0])[0]
-    tiled = restore_slide_region(slide, BlurEstimate("motion", motion_angle_deg=120.0), restorer,
-                                 tile_size=128, halo=32)
-    rows = np.abs(whole.astype(float) - tiled).mean(axis=(1, 2))
-    cols = np.abs(whole.astype(float) - tiled).mean(axis=(0, 2))
-    at_seams = [127, 128, 255, 256, 383, 384]
-    for profile in (rows, cols):
-        assert profile[at_seams].mean() < 1.25 * np.delete(profile, at_seams).mean() + 0.25
-    assert abs(ssim(tiled, SHARP, channel_axis=2) - ssim(whole, SHARP, channel_axis=2)) < 0.01
-    assert ssim(tiled, SHARP, channel_axis=2) > ssim(moved(), SHARP, channel_axis=2) + 0.05
+    whole = restorer.restore_as(blurred()[None], estimate.label, [estimate.motion_angle_deg])[0].astype(float)
+    tiled = restore_slide_region(slide, estimate, restorer, tile_size=128, halo=32).astype(float)
+    diff = np.abs(whole - tiled).mean(axis=2)[32:-32, 32:-32]
+    assert diff.mean() < 0.25
+    seams = [95, 96, 223, 224, 351, 352]  # 127, 128, ... in the image
+    assert max(diff[seams].mean(), diff[:, seams].mean()) < 0.5
+    assert ssim(tiled.astype(np.uint8), SHARP, channel_axis=2) > ssim(blurred(), SHARP, channel_axis=2) + 0.05
 
 
 @pytest.mark.parametrize("blur_type", [None, "motion"])

@@ -18,7 +18,10 @@ and the output cropped back.
     two levels (1/4 and 1/8) of 3x3 convolutions work there, and a 4x4
     pixel-shuffle brings the residual back to full resolution. The receptive
     field is wider than DBMIDNet's (about 90 px, enough for 40-px motion) for
-    under a tenth of its arithmetic.
+    under a tenth of its arithmetic. With ``directional=True`` (the shipped
+    DL_motion) it is also told the motion direction, folded into 0-45 degrees
+    (:mod:`wsi_deblur.restore.direction_fold`): a feature-wise affine map of
+    that angle (FiLM) scales and shifts the features at each level.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class DBMIDNet(nn.Module):
     """
 
     stride = 4
+    directional = False  # blind to the motion direction, as in the paper
 
     def __init__(self, widths: tuple[int, int, int] = (32, 64, 128)) -> None:
         super().__init__()
@@ -90,14 +94,22 @@ class FastDeblurNet(nn.Module):
     ----------
     widths : tuple of int
         Feature maps at 1/4 and 1/8 resolution.
+    directional : bool
+        Take the folded motion direction (degrees, 0-45) as a second input.
     """
 
     stride = 8
 
-    def __init__(self, widths: tuple[int, int] = (32, 96)) -> None:
+    def __init__(self, widths: tuple[int, int] = (32, 96), *, directional: bool = False) -> None:
         super().__init__()
         a, b = widths
         self.widths = tuple(widths)
+        self.directional = directional
+        if directional:  # scale and shift of the features after head, mid1 and dec; starts as the identity
+            self.film_sizes = (a, a, b, b, a, a)
+            self.film = nn.Linear(2, sum(self.film_sizes))
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
         self.head = _conv(48, a)
         self.enc = _conv(a, a)
         self.down = _conv(a, b, 2)
@@ -106,24 +118,50 @@ class FastDeblurNet(nn.Module):
         self.dec = _conv(a, a)
         self.tail = _conv(a, 48)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: ``(n, 3, y, x)`` in [0, 1]. Returns the sharp estimate, same shape."""
+    def forward(self, x: torch.Tensor, angle_deg: torch.Tensor | None = None) -> torch.Tensor:
+        """``x``: ``(n, 3, y, x)`` in [0, 1]; ``angle_deg``: ``(n,)`` folded directions, for a directional net.
+
+        Returns the sharp estimate, same shape as ``x``.
+        """
         padded, h, w = _pad_to_multiple(x, self.stride)
         r = F.relu
+        film = self._modulations(angle_deg, x)
         q = F.pixel_unshuffle(padded - 0.5, 4)
-        e = r(self.enc(r(self.head(q))))
-        m = r(self.mid2(r(self.mid1(r(self.down(e))))))
-        d = r(self.dec(r(self.up(m)) + e))
+        e = r(self.enc(r(film(0, self.head(q)))))
+        m = r(self.mid2(r(film(1, self.mid1(r(self.down(e)))))))
+        d = r(film(2, self.dec(r(self.up(m)) + e)))
         residual = F.pixel_shuffle(self.tail(d), 4)
         return padded[..., :h, :w] + residual[..., :h, :w]
 
 
-def build_network(architecture: str, widths: tuple[int, ...] | None = None) -> nn.Module:
-    """A deblurring network by name (``fast`` or ``dbmid``), untrained."""
+    def _modulations(self, angle_deg: torch.Tensor | None, x: torch.Tensor):
+        """``film(level, features)``: the features scaled and shifted for each image's direction."""
+        if not self.directional:
+            return lambda level, features: features
+        if angle_deg is None:
+            raise ValueError("a directional network needs each image's folded motion direction (angle_deg)")
+        t = angle_deg.to(x.dtype).reshape(-1, 1) / 45.0
+        params = torch.split(self.film(torch.cat([t, 1.0 - t], dim=1)), self.film_sizes, dim=1)
+
+        def film(level: int, features: torch.Tensor) -> torch.Tensor:
+            scale, shift = params[2 * level], params[2 * level + 1]
+            return features * (1.0 + scale[..., None, None]) + shift[..., None, None]
+
+        return film
+
+
+def build_network(architecture: str, widths: tuple[int, ...] | None = None, *,
+                  directional: bool = False) -> nn.Module:
+    """A deblurring network by name (``fast`` or ``dbmid``), untrained.
+
+    ``directional`` (``fast`` only): the network takes the folded motion direction too.
+    """
     if architecture == "dbmid":
+        if directional:
+            raise ValueError("the dbmid architecture is blind to the motion direction (as in the paper)")
         return DBMIDNet(tuple(widths) if widths else (32, 64, 128))
     if architecture == "fast":
-        return FastDeblurNet(tuple(widths) if widths else (32, 96))
+        return FastDeblurNet(tuple(widths) if widths else (32, 96), directional=directional)
     raise ValueError(f"unknown deblurring architecture {architecture!r}; available: {', '.join(ARCHITECTURES)}")
 
 
@@ -141,9 +179,10 @@ def macs_per_pixel(net: nn.Module, size: int = 256) -> float:
             total += output.shape[-2] * output.shape[-1] * k * module.in_channels * module.out_channels / module.groups
 
     hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    extra = (torch.zeros(1),) if getattr(net, "directional", False) else ()
     try:
         with torch.no_grad():
-            net(torch.zeros(1, 3, size, size))
+            net(torch.zeros(1, 3, size, size), *extra)
     finally:
         for h in hooks:
             h.remove()

@@ -1,10 +1,10 @@
 """Neural restoration routed by blur type, as DBMID: DL_defocus and DL_motion.
 
 in_focus windows come back untouched; defocus goes through DL_defocus; motion
-through DL_motion; mixed through DL_motion, then DL_defocus. A DL_motion
-trained in the motion frame (its config says ``"frame": "motion"``) sees each
-window turned so that the estimated motion runs along x
-(:mod:`wsi_deblur.restore.motion_frame`). Each process
+through DL_motion; mixed through DL_motion, then DL_defocus. A directional DL_motion (its config
+says ``"directional": true``) sees each window mirrored and/or transposed so
+that the estimated motion direction lies in 0-45 degrees, and is told that
+direction (:mod:`wsi_deblur.restore.direction_fold`). Each process
 loads each network once (cached), on CUDA in half precision when it has a GPU,
 else on the CPU in fp32 channels-last (faster than bf16 autocast on the CPUs
 measured: see the README's benchmarks).
@@ -25,7 +25,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from wsi_deblur.blur.estimate import BlurEstimate
-from wsi_deblur.restore.motion_frame import frame_side, restore_in_motion_frame
+from wsi_deblur.restore.direction_fold import restore_folded
 from wsi_deblur.restore.networks import ARCHITECTURES, build_network
 
 #: The network each blur type goes through, in order.
@@ -49,17 +49,20 @@ def load_deblur_network(path: str, device: str = "cpu") -> torch.nn.Module:
     """A deblurring network in eval mode from a safetensors file (never a pickle).
 
     Cached per process: a worker loads each network once, not once per task.
-    The network's ``motion_frame`` attribute says whether it works in the
-    motion frame (see :func:`run_network`).
+    The network's ``directional`` attribute says whether it takes the motion
+    direction (see :func:`run_network`).
     """
     with safe_open(path, framework="pt") as f:
         config = json.loads(dict(f.metadata() or {}).get("config", "{}"))
     if config.get("architecture") not in ARCHITECTURES:
         raise ValueError(f"{path}: not a deblurring network (config {config})")
-    net = build_network(config["architecture"], tuple(config["widths"]))
+    if "frame" in config:
+        raise ValueError(f"{path}: weights for the rotated motion frame of earlier versions; "
+                         "train them again (python -m pipelines.train_restorer)")
+    net = build_network(config["architecture"], tuple(config["widths"]),
+                        directional=bool(config.get("directional", False)))
     net.load_state_dict(load_file(path))
     net.eval()
-    net.motion_frame = config.get("frame") == "motion"
     dev = torch.device(device)
     if dev.type == "cuda":
         return net.to(dev).half()
@@ -70,38 +73,30 @@ def run_network(net: torch.nn.Module, images: np.ndarray, *, angles_deg: Sequenc
                 max_pixels: int = 2 ** 22, threads: int | None = None) -> np.ndarray:
     """Apply ``net`` to ``(n, y, x, 3)`` uint8 images; uint8 of the same shape.
 
-    A network with ``motion_frame`` set works on each image turned by its
-    motion direction, ``angles_deg`` (degrees counter-clockwise from x; 0,
-    along x, when not given). Batches hold at most ``max_pixels`` pixels (at
-    least one image each) and only images of one frame size, so an image's
-    result does not depend on the others. ``threads`` sets torch's CPU threads
-    for the call (default: leave as is).
+    A ``directional`` network works on each image folded by its motion
+    direction, ``angles_deg`` (degrees counter-clockwise from x; 0, along x,
+    when not given). Batches hold at most ``max_pixels`` pixels (at least one
+    image each). ``threads`` sets torch's CPU threads for the call (default:
+    leave as is).
     """
     param = next(net.parameters())
     if threads and param.device.type == "cpu":
         torch.set_num_threads(threads)
     h, w = images.shape[1:3]
-    framed = getattr(net, "motion_frame", False)
+    directional = getattr(net, "directional", False)
     angles = np.zeros(len(images)) if angles_deg is None else np.asarray(angles_deg, dtype=np.float64)
-    sides = np.array([frame_side(h, w, a) for a in angles]) if framed else np.zeros(len(images), int)
     out = np.empty_like(images)
+    per = max(1, max_pixels // (h * w))
     with torch.inference_mode():
-        for side in np.unique(sides):
-            group = np.flatnonzero(sides == side)
-            per = max(1, max_pixels // (int(side) ** 2 if framed else h * w))
-            for start in range(0, len(group), per):
-                idx = group[start:start + per]
-                x = torch.from_numpy(np.ascontiguousarray(images[idx])).to(param.device)
-                x = x.permute(0, 3, 1, 2).to(param.dtype).div_(255.0)
-                if param.device.type == "cpu":
-                    x = x.contiguous(memory_format=torch.channels_last)
-                if framed:
-                    y = restore_in_motion_frame(net, x, torch.as_tensor(angles[idx], dtype=torch.float32),
-                                                side=int(side))
-                else:
-                    y = net(x)
-                y = y.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
-                out[idx] = y.permute(0, 2, 3, 1).cpu().numpy()
+        for start in range(0, len(images), per):
+            idx = slice(start, start + per)
+            x = torch.from_numpy(np.ascontiguousarray(images[idx])).to(param.device)
+            x = x.permute(0, 3, 1, 2).to(param.dtype).div_(255.0)
+            if param.device.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = restore_folded(net, x, angles[idx]) if directional else net(x)
+            y = y.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+            out[idx] = y.permute(0, 2, 3, 1).cpu().numpy()
     return out
 
 
@@ -158,7 +153,7 @@ class NeuralRestorer:
         """Restore every window as blur type ``label`` (the DBMID route of that type).
 
         ``angles_deg``: each window's motion direction (degrees), for a
-        DL_motion that works in the motion frame; 0 (along x) when not given.
+        directional DL_motion; 0 (along x) when not given.
         """
         out = windows
         for blur in ROUTES[label]:
