@@ -42,7 +42,7 @@ def test_shipped_weights_match_their_model_card(arch, blur):
 
 #: SSIM gains the shipped networks must keep on this field (regression guards, about
 #: two thirds of what they give today; the held-out figures are in the README). fast's
-#: DL_motion works in the motion frame; dbmid's, as the paper's, is blind to the direction.
+#: DL_motion is directional; dbmid's, as the paper's, is blind to the direction.
 MIN_GAIN = {"fast": {"defocus": 0.09, "motion": 0.11, "mixed": 0.07},
             "dbmid": {"defocus": 0.075, "motion": 0.005, "mixed": 0.045}}
 
