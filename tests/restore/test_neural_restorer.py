@@ -82,11 +82,23 @@ def test_sharp_tissue_forced_through_a_network_is_kept(arch, blur):
     assert np.abs(out.astype(float).mean((0, 1)) - SHARP.astype(float).mean((0, 1))).max() < 2.0  # no colour shift
 
 
-def test_batching_does_not_change_the_result():
-    net = NeuralRestorer("fast").network("defocus")
-    images = np.stack([SHARP[:64, :64], SHARP[64:128, :64], SHARP[:64, 64:128]])
-    np.testing.assert_array_equal(run_network(net, images, max_pixels=64 * 64),
-                                  run_network(net, images, max_pixels=10 ** 7))
+@pytest.mark.parametrize("blur", ["defocus", "motion"])
+def test_batching_does_not_change_the_result(blur):
+    net = NeuralRestorer("fast").network(blur)
+    images = np.stack([SHARP[:64, :64], SHARP[64:128, :64], SHARP[:64, 64:128], SHARP[64:128, 64:128]])
+    angles = [10.0, 100.0, 60.0, 170.0]  # DL_motion: each folded its own way
+    np.testing.assert_array_equal(run_network(net, images, angles_deg=angles, max_pixels=64 * 64),
+                                  run_network(net, images, angles_deg=angles, max_pixels=10 ** 7))
+
+
+def test_weights_of_the_retired_rotated_motion_frame_are_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    path = tmp_path / "deblur_fast_motion.safetensors"
+    config = {"architecture": "fast", "widths": [32, 96], "blur": "motion", "frame": "motion"}
+    save_file(load_file(str(default_weights("fast", "defocus"))), str(path), metadata={"config": json.dumps(config)})
+    with pytest.raises(ValueError, match="rotated motion frame"):
+        load_deblur_network(str(path))
 
 
 def test_networks_are_loaded_once_per_process():

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wsi_deblur.restore.direction_fold import SECTOR_DEG
+
 ARCHITECTURES = ("fast", "dbmid")
 
 
@@ -133,14 +135,13 @@ class FastDeblurNet(nn.Module):
         residual = F.pixel_shuffle(self.tail(d), 4)
         return padded[..., :h, :w] + residual[..., :h, :w]
 
-
     def _modulations(self, angle_deg: torch.Tensor | None, x: torch.Tensor):
         """``film(level, features)``: the features scaled and shifted for each image's direction."""
         if not self.directional:
             return lambda level, features: features
         if angle_deg is None:
             raise ValueError("a directional network needs each image's folded motion direction (angle_deg)")
-        t = angle_deg.to(x.dtype).reshape(-1, 1) / 45.0
+        t = angle_deg.to(x.dtype).reshape(-1, 1) / SECTOR_DEG
         params = torch.split(self.film(torch.cat([t, 1.0 - t], dim=1)), self.film_sizes, dim=1)
 
         def film(level: int, features: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,11 @@
 """Neural restoration routed by blur type, as DBMID: DL_defocus and DL_motion.
 
 in_focus windows come back untouched; defocus goes through DL_defocus; motion
-through DL_motion; mixed through DL_motion, then DL_defocus. A directional DL_motion (its config
-says ``"directional": true``) sees each window mirrored and/or transposed so
-that the estimated motion direction lies in 0-45 degrees, and is told that
-direction (:mod:`wsi_deblur.restore.direction_fold`). Each process
+through DL_motion; mixed through DL_motion, then DL_defocus. A directional
+DL_motion (its config says ``"directional": true``) sees each window mirrored
+and/or transposed so that the estimated motion direction lies in 0-45
+degrees, and is told that direction
+(:mod:`wsi_deblur.restore.direction_fold`). Each process
 loads each network once (cached), on CUDA in half precision when it has a GPU,
 else on the CPU in fp32 channels-last (faster than bf16 autocast on the CPUs
 measured: see the README's benchmarks).
