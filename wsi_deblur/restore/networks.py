@@ -146,7 +146,7 @@ class FastDeblurNet(nn.Module):
 
         def film(level: int, features: torch.Tensor) -> torch.Tensor:
             scale, shift = params[2 * level], params[2 * level + 1]
-            return features * (1.0 + scale[..., None, None]) + shift[..., None, None]
+            return torch.addcmul(shift[..., None, None], features, 1.0 + scale[..., None, None])  # one pass
 
         return film
 

@@ -91,7 +91,7 @@ def run_network(net: torch.nn.Module, images: np.ndarray, *, angles_deg: Sequenc
     with torch.inference_mode():
         for start in range(0, len(images), per):
             idx = slice(start, start + per)
-            x = torch.from_numpy(np.ascontiguousarray(images[idx])).to(param.device)
+            x = torch.from_numpy(np.require(images[idx], requirements=("C", "W"))).to(param.device)  # a view if it can
             x = x.permute(0, 3, 1, 2).to(param.dtype).div_(255.0)
             if param.device.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
