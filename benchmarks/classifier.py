@@ -25,17 +25,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines.blur_data import unambiguous  # noqa: E402
-from pipelines.train_classifier import accuracy_per_field  # noqa: E402
+from pipelines.train_classifier import accuracy_per_field, confusion_matrix  # noqa: E402
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.classify.classical import ClassicalBlurClassifier
 from wsi_deblur.classify.neural import NeuralBlurClassifier
-
-
-def confusion(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    m = np.zeros((4, 4), int)
-    for t, p in zip(true, pred):
-        m[t, p] += 1
-    return m
 
 
 def vgg16_features() -> nn.Module:
@@ -84,7 +77,7 @@ def main() -> None:
         for name, clf in (("BlurNet", NeuralBlurClassifier()), ("classical", ClassicalBlurClassifier())):
             pred = predict(clf, images)
             results[f"{name}, {size}-px held-out crops"] = {
-                "accuracy": float((pred == labels).mean()), "confusion": confusion(labels, pred).tolist(),
+                "accuracy": float((pred == labels).mean()), "confusion": confusion_matrix(labels, pred).tolist(),
                 "n": int(len(labels))}
             if name == "BlurNet" and "test_fields" in data:
                 fields = data["test_fields"][keep][:args.n]
@@ -95,7 +88,7 @@ def main() -> None:
             pred = predict(NeuralBlurClassifier(), data["train_images"][keep_train][:args.n])
             results[f"BlurNet, {size}-px training-split crops"] = {
                 "accuracy": float((pred == train_labels).mean()),
-                "confusion": confusion(train_labels, pred).tolist(), "n": int(len(train_labels))}
+                "confusion": confusion_matrix(train_labels, pred).tolist(), "n": int(len(train_labels))}
 
     crops = np.random.default_rng(0).integers(0, 255, (16, 256, 256, 3), dtype=np.uint8)
     speed = {

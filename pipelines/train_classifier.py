@@ -59,6 +59,11 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
+def confusion_matrix(labels: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """4 x 4 counts: row = true class, column = predicted class (order of ``BLUR_CLASSES``)."""
+    return np.bincount(4 * np.asarray(labels) + np.asarray(pred), minlength=16).reshape(4, 4)
+
+
 def accuracy_per_field(pred: np.ndarray, labels: np.ndarray, fields: np.ndarray, sources: list[str]) -> dict:
     """``{source: {"accuracy", "n"}}`` for crops whose source field index is ``fields``."""
     return {str(sources[i]): {"accuracy": float((pred[fields == i] == labels[fields == i]).mean()),
@@ -73,9 +78,6 @@ def evaluate(net: BlurNet, images: np.ndarray, labels: np.ndarray, severity: np.
     outs = [net(to_tensor(images[i:i + batch])) for i in range(0, len(images), batch)]
     out = torch.cat(outs).numpy()
     pred = out[:, :4].argmax(1)
-    confusion = np.zeros((4, 4), int)
-    for t, p in zip(labels, pred):
-        confusion[t, p] += 1
     defocus_err = np.abs(np.clip(out[:, 4], 0, None) * DEFOCUS_SCALE_UM - severity[:, 0])
     length_err = np.abs(np.clip(out[:, 5], 0, None) * MOTION_SCALE_PX - severity[:, 1])
     angle = (np.degrees(np.arctan2(out[:, 7], out[:, 6])) / 2) % 180
@@ -87,7 +89,7 @@ def evaluate(net: BlurNet, images: np.ndarray, labels: np.ndarray, severity: np.
     return {
         "accuracy": float((pred == labels).mean()),
         "per_field": per_field,
-        "confusion": confusion.tolist(),
+        "confusion": confusion_matrix(labels, pred).tolist(),
         "defocus_um_mae": float(defocus_err[blurred_defocus].mean()),
         "motion_length_px_mae": float(length_err[moving].mean()),
         "motion_angle_deg_mae": float(angle_err[moving].mean()),

@@ -97,6 +97,24 @@ def in_folded_sector(x: torch.Tensor, y: torch.Tensor,
     return x, y, torch.tensor([a for _, _, a in moves], dtype=torch.float32)
 
 
+def load_start_weights(net: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load fine-tuning start weights: all of them, or a two-level fast network's into a three-level one.
+
+    Raises ValueError, naming the first mismatching tensors, for weights of another architecture.
+    """
+    own = net.state_dict()
+    new_level = {f"{layer}.{p}" for layer in ("down2", "deep", "up2") for p in ("weight", "bias")}
+    missing = sorted(set(own) - set(state) - new_level)
+    unexpected = sorted(set(state) - set(own))
+    misshapen = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or misshapen:
+        raise ValueError("weights of another architecture: "
+                         + "; ".join(f"{what} {', '.join(keys[:3])}" for what, keys in
+                                     (("missing", missing), ("unexpected", unexpected), ("other shape", misshapen))
+                                     if keys))
+    net.load_state_dict(state, strict=False)
+
+
 def held_out_metrics(net: torch.nn.Module, blurred: np.ndarray, target: np.ndarray, kinds: np.ndarray,
                      angles: np.ndarray | None = None) -> dict:
     """Mean PSNR (dB) and SSIM of input and output against the target, per kind.
@@ -196,8 +214,12 @@ def main() -> None:
                              "(default: yes for fast; dbmid is blind, as in the paper)")
     parser.add_argument("--angle-jitter", type=float, default=5.0,
                         help="std (degrees) of the error added to the true direction of training pairs")
+    parser.add_argument("--widths", type=int, nargs="+",
+                        help="feature maps per level (fast: 32 96, the default, or three levels, e.g. 32 96 96)")
     parser.add_argument("--init", type=Path, help="safetensors weights of the same architecture to start from "
-                                                  "(fine-tuning); default: random initialisation")
+                                                  "(fine-tuning; two-level fast weights may start a three-level "
+                                                  "network, whose third level starts as a no-op); "
+                                                  "default: random initialisation")
     args = parser.parse_args()
     cfg = dict(DEFAULTS[args.arch])
     cfg.update({k: getattr(args, k) for k in ("steps", "batch", "lr", "directional") if getattr(args, k) is not None})
@@ -210,10 +232,13 @@ def main() -> None:
     data = dict(np.load(args.data))
     blurred, target, kinds, params = select(data, "train", args.blur)
     test_blurred, test_target, test_kinds, test_params = select(data, "test", args.blur)
-    net = build_network(args.arch, directional=directional)
+    net = build_network(args.arch, args.widths, directional=directional)
     init = start_weights(args.init)
     if args.init is not None:
-        net.load_state_dict(load_file(str(args.init)))  # strict: the architecture must match
+        try:
+            load_start_weights(net, load_file(str(args.init)))
+        except ValueError as err:
+            parser.error(f"--init {args.init}: {err}")
     net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
     sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=cfg["steps"], pct_start=0.1)
@@ -261,6 +286,7 @@ def main() -> None:
         "command": " ".join(["python -m pipelines.train_restorer", "--arch", args.arch, "--blur", args.blur]
                             + [f"--{k} {getattr(args, k)}" for k in ("steps", "batch", "lr")
                                if getattr(args, k) is not None]
+                            + ([f"--widths {' '.join(map(str, args.widths))}"] if args.widths else [])
                             + ([f"--seed {args.seed}"] if args.seed else [])
                             + ([f"--{'' if args.directional else 'no-'}directional"]
                                if args.directional is not None else [])

@@ -94,3 +94,30 @@ def test_mixed_pairs_teach_dl_motion_to_leave_the_defocus(shared_data):
     _, sharp_f, stage_f, params_f = made["in_focus"]
     np.testing.assert_array_equal(stage_f, sharp_f)
     assert params_f[4] <= 0.5
+
+
+def test_a_three_level_network_grows_from_shipped_two_level_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    data, test = tiny_dataset(tmp_path, 8, 4, seed=2)
+    init = default_weights("fast", "defocus")
+    weights = tmp_path / "deblur_fast_defocus.safetensors"
+    r = subprocess.run([sys.executable, "-m", "pipelines.train_restorer", "--arch", "fast", "--blur", "defocus",
+                        "--data", data, "--steps", "1", "--batch", "2", "--lr", "1e-12", "--widths", "32", "96", "96",
+                        "--init", init, "--out", weights], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    grown = load_deblur_network(str(weights))
+    assert grown.widths == (32, 96, 96) and "--widths 32 96 96" in weights.with_suffix(".md").read_text()
+    assert set(load_file(str(weights))) > set(load_file(str(init)))
+    before = NeuralRestorer("fast").restore_as(test["blurred"], "defocus")
+    after = NeuralRestorer("fast", weights_dir=str(tmp_path)).restore_as(test["blurred"], "defocus")
+    assert np.abs(after.astype(int) - before.astype(int)).max() <= 1  # the new level starts as a no-op
+
+
+def test_start_weights_of_another_architecture_are_refused(tmp_path):
+    data, _ = tiny_dataset(tmp_path, 8, 4, seed=3)
+    r = subprocess.run([sys.executable, "-m", "pipelines.train_restorer", "--arch", "fast", "--blur", "defocus",
+                        "--data", data, "--steps", "1", "--batch", "2", "--init", default_weights("dbmid", "defocus"),
+                        "--out", tmp_path / "w.safetensors"], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "deblur_dbmid_defocus.safetensors: weights of another architecture" in r.stderr
+    assert not (tmp_path / "w.safetensors").exists()

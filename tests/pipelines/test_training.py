@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from pipelines.train_classifier import evaluate, loss_fn, to_tensor
+from pipelines.train_classifier import confusion_matrix, evaluate, loss_fn, to_tensor
 from wsi_deblur.blur.simulate import simulate, sample_params
 from wsi_deblur.classify.network import BlurNet
 from wsi_deblur.synthetic import SyntheticSlide
@@ -52,3 +52,14 @@ def test_per_field_accuracy_adds_up_to_the_whole():
     assert sum(v["n"] for v in per_field.values()) == len(labels)
     weighted = sum(v["accuracy"] * v["n"] for v in per_field.values()) / len(labels)
     assert np.isclose(weighted, metrics["accuracy"])
+
+
+def test_confusion_matrix_counts_each_true_predicted_pair():
+    rng = np.random.default_rng(0)
+    labels, pred = rng.integers(0, 4, 500), rng.integers(0, 4, 500)
+    expected = np.zeros((4, 4), int)
+    for t, p in zip(labels, pred):
+        expected[t, p] += 1
+    m = confusion_matrix(labels, pred)
+    np.testing.assert_array_equal(m, expected)
+    assert np.trace(m) == (labels == pred).sum()

@@ -6,19 +6,22 @@ import torch.nn.functional as F
 from wsi_deblur.restore.networks import ARCHITECTURES, DBMIDNet, FastDeblurNet, build_network, macs_per_pixel
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+NETWORKS = [("dbmid", None), ("fast", None), ("fast", (32, 96, 96))]
+
+
+@pytest.mark.parametrize(("arch", "widths"), NETWORKS)
 @pytest.mark.parametrize("shape", [(37, 53), (64, 64), (130, 71)])
-def test_any_input_size_comes_back_the_same_size(arch, shape):
-    net = build_network(arch).eval()
+def test_any_input_size_comes_back_the_same_size(arch, widths, shape):
+    net = build_network(arch, widths).eval()
     x = torch.rand(2, 3, *shape)
     with torch.no_grad():
         y = net(x)
     assert y.shape == x.shape
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_untrained_residual_is_identity_when_tail_is_zero(arch):
-    net = build_network(arch).eval()
+@pytest.mark.parametrize(("arch", "widths"), NETWORKS)
+def test_untrained_residual_is_identity_when_tail_is_zero(arch, widths):
+    net = build_network(arch, widths).eval()
     torch.nn.init.zeros_(net.tail.weight)
     torch.nn.init.zeros_(net.tail.bias)
     x = torch.rand(1, 3, 45, 61)
@@ -26,8 +29,31 @@ def test_untrained_residual_is_identity_when_tail_is_zero(arch):
         torch.testing.assert_close(net(x), x)
 
 
-def test_fast_model_costs_at_most_a_tenth_of_dbmid():
-    assert macs_per_pixel(FastDeblurNet()) <= macs_per_pixel(DBMIDNet()) / 10
+@pytest.mark.parametrize("widths", [(32, 96), (32, 96, 96)])
+def test_fast_model_costs_at_most_a_tenth_of_dbmid(widths):
+    assert macs_per_pixel(FastDeblurNet(widths)) <= macs_per_pixel(DBMIDNet()) / 10
+
+
+@pytest.mark.parametrize("directional", [False, True])
+def test_two_level_weights_run_unchanged_in_a_three_level_network(directional):
+    torch.manual_seed(1)
+    two = FastDeblurNet((32, 96), directional=directional).eval()
+    if directional:  # a direction that matters
+        torch.nn.init.normal_(two.film.weight)
+    three = FastDeblurNet((32, 96, 96), directional=directional).eval()
+    result = three.load_state_dict(two.state_dict(), strict=False)
+    assert sorted(result.missing_keys) == sorted(f"{m}.{p}" for m in ("down2", "deep", "up2") for p in ("weight", "bias"))
+    x = torch.rand(2, 3, 64, 80)
+    extra = (torch.tensor([5.0, 40.0]),) if directional else ()
+    with torch.no_grad():
+        torch.testing.assert_close(three(x, *extra), two(x, *extra), rtol=0, atol=0)
+        torch.nn.init.normal_(three.up2.weight, std=0.1)  # once the third level has learnt, it counts
+        assert (three(x, *extra) - two(x, *extra)).abs().max() > 1e-3
+
+
+def test_fast_network_has_two_or_three_levels():
+    with pytest.raises(ValueError, match="two or three levels"):
+        FastDeblurNet((32,))
 
 
 def test_dbmid_follows_the_paper_layout():

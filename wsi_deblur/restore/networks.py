@@ -15,10 +15,12 @@ and the output cropped back.
 ``FastDeblurNet``
     The CPU default. The same U shape one octave coarser: a 4x4 pixel-unshuffle
     turns the image into 48 channels at 1/4 resolution without losing a pixel,
-    two levels (1/4 and 1/8) of 3x3 convolutions work there, and a 4x4
+    two levels (1/4 and 1/8; optionally a third at 1/16) of 3x3 convolutions
+    work there, and a 4x4
     pixel-shuffle brings the residual back to full resolution. The receptive
-    field is wider than DBMIDNet's (about 90 px, enough for 40-px motion) for
-    under a tenth of its arithmetic. With ``directional=True`` (the shipped
+    field is wider than DBMIDNet's (39 px): 76 px with two levels and 124 px
+    with the third (the shipped networks), for under a tenth of its
+    arithmetic (6.3 k and 7.3 k multiply-accumulates per pixel). With ``directional=True`` (the shipped
     DL_motion) it is also told the motion direction, folded into 0-45 degrees
     (:mod:`wsi_deblur.restore.direction_fold`): a feature-wise affine map of
     that angle (FiLM) scales and shifts the features at each level.
@@ -90,22 +92,26 @@ class DBMIDNet(nn.Module):
 
 
 class FastDeblurNet(nn.Module):
-    """A light encoder-decoder at 1/4 and 1/8 resolution (pixel-unshuffled input).
+    """A light encoder-decoder at 1/4 and 1/8 (and optionally 1/16) resolution (pixel-unshuffled input).
 
     Parameters
     ----------
     widths : tuple of int
-        Feature maps at 1/4 and 1/8 resolution.
+        Feature maps at 1/4 and 1/8 resolution, and at 1/16 if a third is given:
+        one more convolution there, between the two at 1/8, whose result is
+        added back through a transposed convolution that starts at zero (so a
+        two-level network's weights load into a three-level one unchanged).
     directional : bool
         Take the folded motion direction (degrees, 0-45) as a second input.
     """
 
-    stride = 8
-
-    def __init__(self, widths: tuple[int, int] = (32, 96), *, directional: bool = False) -> None:
+    def __init__(self, widths: tuple[int, ...] = (32, 96), *, directional: bool = False) -> None:
         super().__init__()
-        a, b = widths
+        if len(widths) not in (2, 3):
+            raise ValueError(f"the fast network has two or three levels of features, got widths {widths}")
+        a, b = widths[:2]
         self.widths = tuple(widths)
+        self.stride = 8 * 2 ** (len(widths) - 2)
         self.directional = directional
         if directional:  # scale and shift of the features after head, mid1 and dec; starts as the identity
             self.film_sizes = (a, a, b, b, a, a)
@@ -119,6 +125,11 @@ class FastDeblurNet(nn.Module):
         self.up = _up(b, a)
         self.dec = _conv(a, a)
         self.tail = _conv(a, 48)
+        if len(widths) == 3:
+            c = widths[2]
+            self.down2, self.deep, self.up2 = _conv(b, c, 2), _conv(c, c), _up(c, b)
+            nn.init.zeros_(self.up2.weight)
+            nn.init.zeros_(self.up2.bias)
 
     def forward(self, x: torch.Tensor, angle_deg: torch.Tensor | None = None) -> torch.Tensor:
         """``x``: ``(n, 3, y, x)`` in [0, 1]; ``angle_deg``: ``(n,)`` folded directions, for a directional net.
@@ -130,7 +141,10 @@ class FastDeblurNet(nn.Module):
         film = self._modulations(angle_deg, x)
         q = F.pixel_unshuffle(padded - 0.5, 4)
         e = r(self.enc(r(film(0, self.head(q)))))
-        m = r(self.mid2(r(film(1, self.mid1(r(self.down(e)))))))
+        m = r(film(1, self.mid1(r(self.down(e)))))
+        if len(self.widths) == 3:
+            m = m + self.up2(r(self.deep(r(self.down2(m)))))
+        m = r(self.mid2(m))
         d = r(film(2, self.dec(r(self.up(m)) + e)))
         residual = F.pixel_shuffle(self.tail(d), 4)
         return padded[..., :h, :w] + residual[..., :h, :w]
