@@ -96,12 +96,22 @@ def test_mixed_pairs_teach_dl_motion_to_leave_the_defocus(shared_data):
     assert params_f[4] <= 0.5
 
 
-def test_a_three_level_network_grows_from_shipped_two_level_weights(tmp_path):
-    from safetensors.torch import load_file
+def test_a_three_level_network_grows_from_two_level_weights(tmp_path):
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from wsi_deblur.restore.networks import FastDeblurNet
 
     data, test = tiny_dataset(tmp_path, 8, 4, seed=2)
-    init = default_weights("fast", "defocus")
-    weights = tmp_path / "deblur_fast_defocus.safetensors"
+    torch.manual_seed(0)
+    two = FastDeblurNet((32, 96))
+    init = tmp_path / "two" / "deblur_fast_defocus.safetensors"
+    init.parent.mkdir()
+    save_file(two.state_dict(), str(init), metadata={"config": json.dumps(
+        {"architecture": "fast", "widths": [32, 96], "blur": "defocus"}), "format": "pt"})
+    weights = tmp_path / "three" / "deblur_fast_defocus.safetensors"
     r = subprocess.run([sys.executable, "-m", "pipelines.train_restorer", "--arch", "fast", "--blur", "defocus",
                         "--data", data, "--steps", "1", "--batch", "2", "--lr", "1e-12", "--widths", "32", "96", "96",
                         "--init", init, "--out", weights], capture_output=True, text=True, timeout=300)
@@ -109,8 +119,8 @@ def test_a_three_level_network_grows_from_shipped_two_level_weights(tmp_path):
     grown = load_deblur_network(str(weights))
     assert grown.widths == (32, 96, 96) and "--widths 32 96 96" in weights.with_suffix(".md").read_text()
     assert set(load_file(str(weights))) > set(load_file(str(init)))
-    before = NeuralRestorer("fast").restore_as(test["blurred"], "defocus")
-    after = NeuralRestorer("fast", weights_dir=str(tmp_path)).restore_as(test["blurred"], "defocus")
+    before = NeuralRestorer("fast", weights_dir=str(init.parent)).restore_as(test["blurred"], "defocus")
+    after = NeuralRestorer("fast", weights_dir=str(weights.parent)).restore_as(test["blurred"], "defocus")
     assert np.abs(after.astype(int) - before.astype(int)).max() <= 1  # the new level starts as a no-op
 
 
