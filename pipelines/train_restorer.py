@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from pipelines.provenance import machine, sha256_of, start_weights
@@ -95,6 +96,13 @@ def in_folded_sector(x: torch.Tensor, y: torch.Tensor,
     x = torch.stack([fold(x[i:i + 1], m, t)[0] for i, (m, t, _) in enumerate(moves)])
     y = torch.stack([fold(y[i:i + 1], m, t)[0] for i, (m, t, _) in enumerate(moves)])
     return x, y, torch.tensor([a for _, _, a in moves], dtype=torch.float32)
+
+
+def start_widths(path: Path) -> tuple[int, ...] | None:
+    """The feature widths recorded in a weights file's config (fine-tuning keeps them unless told)."""
+    with safe_open(str(path), framework="pt") as f:
+        widths = json.loads(dict(f.metadata() or {}).get("config", "{}")).get("widths")
+    return tuple(widths) if widths else None
 
 
 def load_start_weights(net: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -215,7 +223,8 @@ def main() -> None:
     parser.add_argument("--angle-jitter", type=float, default=5.0,
                         help="std (degrees) of the error added to the true direction of training pairs")
     parser.add_argument("--widths", type=int, nargs="+",
-                        help="feature maps per level (fast: 32 96, the default, or three levels, e.g. 32 96 96)")
+                        help="feature maps per level (fast: 32 96, or three levels, e.g. 32 96 96; "
+                             "default: those of --init, else 32 96)")
     parser.add_argument("--init", type=Path, help="safetensors weights of the same architecture to start from "
                                                   "(fine-tuning; two-level fast weights may start a three-level "
                                                   "network, whose third level starts as a no-op); "
@@ -232,7 +241,8 @@ def main() -> None:
     data = dict(np.load(args.data))
     blurred, target, kinds, params = select(data, "train", args.blur)
     test_blurred, test_target, test_kinds, test_params = select(data, "test", args.blur)
-    net = build_network(args.arch, args.widths, directional=directional)
+    widths = args.widths or (start_widths(args.init) if args.init is not None else None)
+    net = build_network(args.arch, widths, directional=directional)
     init = start_weights(args.init)
     if args.init is not None:
         try:
