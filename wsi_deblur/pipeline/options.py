@@ -48,7 +48,7 @@ class RunOptions:
     """
 
     tile_size: int = 512
-    halo: int = 32
+    halo: int = 64
     chunk: int = 2048
     min_tissue: float = 0.25
     min_confidence: float = DEFAULT_MIN_CONFIDENCE

@@ -27,7 +27,7 @@ from wsi_deblur.write.staging import StagedOutputs
 
 
 def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restorer, *, tile_size: int = 1024,
-                         halo: int = 32) -> np.ndarray:
+                         halo: int = 64) -> np.ndarray:
     """Restore all of ``slide``'s level 0 as blur ``estimate`` (for images that fit in memory).
 
     Parameters

@@ -33,7 +33,7 @@ class TileGrid:
 
     shape: tuple[int, int]
     tile_size: int = 512
-    halo: int = 32
+    halo: int = 64
 
     def __post_init__(self) -> None:
         if self.tile_size < 16:
