@@ -1,6 +1,6 @@
 """Blur classifiers compared on the held-out synthetic split: accuracy, severity, speed.
 
-    python benchmarks/classifier.py [--data out/data/blur-128.npz out/data/blur-256.npz] [--n 2000]
+    python benchmarks/classifier.py [--data out/data/blur-128.npz out/data/blur-256.npz] [--n 2000] [--weights W]
 
 Accuracy and confusion of BlurNet (shipped weights) and of the classical
 baseline on test crops from fields never used in training (128-px crops, and
@@ -62,6 +62,7 @@ def main() -> None:
                         default=[Path("out/data/blur-128.npz"), Path("out/data/blur-256.npz")],
                         help="data sets from pipelines.blur_data (each scored on its held-out split)")
     parser.add_argument("--n", type=int, default=2000, help="test crops to score per data set")
+    parser.add_argument("--weights", help="BlurNet safetensors to score (default: the shipped weights)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -74,7 +75,7 @@ def main() -> None:
         keep = unambiguous(data["test_labels"], data["test_severity"])  # as in training (pipelines/blur_data.py)
         images, labels = data["test_images"][keep][:args.n], data["test_labels"][keep][:args.n]
         size = images.shape[1]
-        for name, clf in (("BlurNet", NeuralBlurClassifier()), ("classical", ClassicalBlurClassifier())):
+        for name, clf in (("BlurNet", NeuralBlurClassifier(args.weights)), ("classical", ClassicalBlurClassifier())):
             pred = predict(clf, images)
             results[f"{name}, {size}-px held-out crops"] = {
                 "accuracy": float((pred == labels).mean()), "confusion": confusion_matrix(labels, pred).tolist(),
@@ -85,15 +86,15 @@ def main() -> None:
         if path == args.data[0]:
             keep_train = unambiguous(data["train_labels"], data["train_severity"])
             train_labels = data["train_labels"][keep_train][:args.n]
-            pred = predict(NeuralBlurClassifier(), data["train_images"][keep_train][:args.n])
+            pred = predict(NeuralBlurClassifier(args.weights), data["train_images"][keep_train][:args.n])
             results[f"BlurNet, {size}-px training-split crops"] = {
                 "accuracy": float((pred == train_labels).mean()),
                 "confusion": confusion_matrix(train_labels, pred).tolist(), "n": int(len(train_labels))}
 
     crops = np.random.default_rng(0).integers(0, 255, (16, 256, 256, 3), dtype=np.uint8)
     speed = {
-        "BlurNet fp32": ms_per_crop(NeuralBlurClassifier().classify, crops),
-        "BlurNet bf16": ms_per_crop(NeuralBlurClassifier(bf16=True).classify, crops),
+        "BlurNet fp32": ms_per_crop(NeuralBlurClassifier(args.weights).classify, crops),
+        "BlurNet bf16": ms_per_crop(NeuralBlurClassifier(args.weights, bf16=True).classify, crops),
         "classical": ms_per_crop(ClassicalBlurClassifier().classify, crops),
     }
     vgg = vgg16_features()
