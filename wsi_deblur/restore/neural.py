@@ -108,7 +108,7 @@ class NeuralRestorer:
     Parameters
     ----------
     architecture : {"fast", "dbmid"}
-        ``fast`` (the default, about 1/12 of DBMID's arithmetic) or the DBMID
+        ``fast`` (the default, under 1/10 of DBMID's arithmetic) or the DBMID
         paper's encoder-decoder.
     device : str, optional
         A torch device; by default CUDA when the process has a GPU, else CPU.
