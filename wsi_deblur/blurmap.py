@@ -17,8 +17,10 @@ from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.tiling.grid import TileGrid
 from wsi_deblur.write.location import output_path
 
-#: Class probability a blurred tile needs to be restored: restoring a sharp
-#: tile with a wrong PSF does harm, so only confident calls are acted on.
+#: Probability of being blurred (1 - P(in_focus)) a tile needs to be
+#: restored: restoring a sharp tile does harm, so only confident calls are
+#: acted on. It is not the probability of the class: a tile that is surely
+#: blurred, but defocus or mixed by 55/40, is restored (by its likelier route).
 DEFAULT_MIN_CONFIDENCE = 0.8
 
 #: Label image values: 0 background, then one per blur class.
@@ -42,6 +44,9 @@ class BlurMap:
         0 background, 1 in_focus, 2 defocus, 3 motion, 4 mixed.
     confidence : float32 array
         Probability of the assigned class.
+    blur_probability : float32 array
+        Probability that the tile is blurred in any way, 1 - P(in_focus):
+        what decides a restoration (:meth:`restore_mask`).
     defocus_sigma_px, motion_length_px, motion_angle_deg : float32 arrays
         Severity (see :class:`BlurEstimate`), level-0 pixels and degrees.
     """
@@ -51,13 +56,15 @@ class BlurMap:
     is_tissue: np.ndarray
     label: np.ndarray = field(default=None)  # type: ignore[assignment]
     confidence: np.ndarray = field(default=None)  # type: ignore[assignment]
+    blur_probability: np.ndarray = field(default=None)  # type: ignore[assignment]
     defocus_sigma_px: np.ndarray = field(default=None)  # type: ignore[assignment]
     motion_length_px: np.ndarray = field(default=None)  # type: ignore[assignment]
     motion_angle_deg: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         shape = self.grid.grid_shape
-        for name, dtype in (("label", np.uint8), ("confidence", np.float32), ("defocus_sigma_px", np.float32),
+        for name, dtype in (("label", np.uint8), ("confidence", np.float32), ("blur_probability", np.float32),
+                            ("defocus_sigma_px", np.float32),
                             ("motion_length_px", np.float32), ("motion_angle_deg", np.float32)):
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(shape, dtype=dtype))
@@ -66,6 +73,7 @@ class BlurMap:
         """Record the classifier's estimate for tile ``ij``."""
         self.label[ij] = LABEL_VALUES[est.label]
         self.confidence[ij] = est.confidence
+        self.blur_probability[ij] = est.blur_probability
         self.defocus_sigma_px[ij] = est.defocus_sigma_px
         self.motion_length_px[ij] = est.motion_length_px
         self.motion_angle_deg[ij] = est.motion_angle_deg
@@ -74,14 +82,18 @@ class BlurMap:
         """The estimate of tile ``ij`` (``in_focus`` for background)."""
         value = int(self.label[ij])
         name = BLUR_CLASSES[value - 1] if value else "in_focus"
-        return BlurEstimate(name, {name: float(self.confidence[ij])},
+        probabilities = {name: float(self.confidence[ij])} if value else {}
+        if value > LABEL_VALUES["in_focus"]:
+            probabilities["in_focus"] = 1.0 - float(self.blur_probability[ij])
+        return BlurEstimate(name, probabilities,
                             defocus_sigma_px=float(self.defocus_sigma_px[ij]),
                             motion_length_px=float(self.motion_length_px[ij]),
                             motion_angle_deg=float(self.motion_angle_deg[ij]))
 
     def restore_mask(self, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> np.ndarray:
-        """Tiles to restore: tissue, blurred, with confidence >= ``min_confidence``."""
-        return self.is_tissue & (self.label > LABEL_VALUES["in_focus"]) & (self.confidence >= min_confidence)
+        """Tiles to restore: tissue, labelled blurred, and blurred with probability >= ``min_confidence``."""
+        return (self.is_tissue & (self.label > LABEL_VALUES["in_focus"])
+                & (self.blur_probability >= min_confidence))
 
     def tissue_tile_fraction(self) -> float:
         """Share of tiles that are tissue."""
@@ -109,7 +121,12 @@ class BlurMap:
             The file holds a map of another grid shape or lacks an array.
         """
         with np.load(io.BytesIO(output_path(path).read_bytes()), allow_pickle=False) as data:
-            arrays = {name: data[name] for name in _ARRAYS}
+            missing = [name for name in _ARRAYS if name not in data and name != "blur_probability"]
+            if missing:
+                raise ValueError(f"{path}: blur map lacks {', '.join(missing)}")
+            arrays = {name: data[name] for name in _ARRAYS if name in data}
+        if "blur_probability" not in arrays:  # saved before it was recorded: bound it by the class probability
+            arrays["blur_probability"] = _blur_probability_bound(arrays["label"], arrays["confidence"])
         shapes = {a.shape for a in arrays.values()}
         if shapes != {grid.grid_shape}:
             raise ValueError(f"{path}: blur map of shape {shapes}, expected {grid.grid_shape}")
@@ -117,5 +134,12 @@ class BlurMap:
 
 
 #: The per-tile arrays of a :class:`BlurMap`, as saved.
-_ARRAYS = ("tissue_fraction", "is_tissue", "label", "confidence", "defocus_sigma_px", "motion_length_px",
-           "motion_angle_deg")
+_ARRAYS = ("tissue_fraction", "is_tissue", "label", "confidence", "blur_probability", "defocus_sigma_px",
+           "motion_length_px", "motion_angle_deg")
+
+
+def _blur_probability_bound(label: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """P(blurred) from the class and its probability alone: exact for in-focus tiles
+    (1 - confidence), a lower bound for blurred ones (the class's own probability)."""
+    in_focus = label == LABEL_VALUES["in_focus"]
+    return np.where(in_focus, 1.0 - confidence, np.where(label > 0, confidence, 0.0)).astype(np.float32)

@@ -27,7 +27,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk", type=int, default=2048, help="Dask chunk edge in pixels (default 2048)")
     p.add_argument("--min-tissue", type=float, default=0.25, help="tissue share for a tile to count (default 0.25)")
     p.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
-                   help=f"class probability needed to restore a tile (default {DEFAULT_MIN_CONFIDENCE})")
+                   help="probability that a tile is blurred (1 - P(in focus)) needed to restore it "
+                        f"(default {DEFAULT_MIN_CONFIDENCE})")
     p.add_argument("--classifier", default="neural", choices=CLASSIFIERS,
                    help="blur classifier: neural (BlurNet, default) or classical (baseline)")
     p.add_argument("--review-fraction", type=float, default=0.05,

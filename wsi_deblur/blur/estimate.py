@@ -44,6 +44,18 @@ class BlurEstimate:
         return float(self.probabilities.get(self.label, 1.0))
 
     @property
+    def blur_probability(self) -> float:
+        """Probability that the tile is blurred in any way: 1 - P(in_focus).
+
+        Where a tile is defocus or mixed is often uncertain while that it is
+        blurred is not; this, not :attr:`confidence`, decides a restoration.
+        Without an ``in_focus`` probability: 1 for a blurred label, else 0.
+        """
+        if "in_focus" in self.probabilities:
+            return float(1.0 - self.probabilities["in_focus"])
+        return 1.0 if self.is_blurred else 0.0
+
+    @property
     def is_blurred(self) -> bool:
         return self.label != "in_focus"
 

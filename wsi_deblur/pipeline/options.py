@@ -27,7 +27,8 @@ class RunOptions:
     min_tissue : float
         Tiles with a smaller tissue share are background.
     min_confidence : float
-        Blurred tiles with a smaller class probability are not restored.
+        Blurred tiles with a smaller probability of being blurred (1 - P(in
+        focus)) are not restored.
     classifier, restorer : str
         Names from :mod:`wsi_deblur.models`.
     ngff_version : {"0.4", "0.5"}
