@@ -26,5 +26,5 @@ def write_tiles_csv(path: str | os.PathLike, blurmap: BlurMap) -> None:
                 y0, x0, y1, x1 = grid.tile_bounds(i, j)
                 est = blurmap.estimate((i, j))
                 out.writerow([i, j, x0, y0, x1 - x0, y1 - y0, f"{blurmap.tissue_fraction[i, j]:.3f}", est.label,
-                              f"{est.confidence:.4f}", f"{est.blur_probability:.4f}", f"{est.defocus_sigma_px:.3f}", f"{est.motion_length_px:.3f}",
-                              f"{est.motion_angle_deg:.1f}"])
+                              f"{est.confidence:.4f}", f"{est.blur_probability:.4f}", f"{est.defocus_sigma_px:.3f}",
+                              f"{est.motion_length_px:.3f}", f"{est.motion_angle_deg:.1f}"])
