@@ -36,6 +36,7 @@ bench: dev
 	$(PY) benchmarks/writers.py
 	$(PY) benchmarks/classifier.py   # needs out/data/blur-128.npz (python -m pipelines.blur_data)
 	$(PY) benchmarks/restorers.py
+	$(PY) benchmarks/png_encode.py
 
 clean:
 	rm -rf out .pytest_cache

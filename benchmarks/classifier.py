@@ -54,7 +54,8 @@ def confident_figures(pred: np.ndarray, confidence: np.ndarray, blur_probability
                       threshold: float = DEFAULT_MIN_CONFIDENCE) -> dict[str, float]:
     """What the pipeline's ``--min-confidence`` does with these predictions.
 
-    ``share`` and ``accuracy``: crops whose class has at least ``threshold``
+    ``blurred_or_not_accuracy``: crops called blurred (any type) exactly
+    when they are. ``share`` and ``accuracy``: crops whose class has at least ``threshold``
     probability, and their accuracy. The pipeline restores a crop called
     blurred whose probability of being blurred (1 - P(in focus)) reaches
     ``threshold``: ``in_focus_restored`` is the share of in-focus crops it
@@ -65,7 +66,8 @@ def confident_figures(pred: np.ndarray, confidence: np.ndarray, blur_probability
     sure = confidence >= threshold
     restored = (pred > 0) & (blur_probability >= threshold)
     in_focus, blurred = labels == 0, labels > 0
-    return {"threshold": threshold, "share": float(sure.mean()),
+    return {"blurred_or_not_accuracy": float(((pred > 0) == blurred).mean()),
+            "threshold": threshold, "share": float(sure.mean()),
             "accuracy": float((pred[sure] == labels[sure]).mean()) if sure.any() else float("nan"),
             "in_focus_restored": float(restored[in_focus].mean()),
             "blurred_missed": float((~restored)[blurred].mean()),
@@ -131,11 +133,12 @@ def main() -> None:
     print(f"Confident: the class has at least the pipeline's --min-confidence ({DEFAULT_MIN_CONFIDENCE}). The "
           "pipeline restores crops called blurred with P(blurred) = 1 - P(in focus) at least that: in-focus "
           "restored / blurred missed (missed had the class's own probability decided).\n")
-    print("| classifier, crops | n | 4-class accuracy | confident share | accuracy when confident "
-          "| in-focus restored | blurred missed | missed by class probability |\n|---|---|---|---|---|---|---|---|")
+    print("| classifier, crops | n | 4-class accuracy | blurred or not | confident share | accuracy when confident "
+          "| in-focus restored | blurred missed | missed by class probability |\n|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         c = r["confident"]
-        print(f"| {name} | {r['n']} | {r['accuracy']:.2%} | {c['share']:.1%} | {c['accuracy']:.2%} "
+        print(f"| {name} | {r['n']} | {r['accuracy']:.2%} | {c['blurred_or_not_accuracy']:.2%} "
+              f"| {c['share']:.1%} | {c['accuracy']:.2%} "
               f"| {c['in_focus_restored']:.1%} | {c['blurred_missed']:.1%} "
               f"| {c['blurred_missed_by_class_probability']:.1%} |")
     if per_field:
