@@ -40,7 +40,9 @@ class OffsetRestorer:
 def blurmap_for(grid: TileGrid, restored: np.ndarray, offsets: np.ndarray | None = None) -> BlurMap:
     bm = BlurMap(grid, np.ones(grid.grid_shape, np.float32), np.ones(grid.grid_shape, bool))
     for ij in np.ndindex(grid.grid_shape):
-        est = BlurEstimate("defocus" if restored[ij] else "in_focus", {"defocus": 0.9, "in_focus": 0.9},
+        p_in_focus = 0.05 if restored[ij] else 0.95
+        est = BlurEstimate("defocus" if restored[ij] else "in_focus",
+                           {"defocus": 1.0 - p_in_focus, "in_focus": p_in_focus},
                            defocus_sigma_px=2.0, motion_angle_deg=float(offsets[ij]) if offsets is not None else 0.0)
         bm.set_estimate(ij, est)
     return bm
