@@ -1,4 +1,4 @@
-"""Train one deblurring network (DL_defocus or DL_motion, ``fast`` or ``dbmid``) and write its card.
+"""Train one deblurring network (DL_defocus, DL_motion or DL_mixed; ``fast`` or ``dbmid``) and write its card.
 
     python -m pipelines.restore_data --out out/data/restore-128.npz       # the pairs (once)
     python -m pipelines.train_restorer --arch fast --blur defocus
@@ -10,10 +10,11 @@
 
 Data (see :mod:`pipelines.restore_data`): DL_defocus learns defocused -> sharp;
 DL_motion learns motion -> sharp and mixed -> defocus only (the first step of
-DBMID's mixed route, motion then defocus); both also see in-focus pairs
+DBMID's mixed route, motion then defocus); DL_mixed (``fast``'s route for mixed
+blur, in one network) learns mixed -> sharp; all also see in-focus pairs
 (-> themselves) so that sharp tissue comes out as it went in.
 
-``fast``'s DL_motion is directional (:mod:`wsi_deblur.restore.direction_fold`):
+``fast``'s DL_motion and DL_mixed are directional (:mod:`wsi_deblur.restore.direction_fold`):
 each training pair is mirrored and/or transposed so that its motion direction
 lies in 0-45 degrees, and the network is told that folded direction (the true
 one plus Gaussian noise of ``--angle-jitter`` degrees std, near BlurNet's
@@ -23,7 +24,8 @@ a half-turn, which keeps the direction, is the only other augmentation.
 
 Settings: ``dbmid`` as the paper (MSE, Adam at a constant 1e-4); ``fast`` with
 an L1 loss and Adam with a one-cycle schedule peaking at 2e-3 (it converges in
-the few thousand steps a CPU affords). Fixed seeds; fp32, channels-last (bf16
+the few thousand steps a CPU affords); ``--loss l1+ssim`` trains on the SSIM
+the evaluation reports (:mod:`pipelines.losses`). Fixed seeds; fp32, channels-last (bf16
 training is an order of magnitude slower on this CPU's torch build). Writes
 safetensors with the config in its metadata, a Markdown model card (data,
 settings, held-out metrics, sha256) and a JSON of the same metrics.
@@ -38,10 +40,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from pipelines.losses import LOSSES
 from pipelines.provenance import machine, sha256_of, start_weights
 from pipelines.train_classifier import to_tensor
 from wsi_deblur.blur.estimate import BLUR_CLASSES
@@ -52,7 +54,11 @@ from wsi_deblur.restore.neural import run_network
 MODELS = Path(__file__).resolve().parents[1] / "wsi_deblur" / "models"
 
 #: Kinds each network trains on, and which stored target it learns.
-TRAINING_KINDS = {"defocus": ("in_focus", "defocus"), "motion": ("in_focus", "motion", "mixed")}
+TRAINING_KINDS = {"defocus": ("in_focus", "defocus"), "motion": ("in_focus", "motion", "mixed"),
+                  "mixed": ("in_focus", "mixed")}
+
+#: Networks told the motion direction (their pairs folded by it) when the architecture allows.
+DIRECTIONAL_BLURS = ("motion", "mixed")
 
 DEFAULTS = {
     "fast": {"loss": "l1", "lr": 2e-3, "schedule": "one-cycle", "steps": 5000, "batch": 16, "directional": True},
@@ -214,6 +220,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int)
     parser.add_argument("--batch", type=int)
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--loss", choices=tuple(LOSSES),
+                        help="default: l1 for fast, mse for dbmid (the paper's); l1+ssim trains on the evaluated SSIM")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path)
@@ -231,8 +239,9 @@ def main() -> None:
                                                   "default: random initialisation")
     args = parser.parse_args()
     cfg = dict(DEFAULTS[args.arch])
-    cfg.update({k: getattr(args, k) for k in ("steps", "batch", "lr", "directional") if getattr(args, k) is not None})
-    directional = args.blur == "motion" and cfg["directional"]
+    cfg.update({k: getattr(args, k) for k in ("steps", "batch", "lr", "loss", "directional")
+                if getattr(args, k) is not None})
+    directional = args.blur in DIRECTIONAL_BLURS and cfg["directional"]
     out_path = args.out or MODELS / weights_name(args.arch, args.blur)
 
     torch.manual_seed(args.seed)
@@ -253,7 +262,7 @@ def main() -> None:
     opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
     sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=cfg["steps"], pct_start=0.1)
              if cfg["schedule"] == "one-cycle" else None)
-    loss_fn = F.l1_loss if cfg["loss"] == "l1" else F.mse_loss
+    loss_fn = LOSSES[cfg["loss"]]
     t0 = time.perf_counter()
     for step in range(cfg["steps"]):
         idx = rng.integers(0, len(blurred), cfg["batch"])
@@ -294,7 +303,7 @@ def main() -> None:
                         if directional else "")
                      + (f", starting from {init}" if init else "")),
         "command": " ".join(["python -m pipelines.train_restorer", "--arch", args.arch, "--blur", args.blur]
-                            + [f"--{k} {getattr(args, k)}" for k in ("steps", "batch", "lr")
+                            + [f"--{k} {getattr(args, k)}" for k in ("steps", "batch", "lr", "loss")
                                if getattr(args, k) is not None]
                             + ([f"--widths {' '.join(map(str, args.widths))}"] if args.widths else [])
                             + ([f"--seed {args.seed}"] if args.seed else [])

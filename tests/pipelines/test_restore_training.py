@@ -43,7 +43,7 @@ def test_training_writes_loadable_safetensors_and_a_card(tmp_path):
     data, test = tiny_dataset(tmp_path, 16, 8, seed=0)
     weights = tmp_path / "deblur_fast_defocus.safetensors"
     r = subprocess.run([sys.executable, "-m", "pipelines.train_restorer", "--arch", "fast", "--blur", "defocus",
-                        "--data", data, "--steps", "3", "--batch", "4", "--out", weights],
+                        "--data", data, "--steps", "3", "--batch", "4", "--loss", "l1+ssim", "--out", weights],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     net = load_deblur_network(str(weights))
@@ -51,6 +51,7 @@ def test_training_writes_loadable_safetensors_and_a_card(tmp_path):
     card = weights.with_suffix(".md").read_text()
     assert hashlib.sha256(weights.read_bytes()).hexdigest() in card
     assert "| defocus | 2 |" in card and "| in_focus | 2 |" in card  # the held-out rows it was scored on
+    assert "L1+SSIM loss" in card and "--loss l1+ssim" in card
     restored = NeuralRestorer("fast", weights_dir=str(tmp_path)).restore_as(test["blurred"][:1], "defocus")
     assert restored.shape == test["blurred"][:1].shape
 
@@ -72,6 +73,22 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path):
     card = weights.with_suffix(".md").read_text()
     assert f"sha256 {hashlib.sha256(init.read_bytes()).hexdigest()[:16]}" in card and "--init" in card
     assert load_deblur_network(str(weights)).directional and "folded by direction" in card  # fast DL_motion
+
+
+def test_each_network_learns_its_kinds_towards_its_target():
+    from pipelines.train_restorer import select
+
+    rng = np.random.default_rng(4)
+    pairs = tiny_pairs(8, 16, rng)
+    pairs["stage"] = pairs["sharp"] // 2  # tell the two targets apart
+    data = {f"train_{k}": v for k, v in pairs.items()}
+    kinds = {blur: select(data, "train", blur)[2] for blur in ("defocus", "motion", "mixed")}
+    named = {blur: {BLUR_CLASSES[k] for k in v} for blur, v in kinds.items()}
+    assert named == {"defocus": {"in_focus", "defocus"}, "motion": {"in_focus", "motion", "mixed"},
+                     "mixed": {"in_focus", "mixed"}}
+    for blur, target in (("defocus", "sharp"), ("motion", "stage"), ("mixed", "sharp")):
+        keep = np.isin(pairs["kind"], kinds[blur])
+        np.testing.assert_array_equal(select(data, "train", blur)[1], pairs[target][keep])
 
 
 def test_mixed_pairs_teach_dl_motion_to_leave_the_defocus(shared_data):

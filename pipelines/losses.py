@@ -1,0 +1,44 @@
+"""Training losses for the deblurring networks.
+
+SSIM here is the figure the evaluation reports (scikit-image's
+``structural_similarity`` with its defaults: a 7 x 7 uniform window, sample
+covariance, K1 = 0.01, K2 = 0.03, averaged over the pixels whose window lies
+inside the image, per channel), written in torch so that it can be trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+#: Weight of (1 - SSIM) in the ``l1+ssim`` loss; the rest goes to L1 (Zhao et al. 2017's mix).
+SSIM_WEIGHT = 0.84
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, *, window: int = 7, data_range: float = 1.0) -> torch.Tensor:
+    """Mean SSIM of ``(n, c, y, x)`` images ``x`` and ``y``, as scikit-image computes it per channel.
+
+    Differentiable; one value over the batch, its channels and the valid pixels.
+    """
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    x, y = x.float(), y.float()
+    n = window * window
+    mean = lambda t: F.avg_pool2d(t, window, stride=1)  # noqa: E731  (valid windows only, as skimage's crop)
+    mx, my = mean(x), mean(y)
+    cov_norm = n / (n - 1)
+    vx = cov_norm * (mean(x * x) - mx * mx)
+    vy = cov_norm * (mean(y * y) - my * my)
+    vxy = cov_norm * (mean(x * y) - mx * my)
+    s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return s.mean()
+
+
+def l1_ssim_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``SSIM_WEIGHT`` * (1 - SSIM) + (1 - ``SSIM_WEIGHT``) * L1, images in 0-1."""
+    return SSIM_WEIGHT * (1.0 - ssim(output, target)) + (1.0 - SSIM_WEIGHT) * F.l1_loss(output, target)
+
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "l1": F.l1_loss, "mse": F.mse_loss, "l1+ssim": l1_ssim_loss}
