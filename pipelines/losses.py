@@ -17,20 +17,29 @@ import torch.nn.functional as F
 SSIM_WEIGHT = 0.84
 
 
+def box_mean(images: torch.Tensor, window: int) -> torch.Tensor:
+    """Mean over every ``window`` x ``window`` box inside ``(n, c, y, x)`` images (valid boxes only).
+
+    Two separable passes (a row, then a column), several times faster to
+    train through on a CPU than ``avg_pool2d``'s 2-D window.
+    """
+    c = images.shape[1]
+    row = images.new_full((c, 1, 1, window), 1.0 / window)
+    return F.conv2d(F.conv2d(images, row, groups=c), row.transpose(2, 3), groups=c)
+
+
 def ssim(x: torch.Tensor, y: torch.Tensor, *, window: int = 7, data_range: float = 1.0) -> torch.Tensor:
     """Mean SSIM of ``(n, c, y, x)`` images ``x`` and ``y``, as scikit-image computes it per channel.
 
-    Differentiable; one value over the batch, its channels and the valid pixels.
+    Differentiable; one value over the batch, its channels and the pixels
+    whose window lies inside the image (scikit-image's crop).
     """
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     x, y = x.float(), y.float()
-    n = window * window
-    mean = lambda t: F.avg_pool2d(t, window, stride=1)  # noqa: E731  (valid windows only, as skimage's crop)
-    mx, my = mean(x), mean(y)
-    cov_norm = n / (n - 1)
-    vx = cov_norm * (mean(x * x) - mx * mx)
-    vy = cov_norm * (mean(y * y) - my * my)
-    vxy = cov_norm * (mean(x * y) - mx * my)
+    means = box_mean(torch.cat([x, y, x * x, y * y, x * y], 1), window)  # one pass for the five local means
+    mx, my, mxx, myy, mxy = means.chunk(5, 1)
+    cov_norm = window * window / (window * window - 1)  # sample covariance, as scikit-image
+    vx, vy, vxy = cov_norm * (mxx - mx * mx), cov_norm * (myy - my * my), cov_norm * (mxy - mx * my)
     s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return s.mean()
 

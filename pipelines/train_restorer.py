@@ -171,7 +171,9 @@ def write_card(path: Path, weights: Path, info: dict) -> None:
     rows = "\n".join(f"| {kind} | {m['n']} | {m['input_psnr']:.2f} | {m['output_psnr']:.2f} | "
                      f"{m['input_ssim']:.4f} | {m['output_ssim']:.4f} |" for kind, m in info["test"].items())
     role = {"defocus": "DL_defocus: defocused -> sharp",
-            "motion": "DL_motion: motion -> sharp, and mixed -> defocus only (then DL_defocus)"}[info["blur"]]
+            "motion": "DL_motion: motion -> sharp, and mixed -> defocus only (then DL_defocus)",
+            "mixed": "DL_mixed: mixed (motion and defocus) -> sharp"}[info["blur"]]
+    mixed_route = "DL_mixed" if info["arch"] == "fast" else "DL_motion then DL_defocus"
     directional = '"directional"' in info["architecture"]
     directional_note = "; each pair folded by its true direction" if directional else ""
     path.write_text(f"""# {info['arch']} deblurring network, {role} (`{weights.name}`)
@@ -179,7 +181,7 @@ def write_card(path: Path, weights: Path, info: dict) -> None:
 Input and output: RGB in [0, 1], `(n, 3, y, x)`, any size, level-0 pixels of
 the slide (trained at about 0.5 um/px). Routed by the blur classifier:
 in_focus untouched, defocus -> DL_defocus, motion -> DL_motion, mixed ->
-DL_motion then DL_defocus.
+{mixed_route}.
 
 - **Architecture**: {info['architecture']}; {info['parameters']} parameters;
   {info['macs_per_pixel']:.0f} multiply-accumulates per pixel.
