@@ -7,9 +7,11 @@ training), per blur type and severity bin, SSIM and PSNR against the sharp
 field of:
 
 - the blurred input;
-- ``fast`` and ``dbmid``, each routed as DBMID by the *true* blur type and
-  motion direction (the networks' own quality) and, for ``fast``, also by the
-  type and direction BlurNet detects on the crop (the product end to end);
+- ``fast`` and ``dbmid``, each routed by the *true* blur type and motion
+  direction (the networks' own quality) and, for ``fast``, also by the type
+  and direction BlurNet detects on the crop (the product end to end), and
+  with mixed blur through DBMID's chain (DL_motion, then DL_defocus) instead
+  of its DL_mixed;
 - Richardson-Lucy (30 iterations) given the true per-channel PSF;
 - unsupervised Wiener (scikit-image's Gibbs-sampled regularisation) given the
   true per-channel PSF.
@@ -18,7 +20,7 @@ Both baselines run on the image mirrored by the PSF's size, so they see no
 dark or wrapped borders.
 
 Also the no-artefact check on real sharp scans: every held-out field, untouched
-by the simulator, forced through each network (DL_defocus and DL_motion);
+by the simulator, forced through each network (DL_defocus, DL_motion, DL_mixed);
 SSIM of output to input.
 
 Writes ``restoration.json`` and ``restoration.md`` (the table in the README).
@@ -39,7 +41,7 @@ from pipelines.blur_data import psf_of, shared_data_dir
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.blur.simulate import BlurParams, Optics
 from wsi_deblur.io import open_slide
-from wsi_deblur.restore.neural import NeuralRestorer
+from wsi_deblur.restore.neural import NeuralRestorer, run_network
 
 #: Severity bins: added defocus std (px) for defocus, motion length (px) for motion and mixed.
 BINS = {"defocus": (1.2, 2.5, 4.0, 6.0), "motion": (5, 15, 25, 40), "mixed": (5, 15, 25, 40)}
@@ -118,8 +120,8 @@ def sharp_field_check(root: Path, sources: list[str], restorers: dict[str, Neura
         hh, ww = min(h, crop), min(w, crop)
         image = slide.read_region((h - hh) // 2, (w - ww) // 2, hh, ww)
         for name, restorer in restorers.items():
-            for blur in ("defocus", "motion"):
-                restored = restorer.restore_as(image[None], blur)[0]
+            for blur in restorer.networks:
+                restored = run_network(restorer.network(blur), image[None], threads=restorer.threads)[0]
                 out.setdefault(f"{name} DL_{blur}", []).append(float(ssim(restored, image, channel_axis=2)))
     return {k: {"mean": float(np.mean(v)), "min": float(np.min(v)), "n": len(v),
                 "worst": sources[int(np.argmin(v))],
@@ -138,7 +140,8 @@ def main() -> None:
     blurred, sharp, kinds, params = (data[f"test_{k}"] for k in ("blurred", "sharp", "kind", "params"))
     if args.limit:
         blurred, sharp, kinds, params = blurred[:args.limit], sharp[:args.limit], kinds[:args.limit], params[:args.limit]
-    restorers = {"fast": NeuralRestorer("fast"), "dbmid": NeuralRestorer("dbmid")}
+    restorers = {"fast": NeuralRestorer("fast"), "dbmid": NeuralRestorer("dbmid"),
+                 "fast, DBMID's mixed chain": NeuralRestorer("fast", chain_mixed=True)}
     from wsi_deblur.classify.neural import NeuralBlurClassifier
 
     classifier = NeuralBlurClassifier()
@@ -180,7 +183,8 @@ def main() -> None:
             print(json.dumps(row), flush=True)
 
     root = shared_data_dir()
-    sharp_check = sharp_field_check(root, [str(s) for s in data["test_sources"]], restorers)
+    sharp_check = sharp_field_check(root, [str(s) for s in data["test_sources"]],
+                                    {k: restorers[k] for k in ("fast", "dbmid")})
     pixels = blurred.shape[1] * blurred.shape[2] * len(blurred)
     result = {"rows": rows, "sharp_fields": sharp_check,
               "classifier_accuracy_on_pairs": float(np.mean([d.label == BLUR_CLASSES[k]
@@ -193,7 +197,8 @@ def main() -> None:
 
 
 def markdown_table(result: dict) -> str:
-    names = ["blurred input", "fast (true type)", "fast (detected type)", "dbmid (true type)"]
+    names = ["blurred input", "fast (true type)", "fast (detected type)", "fast, DBMID's mixed chain (true type)",
+             "dbmid (true type)"]
     base = ["Richardson-Lucy, true PSF", "unsupervised Wiener, true PSF"]
     head = ("| blur | severity | n | " + " | ".join(names) + " | "
             + " | ".join(f"{b} (its input; fast on its pairs)" for b in base)

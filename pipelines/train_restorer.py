@@ -208,7 +208,7 @@ in_focus untouched, defocus -> DL_defocus, motion -> DL_motion, mixed ->
 The full comparison (both architectures, the whole DBMID route, Richardson-Lucy
 and Wiener baselines, per severity) is written by `python -m pipelines.evaluate_restorers`.
 
-CPU speed of the network (fp32, channels-last, 2 threads, this machine): {info['cpu_mpx_per_s']:.2f} Mpx/s.
+CPU speed of the network (fp32, channels-last, {info.get('threads', 2)} threads, this machine): {info['cpu_mpx_per_s']:.2f} Mpx/s.
 
 sha256 of `{weights.name}`: `{sha}`
 """)
@@ -313,7 +313,7 @@ def main() -> None:
                                if args.directional is not None else [])
                             + ([f"--angle-jitter {args.angle_jitter}"] if args.angle_jitter != 5.0 else [])
                             + ([f"--init {args.init}"] if args.init else [])),
-        "machine": machine(), "cpu_mpx_per_s": cpu_speed(net),
+        "machine": machine(), "cpu_mpx_per_s": cpu_speed(net), "threads": args.threads,
     }
     write_card(out_path.with_suffix(".md"), out_path, info)
     out_path.with_suffix(".metrics.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -28,8 +28,15 @@ def gain(restored, blurred):
     return ssim(restored, SHARP, channel_axis=2) - ssim(blurred, SHARP, channel_axis=2)
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
-@pytest.mark.parametrize("blur", ["defocus", "motion"])
+SHIPPED = [(arch, blur) for arch in ARCHITECTURES for blur in NeuralRestorer(arch).networks]
+
+
+def test_fast_has_a_dl_mixed_and_dbmid_the_papers_pair():
+    assert NeuralRestorer("fast").networks == ("defocus", "motion", "mixed")
+    assert NeuralRestorer("dbmid").networks == ("defocus", "motion")
+
+
+@pytest.mark.parametrize("arch, blur", SHIPPED)
 def test_shipped_weights_match_their_model_card(arch, blur):
     path = default_weights(arch, blur)
     card = path.with_suffix(".md").read_text()
@@ -67,22 +74,31 @@ def test_in_focus_windows_come_back_untouched_and_others_change():
     assert out.dtype == np.uint8 and out.shape == windows.shape
 
 
-def test_mixed_goes_through_motion_then_defocus():
+@pytest.mark.parametrize("restorer", [NeuralRestorer("dbmid"), NeuralRestorer("fast", chain_mixed=True)],
+                         ids=["dbmid", "fast-chain"])
+def test_dbmid_routes_mixed_through_motion_then_defocus(restorer):
+    image = degrade("mixed", defocus_um=2.0, motion_length_px=12.0, motion_angle_deg=30.0)[None, :96, :96]
+    chained = run_network(restorer.network("defocus"), run_network(restorer.network("motion"), image, angles_deg=[30.0]))
+    np.testing.assert_array_equal(restorer.restore(image, [BlurEstimate("mixed", motion_angle_deg=30.0)]), chained)
+
+
+def test_fast_routes_mixed_through_its_directional_dl_mixed():
     restorer = NeuralRestorer("fast")
-    image = degrade("mixed", defocus_um=2.0, motion_length_px=12.0, motion_angle_deg=0.0)[None, :96, :96]
-    chained = run_network(restorer.network("defocus"), run_network(restorer.network("motion"), image))
-    np.testing.assert_array_equal(restorer.restore(image, [BlurEstimate("mixed")]), chained)
+    image = degrade("mixed", defocus_um=2.0, motion_length_px=12.0, motion_angle_deg=30.0)[None, :96, :96]
+    net = restorer.network("mixed")
+    assert net.directional
+    np.testing.assert_array_equal(restorer.restore(image, [BlurEstimate("mixed", motion_angle_deg=30.0)]),
+                                  run_network(net, image, angles_deg=[30.0]))
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
-@pytest.mark.parametrize("blur", ["defocus", "motion"])
+@pytest.mark.parametrize("arch, blur", SHIPPED)
 def test_sharp_tissue_forced_through_a_network_is_kept(arch, blur):
-    out = NeuralRestorer(arch).restore_as(SHARP[None], blur)[0]
+    out = run_network(NeuralRestorer(arch).network(blur), SHARP[None], angles_deg=[75.0])[0]
     assert ssim(out, SHARP, channel_axis=2) >= 0.95
     assert np.abs(out.astype(float).mean((0, 1)) - SHARP.astype(float).mean((0, 1))).max() < 2.0  # no colour shift
 
 
-@pytest.mark.parametrize("blur", ["defocus", "motion"])
+@pytest.mark.parametrize("blur", ["defocus", "motion", "mixed"])
 def test_batching_does_not_change_the_result(blur):
     net = NeuralRestorer("fast").network(blur)
     images = np.stack([SHARP[:64, :64], SHARP[64:128, :64], SHARP[:64, 64:128], SHARP[64:128, 64:128]])

@@ -1,10 +1,13 @@
 """Neural restoration routed by blur type, as DBMID: DL_defocus and DL_motion.
 
 in_focus windows come back untouched; defocus goes through DL_defocus; motion
-through DL_motion; mixed through DL_motion, then DL_defocus. A directional
-DL_motion (its config says ``"directional": true``) sees each window mirrored
-and/or transposed so that the estimated motion direction lies in 0-45
-degrees, and is told that direction
+through DL_motion; mixed, with the paper's ``dbmid`` networks, through
+DL_motion then DL_defocus, and with the ``fast`` ones through DL_mixed, one
+network trained from mixed blur to sharp (better than the chain on held-out
+fields, at half its cost: see the README). A directional network (its config
+says ``"directional": true``: ``fast``'s DL_motion and DL_mixed) sees each
+window mirrored and/or transposed so that the estimated motion direction lies
+in 0-45 degrees, and is told that direction
 (:mod:`wsi_deblur.restore.direction_fold`). Each process
 loads each network once (cached), on CUDA in half precision when it has a GPU,
 else on the CPU in fp32 channels-last (faster than bf16 autocast on the CPUs
@@ -29,8 +32,11 @@ from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.restore.direction_fold import restore_folded
 from wsi_deblur.restore.networks import ARCHITECTURES, build_network
 
-#: The network each blur type goes through, in order.
-ROUTES = {"in_focus": (), "defocus": ("defocus",), "motion": ("motion",), "mixed": ("motion", "defocus")}
+#: DBMID's routes: the networks each blur type goes through, in order.
+DBMID_ROUTES = {"in_focus": (), "defocus": ("defocus",), "motion": ("motion",), "mixed": ("motion", "defocus")}
+
+#: The routes of each architecture: ``fast`` has a DL_mixed of its own.
+ROUTES = {"dbmid": DBMID_ROUTES, "fast": {**DBMID_ROUTES, "mixed": ("mixed",)}}
 
 
 def default_weights(architecture: str, blur: str) -> Path:
@@ -121,6 +127,9 @@ class NeuralRestorer:
     threads : int
         CPU threads per call. 1 in a slide run, where Dask already runs one
         task per core; it also makes every scheduler give the same bytes.
+    chain_mixed : bool
+        Route mixed blur through DL_motion then DL_defocus, as DBMID, even
+        where the architecture has a DL_mixed (for comparison).
     """
 
     architecture: str = "fast"
@@ -128,6 +137,7 @@ class NeuralRestorer:
     weights_dir: str | None = None
     max_pixels: int = 2 ** 21
     threads: int = 1
+    chain_mixed: bool = False
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -137,8 +147,18 @@ class NeuralRestorer:
     def name(self) -> str:
         return self.architecture
 
+    @property
+    def routes(self) -> dict[str, tuple[str, ...]]:
+        """The networks each blur type goes through, in order (see :data:`ROUTES`)."""
+        return DBMID_ROUTES if self.chain_mixed else ROUTES[self.architecture]
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        """The DL_ networks this restorer's routes use."""
+        return tuple(dict.fromkeys(blur for route in self.routes.values() for blur in route))
+
     def network(self, blur: str) -> torch.nn.Module:
-        """The DL_``blur`` network (``defocus`` or ``motion``), loaded once per process."""
+        """The DL_``blur`` network (one of :attr:`networks`), loaded once per process."""
         name = f"deblur_{self.architecture}_{blur}.safetensors"
         path = Path(self.weights_dir) / name if self.weights_dir else default_weights(self.architecture, blur)
         if not path.is_file():
@@ -146,19 +166,19 @@ class NeuralRestorer:
         return load_deblur_network(str(path), str(pick_device(self.device)))
 
     def preload(self) -> None:
-        """Load both networks now (a worker does it once, at start)."""
-        for blur in ("defocus", "motion"):
+        """Load every network of the routes now (a worker does it once, at start)."""
+        for blur in self.networks:
             self.network(blur)
 
     def restore_as(self, windows: np.ndarray, label: str, angles_deg: Sequence[float] | None = None) -> np.ndarray:
-        """Restore every window as blur type ``label`` (the DBMID route of that type).
+        """Restore every window as blur type ``label`` (by that type's route).
 
         ``angles_deg``: each window's motion direction (degrees), for a
-        directional DL_motion; 0 (along x) when not given.
+        directional network; 0 (along x) when not given.
         """
         out = windows
-        for blur in ROUTES[label]:
-            out = run_network(self.network(blur), out, angles_deg=angles_deg if blur == "motion" else None,
+        for blur in self.routes[label]:
+            out = run_network(self.network(blur), out, angles_deg=angles_deg,
                               max_pixels=self.max_pixels, threads=self.threads)
         return out.copy() if out is windows else out
 
@@ -167,8 +187,8 @@ class NeuralRestorer:
         out = windows.copy()
         labels = np.array([e.label for e in estimates])
         angles = np.array([e.motion_angle_deg for e in estimates], dtype=np.float64)
-        for label in ROUTES:
+        for label, route in self.routes.items():
             sel = np.flatnonzero(labels == label)
-            if sel.size and ROUTES[label]:
+            if sel.size and route:
                 out[sel] = self.restore_as(windows[sel], label, angles[sel])
         return out
