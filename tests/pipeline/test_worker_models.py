@@ -25,6 +25,7 @@ def test_workers_load_the_networks_once_each(tmp_path, small_slide):
         loads = client.run(_loads)
     assert len(loads) == 2
     for worker, n in loads.items():
-        # loaded at start on every worker (DL_defocus, DL_motion, BlurNet), whatever tasks it got, and only then
-        assert n["restorer"] == 2 and n["classifier"] == 1, (worker, n)
+        # loaded at start on every worker (DL_defocus, DL_motion, DL_mixed, BlurNet), whatever tasks it got, and
+        # only then
+        assert n["restorer"] == 3 and n["classifier"] == 1, (worker, n)
     assert sum(n["restorer_hits"] for n in loads.values()) > 0  # tasks used the loaded networks
