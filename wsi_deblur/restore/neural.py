@@ -1,4 +1,4 @@
-"""Neural restoration routed by blur type, as DBMID: DL_defocus and DL_motion.
+"""Neural restoration routed by blur type, as DBMID: DL_defocus, DL_motion (and fast's DL_mixed).
 
 in_focus windows come back untouched; defocus goes through DL_defocus; motion
 through DL_motion; mixed, with the paper's ``dbmid`` networks, through
