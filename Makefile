@@ -37,6 +37,7 @@ bench: dev
 	$(PY) benchmarks/classifier.py   # needs out/data/blur-128.npz (python -m pipelines.blur_data)
 	$(PY) benchmarks/restorers.py
 	$(PY) benchmarks/png_encode.py
+	$(PY) benchmarks/working_scale.py   # needs ../shared/data
 	$(PY) benchmarks/mixed_routes.py   # needs out/data/restore-128.npz (python -m pipelines.restore_data)
 
 clean:

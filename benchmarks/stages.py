@@ -45,9 +45,8 @@ from wsi_deblur.models import make_classifier, make_restorer  # noqa: E402
 from wsi_deblur.pipeline.graph import blurmap_tasks, restored_level0  # noqa: E402
 from wsi_deblur.pipeline.options import RunOptions  # noqa: E402
 from wsi_deblur.pipeline.scheduler import use_scheduler  # noqa: E402
-from wsi_deblur.pipeline.slide_job import process_slide  # noqa: E402
+from wsi_deblur.pipeline.slide_job import process_slide, tile_grid  # noqa: E402
 from wsi_deblur.pipeline.worker_models import preload  # noqa: E402
-from wsi_deblur.tiling.grid import TileGrid  # noqa: E402
 from wsi_deblur.tissue import tile_tissue_fraction, tissue_mask  # noqa: E402
 from wsi_deblur.write import ome_tiff, ome_zarr  # noqa: E402
 
@@ -69,7 +68,7 @@ def measure(path: Path, work: Path, restorer: str) -> dict:
     _, t = timed(lambda: level0.map_blocks(lambda b: np.zeros((1, 1, 1), np.uint8), chunks=(1, 1, 1)).compute())
     rows["read"] = {"seconds": t, "mpx": mpx}
 
-    grid = TileGrid(slide.shape, options.tile_size, options.halo)
+    grid = tile_grid(slide, options)
 
     def tissue():
         thumb, downsample = slide.thumbnail(max_size=1024)
@@ -93,7 +92,7 @@ def measure(path: Path, work: Path, restorer: str) -> dict:
     restore_keys = [k for k in graph if str(k[0]).startswith("restore-windows")]
     values, t = timed(lambda: dask.compute(*[Delayed(k, graph) for k in restore_keys]))
     n_restored = int(blurmap.restore_mask(min_confidence=options.min_confidence).sum())
-    window = options.tile_size + 2 * options.halo
+    window = options.tile_size + 2 * grid.halo
     rows["restore"] = {"seconds": t, "tiles": n_restored, "mpx": n_restored * window ** 2 / 1e6}
 
     graph.update(zip(restore_keys, values))  # the restored windows, as the blend tasks receive them

@@ -4,15 +4,11 @@ import tifffile
 from scipy import ndimage as ndi
 
 from wsi_deblur.classify import ClassicalBlurClassifier
-from wsi_deblur.classify.tiles import classify_tiles, working_downsample
+from wsi_deblur.classify.tiles import classify_tiles
 from wsi_deblur.io import open_slide
 from wsi_deblur.synthetic import BlurRegion, SyntheticSlide
 from wsi_deblur.tiling import TileGrid
-
-
-def test_working_downsample():
-    assert working_downsample(0.5) == 1 and working_downsample(0.25) == 2 and working_downsample(0.227) == 2
-    assert working_downsample(1.0) == 1 and working_downsample(None) == 1
+from wsi_deblur.working_scale import working_downsample
 
 
 def test_a_40x_scan_is_judged_like_the_20x_scan(tmp_path):

@@ -10,7 +10,7 @@ from wsi_deblur.blurmap import LABEL_VALUES
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io import open_slide
 from wsi_deblur.pipeline.options import RunOptions
-from wsi_deblur.pipeline.slide_job import process_slide
+from wsi_deblur.pipeline.slide_job import process_slide, tile_grid
 
 SMALL = RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff_compression="deflate")
 
@@ -84,3 +84,12 @@ def test_missing_pixel_size_is_a_clear_error_and_writes_nothing(tmp_path):
     with pytest.raises(SlideError, match=r"field\.jpg: pixel size unknown.*--mpp"):
         process_slide(tmp_path / "field.jpg", tmp_path / "out", SMALL)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("mpp, halo", [(0.5, 64), (0.25, 128), (1.0, 64)])
+def test_the_restore_halo_is_counted_in_working_pixels(tmp_path, mpp, halo):
+    """The networks need 64 px of context at about 0.5 um/px: a 40x scan gets 128 of its own pixels."""
+    tifffile.imwrite(tmp_path / "field.tif", np.full((600, 700, 3), 200, np.uint8), photometric="rgb",
+                     resolution=(1e4 / mpp, 1e4 / mpp), resolutionunit="CENTIMETER")
+    grid = tile_grid(open_slide(tmp_path / "field.tif"), RunOptions(halo=64))
+    assert grid.halo == halo and grid.tile_size == 512

@@ -9,7 +9,7 @@ import numpy as np
 
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate, mean_direction_deg
 from wsi_deblur.classify.base import BlurClassifier, luma
-from wsi_deblur.classify.tiles import WORKING_MPP, downsample_tiles, working_downsample
+from wsi_deblur.working_scale import WORKING_MPP, downsample_tiles, working_downsample
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io import Slide, open_slide
 

@@ -17,12 +17,14 @@ from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE, BlurMap
 from wsi_deblur.classify.base import BlurClassifier
-from wsi_deblur.classify.tiles import classify_tiles, working_downsample
+from wsi_deblur.classify.tiles import classify_tiles
 from wsi_deblur.io.slide import Slide
+from wsi_deblur.restore.at_working_scale import at_working_scale
 from wsi_deblur.restore.base import Restorer
 from wsi_deblur.restore.windows import restore_windows
 from wsi_deblur.tiling.blend import blend_region
 from wsi_deblur.tiling.grid import TileGrid, chunk_sizes
+from wsi_deblur.working_scale import working_downsample
 
 
 def chunk_tiles(grid: TileGrid, chunk: int) -> dict[tuple[int, int], list[tuple[int, int]]]:
@@ -73,6 +75,9 @@ def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk
     blurmap : BlurMap
         Which tiles are blurred, and how.
     restorer : Restorer
+        Made for the working pixel size (about 0.5 um/px): on a finer scan it
+        runs on block-averaged windows and its correction is upsampled
+        (:func:`~wsi_deblur.restore.at_working_scale.at_working_scale`).
     chunk : int
         Chunk edge in pixels; a multiple of the tile size and of the chunk
         of the store the result is written to.
@@ -84,6 +89,7 @@ def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk
         Annotate the restore tasks with ``resources={"GPU": 1}`` so a
         distributed scheduler places them on GPU workers only.
     """
+    restorer = at_working_scale(restorer, slide.mpp)
     grid = blurmap.grid
     ramp = grid.halo if ramp is None else ramp
     restored = blurmap.restore_mask(min_confidence=min_confidence)

@@ -20,7 +20,9 @@ class RunOptions:
         restore decision.
     halo : int
         Context around each tile given to the restorer, and half the overlap
-        of neighbouring windows (pixels).
+        of neighbouring windows, in pixels of the working pixel size (about
+        0.5 um: a 40x scan gets twice as many level-0 pixels; see
+        :mod:`wsi_deblur.working_scale`).
     chunk : int
         Edge of a Dask chunk and of a written region (pixels); a multiple of
         ``tile_size`` and of ``zarr_chunk``.

@@ -27,6 +27,7 @@ from wsi_deblur.report.qc_json import qc_summary, write_qc_json
 from wsi_deblur.report.tiles_csv import write_tiles_csv
 from wsi_deblur.tiling.grid import TileGrid
 from wsi_deblur.tissue import tile_tissue_fraction, tissue_mask
+from wsi_deblur.working_scale import working_downsample
 from wsi_deblur.write import ome_tiff, ome_zarr
 from wsi_deblur.write.checkpoints import Checkpoints
 from wsi_deblur.write.location import OutputPath, remove
@@ -72,6 +73,15 @@ def open_for_processing(path: str | Path, options: RunOptions) -> Slide:
     return slide
 
 
+def tile_grid(slide: Slide, options: RunOptions) -> TileGrid:
+    """The slide's tiles and restore windows, ``options.halo`` working pixels of context around each.
+
+    The halo is the networks' context, so it is counted at the working pixel
+    size: 64 pixels of a 20x scan, 128 of a 40x one (see :mod:`wsi_deblur.working_scale`).
+    """
+    return TileGrid(slide.shape, options.tile_size, options.halo * working_downsample(slide.mpp))
+
+
 def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False,
                     checkpoints: Checkpoints | None = None) -> SlideQC:
     """Tissue detection and blur classification of every tissue tile.
@@ -79,7 +89,7 @@ def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False
     With ``checkpoints``, a blur map saved there by an interrupted run is
     reused instead of classifying again, and a new one is saved.
     """
-    grid = TileGrid(slide.shape, options.tile_size, options.halo)
+    grid = tile_grid(slide, options)
     thumb, downsample = slide.thumbnail(max_size=1024)
     mask = tissue_mask(thumb)
     if checkpoints is not None and checkpoints.done("blurmap"):

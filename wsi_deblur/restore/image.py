@@ -19,10 +19,12 @@ from wsi_deblur.classify.image import MAX_PIXELS, classify_image
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io import open_slide
 from wsi_deblur.io.slide import Slide, slide_stem
+from wsi_deblur.restore.at_working_scale import at_working_scale
 from wsi_deblur.restore.base import Restorer
 from wsi_deblur.restore.windows import restore_windows
 from wsi_deblur.tiling.blend import blend_region
 from wsi_deblur.tiling.grid import TileGrid
+from wsi_deblur.working_scale import working_downsample
 from wsi_deblur.write.staging import StagedOutputs
 
 
@@ -33,9 +35,13 @@ def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restore
     Parameters
     ----------
     tile_size, halo : int
-        Window layout in pixels, as for slides: each ``tile_size`` tile is
-        restored with ``halo`` pixels of context on every side and windows
-        are blended over their ``2 * halo`` overlap.
+        Window layout, as for slides: each ``tile_size`` tile (level-0
+        pixels) is restored with ``halo`` pixels of context on every side and
+        windows are blended over their ``2 * halo`` overlap. The halo counts
+        pixels of the working pixel size (about 0.5 um), as the restorer
+        sees them: a 40x image gets twice as many level-0 pixels, and its
+        windows are restored at half resolution with the correction upsampled
+        (:mod:`wsi_deblur.restore.at_working_scale`).
 
     Returns
     -------
@@ -45,9 +51,9 @@ def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restore
     original = slide.read_region(0, 0, h, w)
     if not estimate.is_blurred:
         return original
-    grid = TileGrid((h, w), tile_size=tile_size, halo=halo)
+    grid = TileGrid((h, w), tile_size=tile_size, halo=halo * working_downsample(slide.mpp))
     tiles = [(i, j) for i in range(grid.grid_shape[0]) for j in range(grid.grid_shape[1])]
-    windows = restore_windows(slide, grid, tiles, [estimate] * len(tiles), restorer)
+    windows = restore_windows(slide, grid, tiles, [estimate] * len(tiles), at_working_scale(restorer, slide.mpp))
     return blend_region(original, (0, 0, h, w), grid, np.ones(grid.grid_shape, bool), windows)
 
 

@@ -1,0 +1,63 @@
+"""The working pixel size: every slide is classified and restored at about 0.5 um/px.
+
+Blur widths in pixels depend on the scan's magnification: a sharp 40x scan
+spreads a point over twice the pixels of a 20x scan, and a defocus of a few
+micrometres blurs it over twice as many. BlurNet and the deblurring networks
+were trained at about 0.5 um/px (a 20x scan), so finer scans are
+block-averaged to that pixel size before a network sees them
+(:func:`working_downsample`, :func:`downsample_tiles`); the restorers hand
+their correction back at full resolution
+(:class:`wsi_deblur.restore.at_working_scale.WorkingScaleRestorer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from wsi_deblur.blur.estimate import BlurEstimate
+
+#: Pixel size (micrometres) the classifier and the restoration networks were trained at.
+WORKING_MPP = 0.5
+
+
+def working_downsample(mpp: float | None, working_mpp: float = WORKING_MPP) -> int:
+    """Integer factor that brings ``mpp`` (micrometres per pixel) close to ``working_mpp``.
+
+    1 for scans as coarse as ``working_mpp`` or coarser, or of unknown pixel
+    size; 2 for a 40x scan (0.23-0.25 um/px).
+    """
+    if not mpp or mpp <= 0:
+        return 1
+    return max(1, int(round(working_mpp / mpp)))
+
+
+def downsample_tiles(tiles: np.ndarray, factor: int) -> np.ndarray:
+    """Block-average ``(n, y, x, 3)`` uint8 tiles by ``factor`` (a partial last block is dropped).
+
+    Means are rounded half up; summed in integers (a few times faster than a floating-point mean).
+    """
+    if factor == 1:
+        return tiles
+    n, h, w, c = tiles.shape
+    h, w = h // factor * factor, w // factor * factor
+    total = np.zeros((n, h // factor, w // factor, c), np.uint32)
+    for dy in range(factor):
+        for dx in range(factor):
+            total += tiles[:, dy:h:factor, dx:w:factor]
+    total += factor * factor // 2
+    total //= factor * factor
+    return total.astype(np.uint8)
+
+
+def severity_scaled(estimate: BlurEstimate, factor: float) -> BlurEstimate:
+    """``estimate`` with its widths in pixels (defocus sigma, motion length) times ``factor``.
+
+    ``factor`` = the downsample: from working pixels to level-0 pixels;
+    its inverse the other way. Directions and micrometres do not change.
+    """
+    if factor == 1:
+        return estimate
+    return replace(estimate, defocus_sigma_px=estimate.defocus_sigma_px * factor,
+                   motion_length_px=estimate.motion_length_px * factor)
