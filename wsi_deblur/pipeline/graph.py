@@ -75,8 +75,9 @@ def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk
     blurmap : BlurMap
         Which tiles are blurred, and how.
     restorer : Restorer
-        Made for the working pixel size (about 0.5 um/px): on a finer scan it
-        runs on block-averaged windows and its correction is upsampled
+        Made for the working pixel size (about 0.5 um/px): on a finer scan,
+        windows whose blur is wider than the networks learned are restored
+        block-averaged and the correction upsampled
         (:func:`~wsi_deblur.restore.at_working_scale.at_working_scale`).
     chunk : int
         Chunk edge in pixels; a multiple of the tile size and of the chunk
