@@ -9,9 +9,9 @@ import numpy as np
 
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate, mean_direction_deg
 from wsi_deblur.classify.base import BlurClassifier, luma
-from wsi_deblur.working_scale import WORKING_MPP, downsample_tiles, working_downsample
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io import Slide, open_slide
+from wsi_deblur.working_scale import WORKING_MPP, downsample_tiles, working_downsample
 
 #: Smallest image side, in pixels at the working resolution, that can be judged.
 MIN_SIDE = 64

@@ -101,9 +101,9 @@ class WorkingScaleRestorer:
         padded = np.pad(windows, pad, mode="symmetric") if pad[1][1] or pad[2][1] else windows
         small = downsample_tiles(padded, f)
         restored = self.restorer.restore(small, [severity_scaled(e, 1 / f) for e in estimates])
-        correction = upsample_correction(restored.astype(np.float32) - small, f)[:, :h, :w]
-        correction += windows
-        return np.clip(np.rint(correction, out=correction), 0, 255).astype(np.uint8)
+        out = upsample_correction(restored.astype(np.float32) - small, f)[:, :h, :w]
+        out += windows
+        return np.clip(np.rint(out, out=out), 0, 255).astype(np.uint8)
 
 
 def at_working_scale(restorer: Restorer, mpp: float | None) -> Restorer:
