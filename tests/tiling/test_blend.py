@@ -37,13 +37,14 @@ class OffsetRestorer:
         return np.stack(out)
 
 
-def blurmap_for(grid: TileGrid, restored: np.ndarray, offsets: np.ndarray | None = None) -> BlurMap:
+def blurmap_for(grid: TileGrid, restored: np.ndarray, offsets: np.ndarray | None = None, *,
+                sigma: float = 2.0) -> BlurMap:
     bm = BlurMap(grid, np.ones(grid.grid_shape, np.float32), np.ones(grid.grid_shape, bool))
     for ij in np.ndindex(grid.grid_shape):
         p_in_focus = 0.05 if restored[ij] else 0.95
         est = BlurEstimate("defocus" if restored[ij] else "in_focus",
                            {"defocus": 1.0 - p_in_focus, "in_focus": p_in_focus},
-                           defocus_sigma_px=2.0, motion_angle_deg=float(offsets[ij]) if offsets is not None else 0.0)
+                           defocus_sigma_px=sigma, motion_angle_deg=float(offsets[ij]) if offsets is not None else 0.0)
         bm.set_estimate(ij, est)
     return bm
 
@@ -93,16 +94,18 @@ def test_untouched_tiles_are_bit_identical_and_borders_smooth(tmp_path):
     assert max(np.abs(np.diff(hard, axis=0)).max(), np.abs(np.diff(hard, axis=1)).max()) > 30
 
 
-def test_tiled_equals_untiled_on_odd_sizes(tmp_path):
+@pytest.mark.parametrize("mpp, sigma", [(0.5, 2.0), (0.25, 8.0)])
+def test_tiled_equals_untiled_on_odd_sizes(tmp_path, mpp, sigma):
+    """Also on a 40x scan whose blur is wide enough to be restored at the working pixel size."""
     from wsi_deblur.synthetic import BlurRegion, SyntheticSlide
 
     path = SyntheticSlide((613, 745), [BlurRegion(100, 90, 400, 500, "defocus", defocus_sigma_px=2.5)],
-                          tissue=False).write(tmp_path / "odd.ome.tif", compression="deflate", tile=128)
+                          tissue=False).write(tmp_path / "odd.ome.tif", compression="deflate", tile=128, mpp=mpp)
     slide = open_slide(path)
     grid = TileGrid(slide.shape, 96, 24)
     restored = np.zeros(grid.grid_shape, bool)
     restored[1:4, 1:5] = True
-    bm = blurmap_for(grid, restored)
+    bm = blurmap_for(grid, restored, sigma=sigma)
     untiled = restored_level0(slide, bm, WienerRestorer(), chunk=96 * 8).compute()
     for chunk in (96, 192, 288):
         tiled = restored_level0(slide, bm, WienerRestorer(), chunk=chunk).compute()
