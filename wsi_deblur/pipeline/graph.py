@@ -19,7 +19,6 @@ from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE, BlurMap
 from wsi_deblur.classify.base import BlurClassifier
 from wsi_deblur.classify.tiles import classify_tiles
 from wsi_deblur.io.slide import Slide
-from wsi_deblur.restore.at_working_scale import at_working_scale
 from wsi_deblur.restore.base import Restorer
 from wsi_deblur.restore.windows import restore_windows
 from wsi_deblur.tiling.blend import blend_region
@@ -75,10 +74,8 @@ def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk
     blurmap : BlurMap
         Which tiles are blurred, and how.
     restorer : Restorer
-        Made for the working pixel size (about 0.5 um/px): on a finer scan,
-        windows whose blur is wider than the networks learned are restored
-        block-averaged and the correction upsampled
-        (:func:`~wsi_deblur.restore.at_working_scale.at_working_scale`).
+        Made for the working pixel size (about 0.5 um/px; see
+        :func:`~wsi_deblur.restore.windows.restore_windows`).
     chunk : int
         Chunk edge in pixels; a multiple of the tile size and of the chunk
         of the store the result is written to.
@@ -90,7 +87,6 @@ def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk
         Annotate the restore tasks with ``resources={"GPU": 1}`` so a
         distributed scheduler places them on GPU workers only.
     """
-    restorer = at_working_scale(restorer, slide.mpp)
     grid = blurmap.grid
     ramp = grid.halo if ramp is None else ramp
     restored = blurmap.restore_mask(min_confidence=min_confidence)

@@ -19,7 +19,6 @@ from wsi_deblur.classify.image import MAX_PIXELS, classify_image
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io import open_slide
 from wsi_deblur.io.slide import Slide, slide_stem
-from wsi_deblur.restore.at_working_scale import at_working_scale
 from wsi_deblur.restore.base import Restorer
 from wsi_deblur.restore.windows import restore_windows
 from wsi_deblur.tiling.blend import blend_region
@@ -53,7 +52,7 @@ def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restore
         return original
     grid = TileGrid((h, w), tile_size=tile_size, halo=halo * working_downsample(slide.mpp))
     tiles = [(i, j) for i in range(grid.grid_shape[0]) for j in range(grid.grid_shape[1])]
-    windows = restore_windows(slide, grid, tiles, [estimate] * len(tiles), at_working_scale(restorer, slide.mpp))
+    windows = restore_windows(slide, grid, tiles, [estimate] * len(tiles), restorer)
     return blend_region(original, (0, 0, h, w), grid, np.ones(grid.grid_shape, bool), windows)
 
 

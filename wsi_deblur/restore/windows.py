@@ -8,6 +8,7 @@ import numpy as np
 
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.io.slide import Slide
+from wsi_deblur.restore.at_working_scale import at_working_scale
 from wsi_deblur.restore.base import Restorer
 from wsi_deblur.tiling.grid import TileGrid
 
@@ -17,10 +18,16 @@ def restore_windows(slide: Slide, grid: TileGrid, tiles: Sequence[tuple[int, int
                     batch_size: int = 8) -> dict[tuple[int, int], np.ndarray]:
     """Read the window of each tile, restore it, and return them by tile.
 
+    ``restorer`` works at the working pixel size (about 0.5 um/px): on a finer
+    scan, windows whose blur is wider than the networks learned are restored
+    block-averaged and the correction upsampled
+    (:func:`~wsi_deblur.restore.at_working_scale.at_working_scale`).
+
     Returns
     -------
     dict of (i, j) to ndarray, shape (window, window, 3), uint8
     """
+    restorer = at_working_scale(restorer, slide.mpp)
     out: dict[tuple[int, int], np.ndarray] = {}
     for start in range(0, len(tiles), batch_size):
         batch = list(tiles[start:start + batch_size])
