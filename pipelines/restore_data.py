@@ -17,7 +17,9 @@ noise and JPEG. Every pair stores
     DL_defocus. For every other kind it equals ``sharp``;
 ``kind``, ``params``
     blur type index (as :data:`wsi_deblur.blur.estimate.BLUR_CLASSES`) and
-    (defocus um, motion length px, motion angle deg, NA, added defocus sigma px).
+    (defocus um, motion length px, motion angle deg, NA, added defocus sigma px);
+``field``
+    the field the pair was cut from, an index into the split's ``*_sources``.
 
 Restoration covers the blurs worth restoring: defocus adding a
 Gaussian-equivalent std of 1.2 to 6 px (at 0.5 um/px); more than that is a
@@ -93,16 +95,18 @@ def _worker(args) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     kinds = list(KIND_SHARES)
     share = np.array(list(KIND_SHARES.values()))
-    out: dict[str, list] = {"blurred": [], "sharp": [], "stage": [], "kind": [], "params": []}
+    out: dict[str, list] = {"blurred": [], "sharp": [], "stage": [], "kind": [], "params": [], "field": []}
     while len(out["kind"]) < n:
         kind = kinds[int(rng.choice(len(kinds), p=share / share.sum()))]
-        made = make_pair(paths[rng.integers(len(paths))], size, rng, kind)
+        field = int(rng.integers(len(paths)))
+        made = make_pair(paths[field], size, rng, kind)
         if made is None:
             continue
         for key, value in zip(("blurred", "sharp", "stage", "params"), made):
             out[key].append(value)
         out["kind"].append(BLUR_CLASSES.index(kind))
-    return {k: np.stack(v) if k != "kind" else np.array(v, np.int64) for k, v in out.items()}
+        out["field"].append(field)
+    return {k: np.array(v, np.int64) if k in ("kind", "field") else np.stack(v) for k, v in out.items()}
 
 
 def build(root: Path, n: int, size: int, split: str, seed: int, workers: int = 2) -> dict[str, np.ndarray]:
