@@ -57,6 +57,9 @@ MODELS = Path(__file__).resolve().parents[1] / "wsi_deblur" / "models"
 TRAINING_KINDS = {"defocus": ("in_focus", "defocus"), "motion": ("in_focus", "motion", "mixed"),
                   "mixed": ("in_focus", "mixed")}
 
+#: The pairs file :mod:`pipelines.restore_data` writes by default (12000 training pairs).
+DEFAULT_DATA = Path("out/data/restore-128.npz")
+
 #: Networks told the motion direction (their pairs folded by it) when the architecture allows.
 DIRECTIONAL_BLURS = ("motion", "mixed")
 
@@ -166,6 +169,14 @@ def cpu_speed(net: torch.nn.Module, size: int = 512, batch: int = 4) -> float:
     return 2 * batch * size * size / (time.perf_counter() - t0) / 1e6
 
 
+def data_command(info: dict) -> str:
+    """The :mod:`pipelines.restore_data` command that wrote a network's training pairs."""
+    data = Path(info.get("data", DEFAULT_DATA))
+    if data == DEFAULT_DATA:
+        return "python -m pipelines.restore_data"
+    return f"python -m pipelines.restore_data --n-train {info['data_pairs']} --out {data}"
+
+
 def write_card(path: Path, weights: Path, info: dict) -> None:
     sha = sha256_of(weights)
     rows = "\n".join(f"| {kind} | {m['n']} | {m['input_psnr']:.2f} | {m['output_psnr']:.2f} | "
@@ -192,7 +203,7 @@ in_focus untouched, defocus -> DL_defocus, motion -> DL_motion, mixed ->
   pupil-function defocus adding a Gaussian-equivalent std of 1.2-6 px at NA 0.5-0.95,
   linear motion 5-40 px at any angle, Poisson-Gaussian noise (1000-20000 photons at
   full scale), JPEG 70-95 on 70%.
-  Built by `python -m pipelines.restore_data`.
+  Built by `{data_command(info)}`.
 - **Test data**: {info['n_test']} pairs of {info['test_crop']} px from {len(info['test_images'])} fields never
   used in training: {', '.join(info['test_images'])}.
 - **Settings**: {info['settings']}.
@@ -218,7 +229,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=("fast", "dbmid"), default="fast")
     parser.add_argument("--blur", choices=tuple(TRAINING_KINDS), required=True)
-    parser.add_argument("--data", type=Path, default=Path("out/data/restore-128.npz"))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--steps", type=int)
     parser.add_argument("--batch", type=int)
     parser.add_argument("--lr", type=float)
@@ -297,6 +308,7 @@ def main() -> None:
         "arch": args.arch, "blur": args.blur, "architecture": json.dumps(config),
         "parameters": sum(p.numel() for p in net.parameters()), "macs_per_pixel": macs_per_pixel(net),
         "train_images": len(data["train_sources"]), "test_images": [str(s) for s in data["test_sources"]],
+        "data": str(args.data), "data_pairs": int(len(data["train_kind"])),
         "n_train": int(len(blurred)), "crop": int(blurred.shape[1]), "n_test": int(len(test_blurred)),
         "test_crop": int(test_blurred.shape[1]), "test": test, "train_seconds": train_seconds,
         "settings": (f"{cfg['loss'].upper()} loss, Adam lr {cfg['lr']} ({cfg['schedule']}), "
@@ -305,6 +317,7 @@ def main() -> None:
                         if directional else "")
                      + (f", starting from {init}" if init else "")),
         "command": " ".join(["python -m pipelines.train_restorer", "--arch", args.arch, "--blur", args.blur]
+                            + ([f"--data {args.data}"] if args.data != DEFAULT_DATA else [])
                             + [f"--{k} {getattr(args, k)}" for k in ("steps", "batch", "lr", "loss")
                                if getattr(args, k) is not None]
                             + ([f"--widths {' '.join(map(str, args.widths))}"] if args.widths else [])

@@ -73,6 +73,8 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path):
     card = weights.with_suffix(".md").read_text()
     assert f"sha256 {hashlib.sha256(init.read_bytes()).hexdigest()[:16]}" in card and "--init" in card
     assert load_deblur_network(str(weights)).directional and "folded by direction" in card  # fast DL_motion
+    # The card names the pairs file and the command that wrote it, so the training can be repeated.
+    assert f"--data {data} " in card and f"python -m pipelines.restore_data --n-train 8 --out {data}" in card
 
 
 def test_each_network_learns_its_kinds_towards_its_target():
