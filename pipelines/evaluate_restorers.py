@@ -118,15 +118,12 @@ def score(images: np.ndarray, sharp: np.ndarray) -> tuple[np.ndarray, np.ndarray
 RESTORED_KINDS = ("defocus", "motion", "mixed")
 
 
-def gains_per_field(restored: np.ndarray, blurred: np.ndarray, sharp: np.ndarray, kinds: np.ndarray,
-                    fields: np.ndarray, sources: list[str]) -> list[dict]:
-    """Mean SSIM gain of ``restored`` over ``blurred`` per field and blur type (and their mean).
+def gains_per_field(gain: np.ndarray, kinds: np.ndarray, fields: np.ndarray, sources: list[str]) -> list[dict]:
+    """Mean of each pair's SSIM ``gain`` per field and blur type (and the mean over the types).
 
     ``fields`` indexes ``sources`` for each pair; a field without pairs of a
     type has no entry for it, and its ``mean`` averages the types it has.
     """
-    gain = np.array([ssim(r, t, channel_axis=2) - ssim(b, t, channel_axis=2)
-                     for r, b, t in zip(restored, blurred, sharp)])
     rows = []
     for f, source in enumerate(sources):
         row: dict = {"field": source}
@@ -186,6 +183,7 @@ def main() -> None:
     methods["fast, DBMID's mixed chain (true type)"], mixed_speed = mixed_routes(blurred, kinds, params,
                                                                                 methods["fast (true type)"])
 
+    scores = {name: score(images, sharp) for name, images in methods.items()}  # (SSIM, PSNR) of every pair
     rows: list[dict] = []
     for k in np.unique(kinds):
         kind = BLUR_CLASSES[k]
@@ -199,18 +197,17 @@ def main() -> None:
         for b in sorted(set(bins) - {"all"}, key=lambda v: float(v.split("-")[0])) + ["all"]:
             members = sel if b == "all" else sel[bins == b]
             row = {"kind": kind, "severity": b, "n": int(len(members))}
-            for name, images in methods.items():
-                s, p = score(images[members], sharp[members])
-                row[name] = {"ssim": float(s.mean()), "psnr": float(p.mean())}
+            for name in methods:
+                s, p = scores[name]
+                row[name] = {"ssim": float(s[members].mean()), "psnr": float(p[members].mean())}
             for name, done in baselines.items():
                 ids = [i for i in members if i in done]
                 if ids:
                     s, p = score(np.stack([done[i] for i in ids]), sharp[ids])
-                    si, pi = score(blurred[ids], sharp[ids])
-                    sf, _ = score(methods["fast (true type)"][ids], sharp[ids])
+                    (si, pi), sf = scores["blurred input"], scores["fast (true type)"][0]
                     row[name] = {"ssim": float(s.mean()), "psnr": float(p.mean()), "n": len(ids),
-                                 "input_ssim": float(si.mean()), "input_psnr": float(pi.mean()),
-                                 "fast_ssim": float(sf.mean())}
+                                 "input_ssim": float(si[ids].mean()), "input_psnr": float(pi[ids].mean()),
+                                 "fast_ssim": float(sf[ids].mean())}
             rows.append(row)
             print(json.dumps(row), flush=True)
 
@@ -218,8 +215,8 @@ def main() -> None:
     sharp_check = sharp_field_check(root, [str(s) for s in data["test_sources"]],
                                     {k: restorers[k] for k in ("fast", "dbmid")})
     pixels = blurred.shape[1] * blurred.shape[2] * len(blurred)
-    fields = (gains_per_field(methods["fast (true type)"], blurred, sharp, kinds, data["test_field"][:len(kinds)],
-                              [str(s) for s in data["test_sources"]])
+    gain = scores["fast (true type)"][0] - scores["blurred input"][0]
+    fields = (gains_per_field(gain, kinds, data["test_field"][:len(kinds)], [str(s) for s in data["test_sources"]])
               if "test_field" in data else [])
     result = {"rows": rows, "sharp_fields": sharp_check, "fields": fields,
               "classifier_accuracy_on_pairs": float(np.mean([d.label == BLUR_CLASSES[k]

@@ -150,3 +150,20 @@ def test_start_weights_of_another_architecture_are_refused(tmp_path):
                         "--out", tmp_path / "w.safetensors"], capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and "deblur_dbmid_defocus.safetensors: weights of another architecture" in r.stderr
     assert not (tmp_path / "w.safetensors").exists()
+
+
+def test_each_pair_records_the_field_it_was_cut_from(tmp_path):
+    import tifffile
+
+    from pipelines.restore_data import _worker
+
+    texture = SyntheticSlide((256, 256), tissue=False).render(0, 0, 256, 256).astype(float)
+    paths = []
+    for name, keep in (("reddish", (1.0, 0.6, 0.3)), ("bluish", (0.3, 0.6, 1.0))):
+        paths.append(str(tmp_path / f"{name}.tif"))
+        tifffile.imwrite(paths[-1], (texture * keep).astype(np.uint8))
+    pairs = _worker((paths, 16, 32, 5))
+
+    assert set(pairs["field"]) == {0, 1} and len(pairs["field"]) == len(pairs["kind"]) == 16
+    red_over_blue = pairs["sharp"][..., 0].mean(axis=(1, 2)) > pairs["sharp"][..., 2].mean(axis=(1, 2))
+    np.testing.assert_array_equal(red_over_blue, pairs["field"] == 0)
