@@ -39,7 +39,7 @@ from common import benchmark_slide, run_child  # noqa: E402
 
 from wsi_deblur.models import RESTORERS  # noqa: E402
 from wsi_deblur.restore.networks import ARCHITECTURES  # noqa: E402
-from wsi_deblur.restore.neural import NeuralRestorer, default_weights, load_deblur_network  # noqa: E402
+from wsi_deblur.restore.neural import default_weights, load_deblur_network  # noqa: E402
 
 
 def _timed(fn, min_seconds: float = 3.0) -> float:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.provenance import command_line
 from pipelines.shared_data import find_shared_data
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blur.simulate import (BlurParams, Optics, add_sensor_noise, convolve_rgb, defocus_psf_optics,
@@ -229,11 +230,17 @@ def build(root: Path, n: int, size: int, split: str, seed: int, workers: int = 2
 
 
 def save_splits(out: Path, train: dict[str, np.ndarray], test: dict[str, np.ndarray],
-                sources: dict[str, list[str]]) -> None:
-    """One ``.npz`` with ``train_*`` and ``test_*`` arrays and the source fields of each split."""
+                sources: dict[str, list[str]], *, command: str = "") -> None:
+    """One ``.npz`` with ``train_*`` and ``test_*`` arrays, the source fields of each split and the ``command`` that made it.
+
+    Written under a temporary name and moved into place, so an interrupted build leaves no complete-looking file.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, **{f"train_{k}": v for k, v in train.items()}, **{f"test_{k}": v for k, v in test.items()},
-             train_sources=np.array(sources["train"]), test_sources=np.array(sources["test"]))
+    partial = out.with_name(out.name + ".partial.npz")
+    np.savez(partial, **{f"train_{k}": v for k, v in train.items()}, **{f"test_{k}": v for k, v in test.items()},
+             train_sources=np.array(sources["train"]), test_sources=np.array(sources["test"]),
+             command=np.array(command))
+    partial.replace(out)
 
 
 def main() -> None:
@@ -249,7 +256,7 @@ def main() -> None:
     print(f"train images: {len(split['train'])}, test images: {len(split['test'])}")
     train = build(root, args.n_train, args.size, "train", args.seed + 1)
     test = build(root, args.n_test, args.size, "test", args.seed + 2)
-    save_splits(args.out, train, test, split)
+    save_splits(args.out, train, test, split, command=command_line("pipelines.blur_data"))
     print(f"wrote {args.out}: {len(train['labels'])} train, {len(test['labels'])} test crops of {args.size} px")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
+import sys
 from pathlib import Path
 
 
@@ -28,3 +30,9 @@ def machine() -> str:
     except OSError:
         pass
     return f"{len(os.sched_getaffinity(0))} CPU cores ({model})"
+
+
+def command_line(module: str, argv: list[str] | None = None) -> str:
+    """``"python -m <module> <arguments>"``: the command this process was started with (``sys.argv`` by default)."""
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join(["python -m", module, *([shlex.join(args)] if args else [])])

@@ -116,6 +116,7 @@ def cpu_speed(net: BlurNet, size: int = 256, batch: int = 16) -> dict:
 def write_card(path: Path, weights: Path, info: dict) -> None:
     sha = sha256_of(weights)
     m = info["test"]
+    crops_note = f", on the crops of `{info['data_command']}`" if info.get("data_command") else ""
     rows = "\n".join(f"| {BLUR_CLASSES[i]} | " + " | ".join(str(v) for v in row) + " |"
                      for i, row in enumerate(m["confusion"]))
     per_field = ""
@@ -144,7 +145,7 @@ size; the pipeline gives it the most textured 256-px crop of each tile.
 - **Test data**: {m['n']} crops from {len(info['test_images'])} fields never used in
   training: {', '.join(info['test_images'])}.
 - **Settings**: {info['settings']}.
-- **Trained by**: `{info['command']}` ({info['train_seconds']:.0f} s on {info['machine']}).
+- **Trained by**: `{info['command']}` ({info['train_seconds']:.0f} s on {info['machine']}){crops_note}.
 
 ## Metrics (held-out fields)
 
@@ -226,6 +227,7 @@ def main() -> None:
                              f"--batch {args.batch}", f"--lr {args.lr}", f"--seed {args.seed}"]
                             + ([f"--init {args.init}"] if args.init else [])),
         "machine": machine(), "speed": cpu_speed(net),
+        "data_command": str(data["command"]) if "command" in data else None,
     }
     write_card(args.out.with_suffix(".md"), args.out, info)
     args.out.with_suffix(".metrics.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -170,7 +170,12 @@ def cpu_speed(net: torch.nn.Module, size: int = 512, batch: int = 4) -> float:
 
 
 def data_command(info: dict) -> str:
-    """The :mod:`pipelines.restore_data` command that wrote a network's training pairs."""
+    """The :mod:`pipelines.restore_data` command that wrote a network's training pairs.
+
+    As the pairs file records it; for files written before it did, rebuilt from the file's name and size.
+    """
+    if info.get("data_command"):
+        return info["data_command"]
     data = Path(info.get("data", DEFAULT_DATA))
     if data == DEFAULT_DATA:
         return "python -m pipelines.restore_data"
@@ -309,6 +314,7 @@ def main() -> None:
         "parameters": sum(p.numel() for p in net.parameters()), "macs_per_pixel": macs_per_pixel(net),
         "train_images": len(data["train_sources"]), "test_images": [str(s) for s in data["test_sources"]],
         "data": str(args.data), "data_pairs": int(len(data["train_kind"])),
+        "data_command": str(data["command"]) if "command" in data else None,
         "n_train": int(len(blurred)), "crop": int(blurred.shape[1]), "n_test": int(len(test_blurred)),
         "test_crop": int(test_blurred.shape[1]), "test": test, "train_seconds": train_seconds,
         "settings": (f"{cfg['loss'].upper()} loss, Adam lr {cfg['lr']} ({cfg['schedule']}), "
@@ -325,7 +331,8 @@ def main() -> None:
                             + ([f"--{'' if args.directional else 'no-'}directional"]
                                if args.directional is not None else [])
                             + ([f"--angle-jitter {args.angle_jitter}"] if args.angle_jitter != 5.0 else [])
-                            + ([f"--init {args.init}"] if args.init else [])),
+                            + ([f"--init {args.init}"] if args.init else [])
+                            + ([f"--threads {args.threads}"] if args.threads != 2 else [])),
         "machine": machine(), "cpu_mpx_per_s": cpu_speed(net), "threads": args.threads,
     }
     write_card(out_path.with_suffix(".md"), out_path, info)

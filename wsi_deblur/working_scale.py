@@ -17,6 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from wsi_deblur.blur.estimate import BlurEstimate
+from wsi_deblur.tiling.grid import TileGrid
 
 #: Pixel size (micrometres) the classifier and the restoration networks were trained at.
 WORKING_MPP = 0.5
@@ -31,6 +32,16 @@ def working_downsample(mpp: float | None, working_mpp: float = WORKING_MPP) -> i
     if not mpp or mpp <= 0:
         return 1
     return max(1, int(round(working_mpp / mpp)))
+
+
+def working_grid(shape: tuple[int, int], mpp: float | None, *, tile_size: int, halo: int) -> TileGrid:
+    """Tiles of ``tile_size`` level-0 pixels with ``halo`` *working* pixels of context around each.
+
+    The halo is the networks' context, so it is counted at the working pixel
+    size: 64 pixels of a 20x scan are 128 of a 40x one. ``shape`` is level 0's
+    ``(y, x)`` in pixels, ``mpp`` its pixel size in micrometres.
+    """
+    return TileGrid(shape, tile_size, halo * working_downsample(mpp))
 
 
 def downsample_tiles(tiles: np.ndarray, factor: int) -> np.ndarray:

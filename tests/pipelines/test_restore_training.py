@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from pipelines.blur_data import save_splits
 from wsi_deblur.blur.estimate import BLUR_CLASSES
@@ -35,7 +34,9 @@ def tiny_dataset(folder, n_train, n_test, seed):
     rng = np.random.default_rng(seed)
     train, test = tiny_pairs(n_train, 48, rng), tiny_pairs(n_test, 64, rng)
     data = folder / "pairs.npz"
-    save_splits(data, train, test, {"train": ["a.png"], "test": ["b.png"]})
+    command = f"python -m pipelines.restore_data --n-train {n_train} --seed {seed} --out '{data}'"
+    save_splits(data, train, test, {"train": ["a.png"], "test": ["b.png"]}, command=command)
+    assert not list(folder.glob("*.partial*"))  # written under a temporary name, then moved into place
     return data, test
 
 
@@ -74,7 +75,7 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path):
     assert f"sha256 {hashlib.sha256(init.read_bytes()).hexdigest()[:16]}" in card and "--init" in card
     assert load_deblur_network(str(weights)).directional and "folded by direction" in card  # fast DL_motion
     # The card names the pairs file and the command that wrote it, so the training can be repeated.
-    assert f"--data {data} " in card and f"python -m pipelines.restore_data --n-train 8 --out {data}" in card
+    assert f"--data {data} " in card and f"python -m pipelines.restore_data --n-train 8 --seed 1 --out '{data}'" in card
 
 
 def test_each_network_learns_its_kinds_towards_its_target():

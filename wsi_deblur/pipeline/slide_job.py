@@ -27,7 +27,7 @@ from wsi_deblur.report.qc_json import qc_summary, write_qc_json
 from wsi_deblur.report.tiles_csv import write_tiles_csv
 from wsi_deblur.tiling.grid import TileGrid
 from wsi_deblur.tissue import tile_tissue_fraction, tissue_mask
-from wsi_deblur.working_scale import working_downsample
+from wsi_deblur.working_scale import working_grid
 from wsi_deblur.write import ome_tiff, ome_zarr
 from wsi_deblur.write.checkpoints import Checkpoints
 from wsi_deblur.write.location import OutputPath, remove
@@ -79,7 +79,7 @@ def tile_grid(slide: Slide, options: RunOptions) -> TileGrid:
     The halo is the networks' context, so it is counted at the working pixel
     size: 64 pixels of a 20x scan, 128 of a 40x one (see :mod:`wsi_deblur.working_scale`).
     """
-    return TileGrid(slide.shape, options.tile_size, options.halo * working_downsample(slide.mpp))
+    return working_grid(slide.shape, slide.mpp, tile_size=options.tile_size, halo=options.halo)
 
 
 def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False,

@@ -22,8 +22,7 @@ from wsi_deblur.io.slide import Slide, slide_stem
 from wsi_deblur.restore.base import Restorer
 from wsi_deblur.restore.windows import restore_windows
 from wsi_deblur.tiling.blend import blend_region
-from wsi_deblur.tiling.grid import TileGrid
-from wsi_deblur.working_scale import working_downsample
+from wsi_deblur.working_scale import working_grid
 from wsi_deblur.write.staging import StagedOutputs
 
 
@@ -50,7 +49,7 @@ def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restore
     original = slide.read_region(0, 0, h, w)
     if not estimate.is_blurred:
         return original
-    grid = TileGrid((h, w), tile_size=tile_size, halo=halo * working_downsample(slide.mpp))
+    grid = working_grid((h, w), slide.mpp, tile_size=tile_size, halo=halo)
     tiles = [(i, j) for i in range(grid.grid_shape[0]) for j in range(grid.grid_shape[1])]
     windows = restore_windows(slide, grid, tiles, [estimate] * len(tiles), restorer)
     return blend_region(original, (0, 0, h, w), grid, np.ones(grid.grid_shape, bool), windows)
