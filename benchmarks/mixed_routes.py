@@ -1,6 +1,6 @@
 """Routes for mixed blur: which chain of ``fast`` networks restores held-out mixed pairs best.
 
-    python benchmarks/mixed_routes.py [--data out/data/restore-128.npz]
+    python benchmarks/mixed_routes.py [--data out/data/restore-128.npz] [--fast-weights DIR]
 
 On the mixed test pairs of ``pipelines.restore_data`` (fields never used in
 training), each route is given the true motion direction; prints the mean
@@ -28,12 +28,14 @@ ROUTES = [("motion", "defocus"), ("defocus", "motion"), ("motion",), ("defocus",
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("out/data/restore-128.npz"))
+    parser.add_argument("--fast-weights", type=str, default=None,
+                        help="folder of candidate fast weights (default: those shipped in the package)")
     args = parser.parse_args()
     data = np.load(args.data)
     mixed = np.flatnonzero(data["test_kind"] == BLUR_CLASSES.index("mixed"))
     blurred, sharp, params = data["test_blurred"][mixed], data["test_sharp"][mixed], data["test_params"][mixed]
     angles = [true_estimate(BLUR_CLASSES.index("mixed"), p).motion_angle_deg for p in params]
-    restorer = NeuralRestorer("fast", threads=2)
+    restorer = NeuralRestorer("fast", weights_dir=args.fast_weights, threads=2)
     print(f"{len(mixed)} held-out mixed pairs, mean SSIM against the sharp field:\n")
     print(f"| route | SSIM |\n|---|---|\n| blurred input | {score(blurred, sharp)[0].mean():.3f} |")
     for route in ROUTES:

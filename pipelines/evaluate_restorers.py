@@ -1,6 +1,7 @@
 """Evaluate the deblurring models and classical baselines on held-out fields.
 
     python -m pipelines.evaluate_restorers --data out/data/restore-128.npz --out out/eval
+    python -m pipelines.evaluate_restorers --fast-weights out/candidate --out out/eval-candidate  # before shipping
 
 On the test pairs of :mod:`pipelines.restore_data` (fields never used in
 training), per blur type and severity bin, SSIM and PSNR against the sharp
@@ -161,6 +162,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("out/data/restore-128.npz"))
     parser.add_argument("--out", type=Path, default=Path("out/eval"))
     parser.add_argument("--limit", type=int, default=None, help="at most this many test pairs")
+    parser.add_argument("--fast-weights", type=str, default=None,
+                        help="folder of candidate fast weights (deblur_fast_<blur>.safetensors for defocus, motion "
+                             "and mixed), to compare before shipping; default: those shipped in the package")
     parser.add_argument("--baseline-limit", type=int, default=40,
                         help="pairs per blur type for the (slow) classical baselines")
     args = parser.parse_args()
@@ -168,7 +172,7 @@ def main() -> None:
     blurred, sharp, kinds, params = (data[f"test_{k}"] for k in ("blurred", "sharp", "kind", "params"))
     if args.limit:
         blurred, sharp, kinds, params = blurred[:args.limit], sharp[:args.limit], kinds[:args.limit], params[:args.limit]
-    restorers = {"fast": NeuralRestorer("fast"), "dbmid": NeuralRestorer("dbmid")}
+    restorers = {"fast": NeuralRestorer("fast", weights_dir=args.fast_weights), "dbmid": NeuralRestorer("dbmid")}
     from wsi_deblur.classify.neural import NeuralBlurClassifier
 
     classifier = NeuralBlurClassifier()
@@ -180,8 +184,8 @@ def main() -> None:
         seconds[name] = time.perf_counter() - t0
     detected = classifier.classify(blurred)
     methods["fast (detected type)"] = restorers["fast"].restore(blurred, detected)
-    methods["fast, DBMID's mixed chain (true type)"], mixed_speed = mixed_routes(blurred, kinds, params,
-                                                                                methods["fast (true type)"])
+    methods["fast, DBMID's mixed chain (true type)"], mixed_speed = mixed_routes(
+        blurred, kinds, params, methods["fast (true type)"], weights_dir=args.fast_weights)
 
     scores = {name: score(images, sharp) for name, images in methods.items()}  # (SSIM, PSNR) of every pair
     rows: list[dict] = []
@@ -218,7 +222,8 @@ def main() -> None:
     gain = scores["fast (true type)"][0] - scores["blurred input"][0]
     fields = (gains_per_field(gain, kinds, data["test_field"][:len(kinds)], [str(s) for s in data["test_sources"]])
               if "test_field" in data else [])
-    result = {"rows": rows, "sharp_fields": sharp_check, "fields": fields,
+    result = {"fast_weights": args.fast_weights or "shipped", "rows": rows, "sharp_fields": sharp_check,
+              "fields": fields,
               "classifier_accuracy_on_pairs": float(np.mean([d.label == BLUR_CLASSES[k]
                                                              for d, k in zip(detected, kinds)])),
               "mpx_per_s_cpu": {k: pixels / v / 1e6 for k, v in seconds.items()},
@@ -229,18 +234,20 @@ def main() -> None:
     print(markdown_table(result))
 
 
-def mixed_routes(blurred: np.ndarray, kinds: np.ndarray, params: np.ndarray,
-                 routed: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+def mixed_routes(blurred: np.ndarray, kinds: np.ndarray, params: np.ndarray, routed: np.ndarray, *,
+                 weights_dir: str | None = None) -> tuple[np.ndarray, dict[str, float]]:
     """``routed`` (``fast`` by the true types) with its mixed pairs put through DBMID's chain instead.
 
     Also the speed (Mpx/s, this CPU) of the mixed pairs through DL_mixed and through the chain.
+    ``weights_dir``: the ``fast`` weights (default: the shipped ones).
     """
     mixed = np.flatnonzero(kinds == BLUR_CLASSES.index("mixed"))
     angles = [true_estimate(k, p).motion_angle_deg for k, p in zip(kinds[mixed], params[mixed])]
     pixels = blurred[mixed].size / 3
     speed, out = {}, routed.copy()
-    for name, restorer in (("DL_mixed", NeuralRestorer("fast")),
-                           ("DL_motion then DL_defocus", NeuralRestorer("fast", chain_mixed=True))):
+    for name, restorer in (("DL_mixed", NeuralRestorer("fast", weights_dir=weights_dir)),
+                           ("DL_motion then DL_defocus", NeuralRestorer("fast", weights_dir=weights_dir,
+                                                                        chain_mixed=True))):
         t0 = time.perf_counter()
         restored = restorer.restore_as(blurred[mixed], "mixed", angles)
         speed[name] = pixels / (time.perf_counter() - t0) / 1e6

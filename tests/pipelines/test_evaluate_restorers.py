@@ -1,10 +1,14 @@
-"""The evaluation's per-field breakdown against a reference computed by hand."""
+"""The evaluation: its per-field breakdown against a reference computed by hand, and the weights it scores."""
+
+import shutil
 
 import numpy as np
+import pytest
 from skimage.metrics import structural_similarity as ssim
 
-from pipelines.evaluate_restorers import gains_per_field, score
+from pipelines.evaluate_restorers import gains_per_field, mixed_routes, score
 from wsi_deblur.blur.estimate import BLUR_CLASSES
+from wsi_deblur.restore.neural import default_weights
 from wsi_deblur.synthetic import SyntheticSlide
 
 
@@ -28,3 +32,23 @@ def test_gains_per_field_match_a_reference_and_skip_missing_types():
     assert np.isclose(a["motion"]["gain"], loss[1]) and "mixed" not in a
     assert np.isclose(a["mean"], (a["defocus"]["gain"] + a["motion"]["gain"]) / 2)
     assert b["mixed"]["gain"] == 0 and b["motion"]["gain"] == 0 and b["mean"] == 0 and "defocus" not in b
+
+
+def test_candidate_weights_are_the_ones_scored(tmp_path):
+    """``--fast-weights``: the mixed routes run the candidate folder's networks, not the shipped ones."""
+    rng = np.random.default_rng(1)
+    field = SyntheticSlide((256, 256), tissue=False).render(0, 0, 256, 256)
+    blurred = np.stack([field[y:y + 64, x:x + 64] for y, x in rng.integers(0, 192, (3, 2))])
+    kinds = np.array([BLUR_CLASSES.index(k) for k in ("mixed", "defocus", "mixed")])
+    params = np.array([[3.0, 20.0, 30.0, 0.75, 2.0], [3.0, 0.0, 0.0, 0.75, 2.0], [2.0, 12.0, 100.0, 0.75, 1.5]],
+                      np.float32)
+    routed = np.zeros_like(blurred)
+    for blur in ("defocus", "motion", "mixed"):
+        shutil.copy(default_weights("fast", blur), tmp_path / f"deblur_fast_{blur}.safetensors")
+    shipped, _ = mixed_routes(blurred, kinds, params, routed)
+    copied, _ = mixed_routes(blurred, kinds, params, routed, weights_dir=str(tmp_path))
+    np.testing.assert_array_equal(copied, shipped)
+    assert (copied[1] == 0).all() and copied[[0, 2]].any()  # only the mixed pairs go through the chain
+    (tmp_path / "deblur_fast_defocus.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="deblur_fast_defocus"):
+        mixed_routes(blurred, kinds, params, routed, weights_dir=str(tmp_path))
