@@ -2,12 +2,20 @@ import numpy as np
 import pytest
 
 from wsi_deblur.blur import BlurEstimate
-from wsi_deblur.working_scale import downsample_tiles, severity_scaled, working_downsample
+from wsi_deblur.working_scale import downsample_tiles, severity_scaled, working_downsample, working_grid
 
 
 def test_working_downsample():
     assert working_downsample(0.5) == 1 and working_downsample(0.25) == 2 and working_downsample(0.227) == 2
     assert working_downsample(1.0) == 1 and working_downsample(None) == 1 and working_downsample(0.17) == 3
+
+
+def test_the_halo_covers_the_same_micrometres_on_a_20x_and_a_40x_scan():
+    at_20x = working_grid((3000, 5000), 0.5, tile_size=512, halo=64)
+    at_40x = working_grid((6000, 10000), 0.25, tile_size=1024, halo=64)
+    assert at_20x.halo * 0.5 == at_40x.halo * 0.25 == 32.0  # micrometres of context on each side
+    assert at_20x.grid_shape == at_40x.grid_shape  # tiles stay in level-0 pixels
+    assert working_grid((3000, 5000), None, tile_size=512, halo=64).halo == 64  # pixel size unknown
 
 
 @pytest.mark.parametrize("factor", [1, 2, 3])

@@ -74,11 +74,7 @@ def open_for_processing(path: str | Path, options: RunOptions) -> Slide:
 
 
 def tile_grid(slide: Slide, options: RunOptions) -> TileGrid:
-    """The slide's tiles and restore windows, ``options.halo`` working pixels of context around each.
-
-    The halo is the networks' context, so it is counted at the working pixel
-    size: 64 pixels of a 20x scan, 128 of a 40x one (see :mod:`wsi_deblur.working_scale`).
-    """
+    """The slide's tiles and restore windows (:func:`wsi_deblur.working_scale.working_grid` of ``options``)."""
     return working_grid(slide.shape, slide.mpp, tile_size=options.tile_size, halo=options.halo)
 
 
