@@ -124,10 +124,7 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=600)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--test-size", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the training pairs; files of one seed share their first pairs (a bigger "
-                             "file extends a smaller one), so fresh pairs need another seed; the held-out pairs "
-                             "are the same whatever the seed, so networks trained on different files compare")
+    parser.add_argument("--seed", type=int, default=0, help=blur_data.SEED_HELP)
     args = parser.parse_args()
     root = shared_data_dir()
     split = source_images(root)
