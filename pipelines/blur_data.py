@@ -240,13 +240,17 @@ def save_splits(out: Path, train: dict[str, np.ndarray], test: dict[str, np.ndar
                 sources: dict[str, list[str]], *, command: str = "") -> None:
     """One ``.npz`` with ``train_*`` and ``test_*`` arrays, the source fields of each split and the ``command`` that made it.
 
-    Written under a temporary name and moved into place, so an interrupted build leaves no complete-looking file.
+    Written under a temporary name and moved into place: a failed write leaves ``out`` as it was.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial.npz")
-    np.savez(partial, **{f"train_{k}": v for k, v in train.items()}, **{f"test_{k}": v for k, v in test.items()},
-             train_sources=np.array(sources["train"]), test_sources=np.array(sources["test"]),
-             command=np.array(command))
+    try:
+        np.savez(partial, **{f"train_{k}": v for k, v in train.items()}, **{f"test_{k}": v for k, v in test.items()},
+                 train_sources=np.array(sources["train"]), test_sources=np.array(sources["test"]),
+                 command=np.array(command))
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(out)
 
 

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from pipelines.provenance import machine, sha256_of, start_weights
+from pipelines.provenance import command_line, machine, sha256_of, start_weights
 from pipelines.blur_data import DEFOCUS_MIN_SIGMA_PX, SHARP_MAX_SIGMA_PX, unambiguous
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.classify.network import DEFOCUS_SCALE_UM, MOTION_SCALE_PX, BlurNet, macs_per_pixel
@@ -223,9 +223,7 @@ def main() -> None:
         "crop": int(images.shape[1]), "test": test, "train_seconds": train_seconds,
         "settings": (f"Adam, one-cycle lr max {args.lr}, {args.steps} steps of {args.batch}, seed {args.seed}"
                      + (f", starting from {init}" if init else "")),
-        "command": " ".join(["python -m pipelines.train_classifier", f"--data {args.data}", f"--steps {args.steps}",
-                             f"--batch {args.batch}", f"--lr {args.lr}", f"--seed {args.seed}"]
-                            + ([f"--init {args.init}"] if args.init else [])),
+        "command": command_line("pipelines.train_classifier"),
         "machine": machine(), "speed": cpu_speed(net),
         "data_command": str(data["command"]) if "command" in data else None,
     }

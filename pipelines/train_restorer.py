@@ -44,7 +44,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from pipelines.losses import LOSSES
-from pipelines.provenance import machine, sha256_of, start_weights
+from pipelines.provenance import command_line, machine, sha256_of, start_weights
 from pipelines.train_classifier import to_tensor
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.restore.direction_fold import fold, fold_direction
@@ -56,9 +56,6 @@ MODELS = Path(__file__).resolve().parents[1] / "wsi_deblur" / "models"
 #: Kinds each network trains on, and which stored target it learns.
 TRAINING_KINDS = {"defocus": ("in_focus", "defocus"), "motion": ("in_focus", "motion", "mixed"),
                   "mixed": ("in_focus", "mixed")}
-
-#: The pairs file :mod:`pipelines.restore_data` writes by default (12000 training pairs).
-DEFAULT_DATA = Path("out/data/restore-128.npz")
 
 #: Networks told the motion direction (their pairs folded by it) when the architecture allows.
 DIRECTIONAL_BLURS = ("motion", "mixed")
@@ -170,16 +167,11 @@ def cpu_speed(net: torch.nn.Module, size: int = 512, batch: int = 4) -> float:
 
 
 def data_command(info: dict) -> str:
-    """The :mod:`pipelines.restore_data` command that wrote a network's training pairs.
-
-    As the pairs file records it; for files written before it did, rebuilt from the file's name and size.
-    """
+    """How a network's pairs file was made: its recorded :mod:`pipelines.restore_data` command, in backticks."""
     if info.get("data_command"):
-        return info["data_command"]
-    data = Path(info.get("data", DEFAULT_DATA))
-    if data == DEFAULT_DATA:
-        return "python -m pipelines.restore_data"
-    return f"python -m pipelines.restore_data --n-train {info['data_pairs']} --out {data}"
+        return f"`{info['data_command']}`"
+    return (f"`python -m pipelines.restore_data` (`{info['data']}` was written before pairs files recorded their "
+            "options)")
 
 
 def write_card(path: Path, weights: Path, info: dict) -> None:
@@ -208,7 +200,7 @@ in_focus untouched, defocus -> DL_defocus, motion -> DL_motion, mixed ->
   pupil-function defocus adding a Gaussian-equivalent std of 1.2-6 px at NA 0.5-0.95,
   linear motion 5-40 px at any angle, Poisson-Gaussian noise (1000-20000 photons at
   full scale), JPEG 70-95 on 70%.
-  Built by `{data_command(info)}`.
+  Built by {data_command(info)}.
 - **Test data**: {info['n_test']} pairs of {info['test_crop']} px from {len(info['test_images'])} fields never
   used in training: {', '.join(info['test_images'])}.
 - **Settings**: {info['settings']}.
@@ -234,7 +226,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=("fast", "dbmid"), default="fast")
     parser.add_argument("--blur", choices=tuple(TRAINING_KINDS), required=True)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=Path("out/data/restore-128.npz"))
     parser.add_argument("--steps", type=int)
     parser.add_argument("--batch", type=int)
     parser.add_argument("--lr", type=float)
@@ -322,17 +314,7 @@ def main() -> None:
                      + (f", folded by direction (direction jitter {args.angle_jitter} deg std)"
                         if directional else "")
                      + (f", starting from {init}" if init else "")),
-        "command": " ".join(["python -m pipelines.train_restorer", "--arch", args.arch, "--blur", args.blur]
-                            + ([f"--data {args.data}"] if args.data != DEFAULT_DATA else [])
-                            + [f"--{k} {getattr(args, k)}" for k in ("steps", "batch", "lr", "loss")
-                               if getattr(args, k) is not None]
-                            + ([f"--widths {' '.join(map(str, args.widths))}"] if args.widths else [])
-                            + ([f"--seed {args.seed}"] if args.seed else [])
-                            + ([f"--{'' if args.directional else 'no-'}directional"]
-                               if args.directional is not None else [])
-                            + ([f"--angle-jitter {args.angle_jitter}"] if args.angle_jitter != 5.0 else [])
-                            + ([f"--init {args.init}"] if args.init else [])
-                            + ([f"--threads {args.threads}"] if args.threads != 2 else [])),
+        "command": command_line("pipelines.train_restorer"),
         "machine": machine(), "cpu_mpx_per_s": cpu_speed(net), "threads": args.threads,
     }
     write_card(out_path.with_suffix(".md"), out_path, info)

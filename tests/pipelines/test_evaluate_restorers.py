@@ -43,12 +43,13 @@ def test_candidate_weights_are_the_ones_scored(tmp_path):
     params = np.array([[3.0, 20.0, 30.0, 0.75, 2.0], [3.0, 0.0, 0.0, 0.75, 2.0], [2.0, 12.0, 100.0, 0.75, 1.5]],
                       np.float32)
     routed = np.zeros_like(blurred)
-    for blur in ("defocus", "motion", "mixed"):
-        shutil.copy(default_weights("fast", blur), tmp_path / f"deblur_fast_{blur}.safetensors")
     shipped, _ = mixed_routes(blurred, kinds, params, routed)
-    copied, _ = mixed_routes(blurred, kinds, params, routed, weights_dir=str(tmp_path))
-    np.testing.assert_array_equal(copied, shipped)
-    assert (copied[1] == 0).all() and copied[[0, 2]].any()  # only the mixed pairs go through the chain
+    # A candidate folder whose DL_motion is the shipped DL_mixed: DBMID's chain (DL_motion, then DL_defocus) changes.
+    for blur, source in (("defocus", "defocus"), ("motion", "mixed"), ("mixed", "mixed")):
+        shutil.copy(default_weights("fast", source), tmp_path / f"deblur_fast_{blur}.safetensors")
+    candidate, _ = mixed_routes(blurred, kinds, params, routed, weights_dir=str(tmp_path))
+    assert not np.array_equal(candidate[[0, 2]], shipped[[0, 2]])
+    assert (candidate[1] == 0).all() and (shipped[1] == 0).all()  # only the mixed pairs go through the chain
     (tmp_path / "deblur_fast_defocus.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="deblur_fast_defocus"):
         mixed_routes(blurred, kinds, params, routed, weights_dir=str(tmp_path))

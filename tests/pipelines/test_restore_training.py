@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from pipelines.blur_data import save_splits
 from wsi_deblur.blur.estimate import BLUR_CLASSES
@@ -36,8 +37,22 @@ def tiny_dataset(folder, n_train, n_test, seed):
     data = folder / "pairs.npz"
     command = f"python -m pipelines.restore_data --n-train {n_train} --seed {seed} --out '{data}'"
     save_splits(data, train, test, {"train": ["a.png"], "test": ["b.png"]}, command=command)
-    assert not list(folder.glob("*.partial*"))  # written under a temporary name, then moved into place
     return data, test
+
+
+def test_a_failed_save_keeps_the_complete_pairs_file_it_would_replace(tmp_path):
+    data, test = tiny_dataset(tmp_path, 8, 4, seed=2)
+
+    class Unwritable:  # fails half-way through the archive, after the train arrays are in
+        def __array__(self, *args, **kwargs):
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        save_splits(data, {"blurred": test["blurred"]}, {"blurred": Unwritable()}, {"train": [], "test": []})
+    with np.load(data) as kept:  # still the earlier, complete file
+        np.testing.assert_array_equal(kept["test_blurred"], test["blurred"])
+        assert "--seed 2" in str(kept["command"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.npz"]  # no partial file left behind
 
 
 def test_training_writes_loadable_safetensors_and_a_card(tmp_path):
