@@ -29,6 +29,16 @@ the classifier's training range (down to 200 photons), which is built to be
 robust rather than realistic. In-focus pairs (target = the field itself) teach the networks to leave
 sharp tissue alone.
 
+With ``--out-of-plane P``, a share P of the defocus and mixed *training* pairs
+also carry the fine structure of another plane of a thick section
+(:func:`wsi_deblur.blur.simulate.add_out_of_plane`: another crop of the same
+field, at 0.1-0.4 of its contrast) with the sharp plane still the target, and
+those pairs get 5000-50000 photons (the noise of the real focus pair, 1-3 grey
+levels). What the real out-of-focus plane holds and the plain simulator lacks
+(``pipelines.evaluate_real``): the networks learn that fine detail in a
+defocused tile belongs to other planes, not to the one they restore. The
+held-out pairs never carry it, so the evaluation stays comparable.
+
     python -m pipelines.restore_data --out out/data/restore-128.npz
 """
 
@@ -36,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +56,7 @@ from pipelines.blur_data import (NUMERICAL_APERTURES, added_sigma_px, colour_jit
                                  psf_of, random_crop, sample_mixed_params, shared_data_dir, source_images)
 from pipelines.provenance import command_line
 from wsi_deblur.blur.estimate import BLUR_CLASSES
-from wsi_deblur.blur.simulate import Optics, add_sensor_noise, convolve_rgb, jpeg_roundtrip
+from wsi_deblur.blur.simulate import Optics, add_out_of_plane, add_sensor_noise, convolve_rgb, jpeg_roundtrip
 
 #: Defocus restored: Gaussian-equivalent std added by the optics, px at 0.5 um/px.
 RESTORE_SIGMA_PX = (1.2, 6.0)
@@ -54,13 +65,20 @@ RESTORE_PHOTONS = (1000.0, 20000.0)
 MARGIN = 48
 #: Share of each kind in a dataset (in-focus pairs keep sharp tissue untouched).
 KIND_SHARES = {"in_focus": 0.16, "defocus": 0.28, "motion": 0.28, "mixed": 0.28}
+#: Contrast of another plane's fine detail in out-of-plane pairs (see --out-of-plane).
+OUT_OF_PLANE_STRENGTH = (0.1, 0.4)
+#: Photons at full scale of out-of-plane pairs: the noise measured on the real focus pair.
+OUT_OF_PLANE_PHOTONS = (5000.0, 50000.0)
 #: Seed of the held-out pairs, whatever ``--seed`` (that of the training pairs) is.
 TEST_SEED = 12
 
 
-def degrade(patch: np.ndarray, params, rng: np.random.Generator) -> np.ndarray:
-    """Blur (true PSF), noise and JPEG, as the scanner would."""
+def degrade(patch: np.ndarray, params, rng: np.random.Generator, *, other: np.ndarray | None = None,
+            strength: float = 0.0) -> np.ndarray:
+    """Blur (true PSF), another plane's detail (``other`` at ``strength``), noise and JPEG, as the scanner would."""
     blurred = convolve_rgb(patch, psf_of(params))
+    if other is not None and strength > 0:
+        blurred = add_out_of_plane(blurred, other, strength)
     noisy = add_sensor_noise(blurred, rng, photons=params.photons, read_noise=params.read_noise)
     out = jpeg_roundtrip(noisy, params.jpeg_quality) if params.jpeg_quality else np.clip(np.rint(noisy), 0, 255)
     return out.astype(np.uint8)
@@ -71,8 +89,13 @@ def defocus_only(patch: np.ndarray, params) -> np.ndarray:
     return np.clip(np.rint(convolve_rgb(patch, defocus_kernels_of(params))), 0, 255).astype(np.uint8)
 
 
-def make_pair(path: str, size: int, rng: np.random.Generator, kind: str):
-    """One training pair of ``kind`` from the field at ``path``, or None if it does not fit."""
+def make_pair(path: str, size: int, rng: np.random.Generator, kind: str, out_of_plane: float = 0.0):
+    """One training pair of ``kind`` from the field at ``path``, or None if it does not fit.
+
+    ``out_of_plane``: probability that a defocus or mixed pair carries another
+    plane's detail (no random numbers are drawn for it when 0, so the pairs
+    are those of earlier versions).
+    """
     patch = random_crop(load_field(path), size + 2 * MARGIN, rng)
     if patch is None:
         return None
@@ -87,13 +110,20 @@ def make_pair(path: str, size: int, rng: np.random.Generator, kind: str):
         return None
     inner = np.s_[MARGIN:-MARGIN, MARGIN:-MARGIN]
     sharp = np.clip(np.rint(patch), 0, 255).astype(np.uint8)
-    blurred = degrade(patch, params, rng)
+    other, strength = None, 0.0
+    if out_of_plane > 0 and kind in ("defocus", "mixed") and rng.random() < out_of_plane:
+        other = random_crop(load_field(path), size + 2 * MARGIN, rng)
+        if other is not None:
+            other = np.clip(colour_jitter(np.ascontiguousarray(other), rng), 0, 255)
+            strength = float(rng.uniform(*OUT_OF_PLANE_STRENGTH))
+            params = replace(params, photons=float(np.exp(rng.uniform(*np.log(OUT_OF_PLANE_PHOTONS)))))
+    blurred = degrade(patch, params, rng, other=other, strength=strength)
     stage = defocus_only(patch, params) if kind == "mixed" else sharp
     p = [params.defocus_um, params.motion_length_px, params.motion_angle_deg, optics.numerical_aperture, sigma]
     return blurred[inner], sharp[inner], stage[inner], np.array(p, np.float32)
 
 
-def _worker(args) -> dict[str, np.ndarray]:
+def _worker(args, *, out_of_plane: float = 0.0) -> dict[str, np.ndarray]:
     paths, n, size, seed = args
     rng = np.random.default_rng(seed)
     kinds = list(KIND_SHARES)
@@ -102,7 +132,7 @@ def _worker(args) -> dict[str, np.ndarray]:
     while len(out["kind"]) < n:
         kind = kinds[int(rng.choice(len(kinds), p=share / share.sum()))]
         field = int(rng.integers(len(paths)))
-        made = make_pair(paths[field], size, rng, kind)
+        made = make_pair(paths[field], size, rng, kind, out_of_plane)
         if made is None:
             continue
         for key, value in zip(("blurred", "sharp", "stage", "params"), made):
@@ -112,9 +142,11 @@ def _worker(args) -> dict[str, np.ndarray]:
     return {k: np.array(v, np.int64) if k in ("kind", "field") else np.stack(v) for k, v in out.items()}
 
 
-def build(root: Path, n: int, size: int, split: str, seed: int, workers: int = 2) -> dict[str, np.ndarray]:
+def build(root: Path, n: int, size: int, split: str, seed: int, workers: int = 2, *,
+          out_of_plane: float = 0.0) -> dict[str, np.ndarray]:
     """``n`` pairs of ``size`` px from the ``split`` fields, reproducible from ``seed``."""
-    return blur_data.build(root, n, size, split, seed, workers, worker=_worker, multiple=1)
+    worker = partial(_worker, out_of_plane=out_of_plane)
+    return blur_data.build(root, n, size, split, seed, workers, worker=worker, multiple=1)
 
 
 def main() -> None:
@@ -125,10 +157,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--test-size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0, help=blur_data.SEED_HELP)
+    parser.add_argument("--out-of-plane", type=float, default=0.0, metavar="P",
+                        help="share of defocus and mixed training pairs that carry another plane's fine detail "
+                             "(a thick section; default 0)")
     args = parser.parse_args()
+    if not 0.0 <= args.out_of_plane <= 1.0:
+        parser.error(f"--out-of-plane must be in [0, 1], not {args.out_of_plane}")
     root = shared_data_dir()
     split = source_images(root)
-    train = build(root, args.n_train, args.size, "train", args.seed + 11)
+    train = build(root, args.n_train, args.size, "train", args.seed + 11, out_of_plane=args.out_of_plane)
     test = build(root, args.n_test, args.test_size, "test", TEST_SEED)
     blur_data.save_splits(args.out, train, test, split, command=command_line("pipelines.restore_data"))
     print(f"wrote {args.out}: {len(train['kind'])} train pairs of {args.size} px, "

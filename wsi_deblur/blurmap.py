@@ -23,6 +23,9 @@ from wsi_deblur.write.location import output_path
 #: blurred, but defocus or mixed by 55/40, is restored (by its likelier route).
 DEFAULT_MIN_CONFIDENCE = 0.8
 
+#: ``BlurMap.guard_action`` values, by index.
+GUARD_ACTIONS = ("not restored", "restorer", "deconvolution", "not recorded")
+
 #: Label image values: 0 background, then one per blur class.
 LABEL_VALUES = {"background": 0, **{name: i + 1 for i, name in enumerate(BLUR_CLASSES)}}
 
@@ -49,6 +52,14 @@ class BlurMap:
         what decides a restoration (:meth:`restore_mask`).
     defocus_sigma_px, motion_length_px, motion_angle_deg : float32 arrays
         Severity (see :class:`BlurEstimate`), level-0 pixels and degrees.
+    guard_action : uint8 array
+        What the consistency guard did with each tile's restoration
+        (:data:`GUARD_ACTIONS`: not restored, restorer kept, replaced by the
+        regularised deconvolution, not recorded (a resumed run)).
+    guard_consistency : float32 array
+        The guard's consistency of each restored tile (at most 1: its
+        restoration explains the input; :class:`~wsi_deblur.restore.guard.GuardReport`);
+        NaN where nothing was checked.
     """
 
     grid: TileGrid
@@ -60,14 +71,38 @@ class BlurMap:
     defocus_sigma_px: np.ndarray = field(default=None)  # type: ignore[assignment]
     motion_length_px: np.ndarray = field(default=None)  # type: ignore[assignment]
     motion_angle_deg: np.ndarray = field(default=None)  # type: ignore[assignment]
+    guard_action: np.ndarray = field(default=None)  # type: ignore[assignment]
+    guard_consistency: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         shape = self.grid.grid_shape
         for name, dtype in (("label", np.uint8), ("confidence", np.float32), ("blur_probability", np.float32),
                             ("defocus_sigma_px", np.float32),
-                            ("motion_length_px", np.float32), ("motion_angle_deg", np.float32)):
+                            ("motion_length_px", np.float32), ("motion_angle_deg", np.float32),
+                            ("guard_action", np.uint8)):
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(shape, dtype=dtype))
+        if self.guard_consistency is None:
+            self.guard_consistency = np.full(shape, np.nan, dtype=np.float32)
+
+    def set_guard(self, reports: dict, *, unrecorded=()) -> None:
+        """Record the guard's :class:`~wsi_deblur.restore.guard.GuardReport` of each restored tile.
+
+        ``unrecorded``: restored tiles whose report is not known (their regions
+        were written by an interrupted earlier run).
+        """
+        for ij in unrecorded:
+            self.guard_action[ij] = GUARD_ACTIONS.index("not recorded")
+        for ij, report in reports.items():
+            self.guard_action[ij] = GUARD_ACTIONS.index(report.action if report.action != "none" else "restorer")
+            self.guard_consistency[ij] = report.consistency if report.action != "none" else np.nan
+
+    def guard_summary(self) -> dict:
+        """Counts of restored tiles by guard action, and their consistency (qc.json's ``restoration_guard``)."""
+        checked = self.guard_consistency[np.isfinite(self.guard_consistency)]
+        return {"tiles": {name: int((self.guard_action == k).sum()) for k, name in enumerate(GUARD_ACTIONS) if k},
+                "max_consistency": round(float(checked.max()), 4) if checked.size else None,
+                "mean_consistency": round(float(checked.mean()), 4) if checked.size else None}
 
     def set_estimate(self, ij: tuple[int, int], est: BlurEstimate) -> None:
         """Record the classifier's estimate for tile ``ij``."""

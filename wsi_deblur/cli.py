@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--restorer", default="fast", choices=RESTORERS,
                      help="fast (default: light networks), dbmid (the paper's networks) or wiener")
     run.add_argument("--gpu", action="store_true", help="place restoration on workers with a GPU resource")
+    run.add_argument("--no-guard", action="store_true",
+                     help="keep every restoration as the restorer made it (default: a restoration that contradicts "
+                          "the optics is replaced by a regularised deconvolution)")
     run.add_argument("--ngff-version", default="0.4", choices=("0.4", "0.5"),
                      help="0.4 (Zarr v2, QuPath/Fiji; default) or 0.5 (Zarr v3)")
     run.add_argument("--zarr-compression", default="blosc", choices=("blosc", "zlib", "none"))
@@ -79,7 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="force the route instead of detecting the blur type")
     restore.add_argument("--classifier", default="neural", choices=CLASSIFIERS)
     restore.add_argument("--device", help="torch device for the networks (default: cuda if present, else cpu)")
-    restore.add_argument("--mpp", type=float, help="micrometres per pixel, if not in the images' metadata")
+    restore.add_argument("--mpp", type=float, help="micrometres per pixel, if not in the images' metadata "
+                                                   "(the result depends on it; 0.5 is assumed when neither gives one)")
+    restore.add_argument("--no-guard", action="store_true",
+                         help="keep the restorer's output even where it contradicts the optics")
     restore.add_argument("--debug", action="store_true")
 
     info = sub.add_parser("info", help="size, levels, pixel size and reader of slides (JSON lines)")
@@ -99,7 +105,7 @@ def _options(args: argparse.Namespace, restore: bool):
 
     extra = {}
     if restore:
-        extra = dict(restorer=args.restorer, gpu=args.gpu, ngff_version=args.ngff_version,
+        extra = dict(restorer=args.restorer, gpu=args.gpu, guard=not args.no_guard, ngff_version=args.ngff_version,
                      zarr_compression=args.zarr_compression, tiff=not args.no_tiff,
                      tiff_compression=args.tiff_compression, jpeg_quality=args.jpeg_quality)
     return RunOptions(tile_size=args.tile_size, halo=args.halo, chunk=args.chunk, min_tissue=args.min_tissue,
@@ -175,7 +181,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     for path in args.images:
         try:
             print(json.dumps(restore_image(path, args.out, restorer, classifier=classifier,
-                                           blur_type=args.blur_type, mpp=args.mpp)), flush=True)
+                                           blur_type=args.blur_type, mpp=args.mpp, guard=not args.no_guard)),
+                  flush=True)
         except SlideError as exc:
             _error_reporter(args.debug)(exc)
             status = EXIT_FAILED

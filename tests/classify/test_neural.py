@@ -110,8 +110,18 @@ def test_classify_command_prints_json_lines_and_reports_bad_files(tmp_path):
     assert [(d["path"], d["class"]) for d in lines] == [("soft.png", "defocus"), ("sharp.png", "in_focus")]
     assert set(lines[0]["probabilities"]) == {"in_focus", "defocus", "motion", "mixed"}
     assert {"defocus_um", "motion_length_px", "motion_angle_deg"} <= set(lines[0]["severity"])
+    assert all(d["mpp"] == 0.5 and d["mpp_source"] == "assumed" for d in lines)  # PNGs carry no pixel size
     errors = r.stderr.strip().splitlines()
     assert len(errors) == 4 and "Traceback" not in r.stderr
     for name, reason in (("tiny.png", "too small"), ("notes.png", "can read"), ("empty.jpg", "empty"),
                          ("deep.png", "8-bit")):
         assert any(name in e and reason in e for e in errors), (name, errors)
+
+
+def test_the_pixel_size_used_is_reported_with_where_it_came_from(tmp_path, small_slide):
+    from wsi_deblur.classify.image import classify_image
+
+    Image.fromarray(degraded("defocus", defocus_um=4.0)).save(tmp_path / "soft.png")
+    assert classify_image(tmp_path / "soft.png", NeuralBlurClassifier(), mpp=0.25)["mpp_source"] == "option"
+    found = classify_image(small_slide, NeuralBlurClassifier())
+    assert (found["mpp"], found["mpp_source"]) == (0.5, "file")

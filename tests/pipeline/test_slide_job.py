@@ -93,3 +93,38 @@ def test_the_restore_halo_is_counted_in_working_pixels(tmp_path, mpp, halo):
                      resolution=(1e4 / mpp, 1e4 / mpp), resolutionunit="CENTIMETER")
     grid = tile_grid(open_slide(tmp_path / "field.tif"), RunOptions(halo=64))
     assert grid.halo == halo and grid.tile_size == 512
+
+
+def test_every_restored_tile_has_the_guards_decision_in_csv_geojson_and_qc_json(small_run):
+    import csv
+
+    out, result = small_run
+    restored = result.blurmap.restore_mask(min_confidence=SMALL.min_confidence)
+    with open(out / "small.blurmap.csv", newline="") as f:
+        rows = {(int(r["row"]), int(r["col"])): r for r in csv.DictReader(f)}
+    for ij, row in rows.items():
+        if restored[ij]:
+            assert row["restoration"] in ("restorer", "deconvolution")
+            assert float(row["guard_consistency"]) >= 0
+        else:
+            assert row["restoration"] == "not restored" and row["guard_consistency"] == ""
+    qc = json.loads((out / "small.qc.json").read_text())
+    guard = qc["restoration_guard"]
+    assert guard["tiles"]["restorer"] + guard["tiles"]["deconvolution"] == qc["restored_tiles"] == int(restored.sum())
+    assert guard["tiles"]["not recorded"] == 0 and guard["max_consistency"] is not None
+    assert qc["settings"]["guard"] is True
+    features = json.loads((out / "small.blurmap.geojson").read_text())["features"]
+    assert sum(f["properties"]["measurements"]["restored_tiles"] for f in features) == qc["restored_tiles"]
+
+
+def test_without_the_guard_the_restorers_output_is_kept(tmp_path, small_slide, small_run):
+    from dataclasses import replace
+
+    guarded_out, guarded = small_run
+    result = process_slide(small_slide, tmp_path, replace(SMALL, guard=False, tiff=False))
+    assert result.summary["restoration_guard"]["tiles"]["deconvolution"] == 0
+    assert result.summary["restoration_guard"]["max_consistency"] is None  # nothing checked
+    kept = guarded.summary["restoration_guard"]["tiles"]["deconvolution"] == 0
+    a = zarr.open_group(str(tmp_path / "small.ome.zarr"), mode="r")["0"][:]
+    b = zarr.open_group(str(guarded_out / "small.ome.zarr"), mode="r")["0"][:]
+    assert np.array_equal(a, b) == kept  # the guard changes pixels only where it replaced a restoration

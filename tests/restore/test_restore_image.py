@@ -48,6 +48,8 @@ def test_restore_writes_one_png_per_image_and_reports_bad_files(tmp_path):
     assert len(errors) == 1 and "broken.png" in errors[0], r.stderr
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert [line["class"] for line in lines] == ["defocus", "in_focus"]
+    assert [(line["mpp"], line["mpp_source"]) for line in lines] == [(0.5, "assumed")] * 2  # PNG/TIFF: no pixel size
+    assert lines[0]["guard"]["restorer"] + lines[0]["guard"]["deconvolution"] >= 1 and lines[1]["guard"] is None
     assert sorted(p.name for p in out.iterdir()) == ["blurred.png", "sharp.png"]  # nothing half-written
     restored = np.asarray(Image.open(out / "blurred.png"))
     assert ssim(restored, SHARP, channel_axis=2) > ssim(defocused(), SHARP, channel_axis=2) + 0.1
@@ -60,6 +62,8 @@ def test_forced_blur_type_and_model(tmp_path):
     assert r.returncode == 0, r.stderr
     line = json.loads(r.stdout)
     assert line["class"] == "defocus" and line["detected"] is False and line["restorer"] == "dbmid"
+    r = cli("restore", tmp_path / "field.png", "-o", tmp_path / "out2", "--blur-type", "defocus", "--mpp", "0.5")
+    assert json.loads(r.stdout)["mpp_source"] == "option"
     out = np.asarray(Image.open(tmp_path / "out" / "field.png"))  # the network ran: not the input, but close
     assert not np.array_equal(out, SHARP) and ssim(out, SHARP, channel_axis=2) >= 0.95
 

@@ -75,6 +75,8 @@ def classify_image(path: str | Path | Slide, classifier: BlurClassifier, *, mpp:
 
     return {
         "path": str(path),
+        "mpp": slide.mpp or WORKING_MPP,
+        "mpp_source": slide.mpp_source,
         "class": label,
         "probabilities": {c: round(v, 4) for c, v in probs.items()},
         "severity": {

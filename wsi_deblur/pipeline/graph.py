@@ -5,7 +5,9 @@
   one *restore* task per chunk restores the windows of its blurred tiles (the
   step a GPU worker runs), and one *blend* task per chunk reads the input,
   gathers the restored windows of its own and neighbouring chunks, and blends
-  them. Chunks with nothing to restore just read the input.
+  them. Chunks with nothing to restore just read the input;
+- :func:`guard_reports` is what the consistency guard decided in each
+  restore task, computed with the writes so that each task runs once.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import dask
 import dask.array as da
 import numpy as np
+from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE, BlurMap
@@ -53,6 +56,11 @@ def blurmap_tasks(slide: Slide, grid: TileGrid, is_tissue: np.ndarray, classifie
     return tasks
 
 
+def _restore_chunk(slide: Slide, grid: TileGrid, tiles: list, estimates: list, restorer: Restorer, guard: bool,
+                   reference: np.ndarray | None):
+    return restore_windows(slide, grid, tiles, estimates, restorer, guard=guard, reference=reference)
+
+
 def _blend_chunk(slide: Slide, rect: tuple[int, int, int, int], grid: TileGrid, restored: np.ndarray,
                  ramp: int, *window_sets: dict) -> np.ndarray:
     y0, x0, y1, x1 = rect
@@ -65,7 +73,7 @@ def _blend_chunk(slide: Slide, rect: tuple[int, int, int, int], grid: TileGrid, 
 
 def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk: int = 2048,
                     min_confidence: float = DEFAULT_MIN_CONFIDENCE, ramp: int | None = None,
-                    gpu: bool = False) -> da.Array:
+                    gpu: bool = False, guard: bool = True, reference: np.ndarray | None = None) -> da.Array:
     """Level 0 with blurred tiles restored and blended, as a ``(y, x, c)`` Dask array.
 
     Parameters
@@ -86,21 +94,29 @@ def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk
     gpu : bool
         Annotate the restore tasks with ``resources={"GPU": 1}`` so a
         distributed scheduler places them on GPU workers only.
+    guard : bool
+        Check every restored window against the optics
+        (:mod:`wsi_deblur.restore.guard`); :func:`guard_reports` gives what it did.
+    reference : ndarray, optional
+        The slide's in-focus ring amplitudes
+        (:func:`~wsi_deblur.restore.reference.slide_reference`), which cap what
+        a restoration adds where the PSF passes little.
     """
     grid = blurmap.grid
     ramp = grid.halo if ramp is None else ramp
     restored = blurmap.restore_mask(min_confidence=min_confidence)
     per_chunk = chunk_tiles(grid, chunk)
     token = dask.base.tokenize(slide.source, grid, restored, blurmap.label, blurmap.defocus_sigma_px,
-                               blurmap.motion_length_px, blurmap.motion_angle_deg, restorer, chunk, ramp)
-    restore_name, blend_name = f"restore-windows-{token}", f"blend-{token}"
+                               blurmap.motion_length_px, blurmap.motion_angle_deg, restorer, chunk, ramp, guard, reference)
+    restore_name, blend_name = f"{RESTORE_LAYER}{token}", f"blend-{token}"
 
     restore_layer = {}
     for (ci, cj), tiles in per_chunk.items():
         todo = [ij for ij in tiles if restored[ij]]
         if todo:
             estimates = [blurmap.estimate(ij) for ij in todo]
-            restore_layer[(restore_name, ci, cj)] = (restore_windows, slide, grid, todo, estimates, restorer)
+            restore_layer[(restore_name, ci, cj)] = (_restore_chunk, slide, grid, todo, estimates, restorer, guard,
+                                                     reference)
 
     h, w = grid.shape
     blend_layer = {}
@@ -119,3 +135,34 @@ def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk
     chunks = (chunk_sizes(h, chunk), chunk_sizes(w, chunk), (3,))
     return da.Array(graph, blend_name, chunks=chunks, dtype=np.uint8)
 
+
+
+#: Name prefix of the restore layer of :func:`restored_level0`'s graph.
+RESTORE_LAYER = "restore-windows-"
+
+
+def _reports(windows) -> dict:
+    return dict(windows.reports)
+
+
+def guard_reports(image: da.Array, *, skip: set[tuple[int, int]] = frozenset()) -> list[Delayed]:
+    """The guard's reports of every restore task of :func:`restored_level0`'s ``image``.
+
+    One ``Delayed`` per restore chunk (a dict of tile to
+    :class:`~wsi_deblur.restore.guard.GuardReport`), leaving out the chunks in
+    ``skip`` (``(ci, cj)``: nothing of theirs is written again).
+    """
+    names = [name for name in image.dask.layers if name.startswith(RESTORE_LAYER)]
+    out = []
+    for name in names:
+        for key in image.dask.layers[name]:
+            if tuple(key[1:]) in skip:
+                continue
+            out.append(dask.delayed(_reports, pure=True)(Delayed(key, image.dask, layer=name)))
+    return out
+
+
+def restore_chunks_of(image: da.Array) -> list[tuple[int, int]]:
+    """The ``(ci, cj)`` of every restore task of :func:`restored_level0`'s ``image``."""
+    return [tuple(key[1:]) for name in image.dask.layers if name.startswith(RESTORE_LAYER)
+            for key in image.dask.layers[name]]

@@ -45,6 +45,9 @@ class RunOptions:
     reader : {"auto", "tifffile", "openslide", "pillow"}
     gpu : bool
         Place restore tasks on workers with a ``GPU`` resource.
+    guard : bool
+        Check every restored window against the optics and use a regularised
+        deconvolution where it contradicts them (:mod:`wsi_deblur.restore.guard`).
     review_fraction, rescan_fraction : float
         Blurred share of tissue tiles from which a slide's verdict is
         ``review`` or ``rescan`` (see :class:`~wsi_deblur.report.verdict.VerdictThresholds`).
@@ -66,6 +69,7 @@ class RunOptions:
     mpp: float | None = None
     reader: str = "auto"
     gpu: bool = False
+    guard: bool = True
     review_fraction: float = 0.05
     rescan_fraction: float = 0.20
 

@@ -16,7 +16,7 @@ from wsi_deblur.blurmap import BlurMap
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io import Slide, open_slide
 from wsi_deblur.models import make_classifier, make_restorer
-from wsi_deblur.pipeline.graph import blurmap_tasks, restored_level0
+from wsi_deblur.pipeline.graph import blurmap_tasks, guard_reports, restore_chunks_of, restored_level0
 from wsi_deblur.pipeline.manifest import file_identity, settings_hash
 from wsi_deblur.pipeline.options import RunOptions
 from wsi_deblur.pipeline.scheduler import compute
@@ -25,6 +25,7 @@ from wsi_deblur.report.geojson import write_blur_geojson
 from wsi_deblur.report.overlay import write_overlay_png
 from wsi_deblur.report.qc_json import qc_summary, write_qc_json
 from wsi_deblur.report.tiles_csv import write_tiles_csv
+from wsi_deblur.restore.reference import slide_reference
 from wsi_deblur.tiling.grid import TileGrid
 from wsi_deblur.tissue import tile_tissue_fraction, tissue_mask
 from wsi_deblur.working_scale import working_grid
@@ -206,10 +207,22 @@ def _write_restored(slide: Slide, blurmap: BlurMap, options: RunOptions, zarr_pa
                                           version=options.ngff_version, compression=options.zarr_compression,
                                           chunk=options.zarr_chunk)
         checkpoints.mark("zarr-created")
+    reference = slide_reference(slide, blurmap) if options.guard else None
     image = restored_level0(slide, blurmap, make_restorer(options.restorer), chunk=options.chunk,
-                            min_confidence=options.min_confidence, gpu=options.gpu)
-    compute(ome_zarr.store_level0(image, levels[0], checkpoints=checkpoints, compute=False), progress=progress,
-            label=f"{slide.stem}: restoring and writing level 0")
+                            min_confidence=options.min_confidence, gpu=options.gpu, guard=options.guard,
+                            reference=reference)
+    # A restore chunk whose 3 x 3 neighbourhood of regions was written by an earlier run is not run again.
+    written = {(ci, cj) for ci, cj in restore_chunks_of(image)
+               if all(checkpoints.done(f"level0-{ci + di}-{cj + dj}") or not _region_exists(image, ci + di, cj + dj)
+                      for di in (-1, 0, 1) for dj in (-1, 0, 1))}
+    _, *reports = compute(ome_zarr.store_level0(image, levels[0], checkpoints=checkpoints, compute=False),
+                          *guard_reports(image, skip=written), progress=progress,
+                          label=f"{slide.stem}: restoring and writing level 0")
+    restored = blurmap.restore_mask(min_confidence=options.min_confidence)
+    per_chunk = options.chunk // blurmap.grid.tile_size
+    blurmap.set_guard({ij: r for part in reports for ij, r in part.items()},
+                      unrecorded=[tuple(ij) for ij in np.argwhere(restored)
+                                  if (ij[0] // per_chunk, ij[1] // per_chunk) in written])
     for k, (source, target) in enumerate(zip(levels[:-1], levels[1:]), start=1):
         if not checkpoints.done(f"level{k}"):
             compute(ome_zarr.downsample_level(source, target, chunk=options.chunk, compute=False))
@@ -218,6 +231,10 @@ def _write_restored(slide: Slide, blurmap: BlurMap, options: RunOptions, zarr_pa
         ome_zarr.write_label_image(zarr_path, blurmap.label, mpp=slide.mpp, tile_size=blurmap.grid.tile_size,
                                    n_levels=len(levels), version=options.ngff_version)
         checkpoints.mark("labels")
+
+
+def _region_exists(image, ci: int, cj: int) -> bool:
+    return 0 <= ci < image.numblocks[0] and 0 <= cj < image.numblocks[1]
 
 
 def _write_tiff(slide: Slide, options: RunOptions, zarr_path: OutputPath, tiff_path: OutputPath, checkpoints: Checkpoints,

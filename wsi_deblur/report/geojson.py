@@ -57,6 +57,13 @@ def blur_features(blurmap: BlurMap, *, mpp: float) -> list[dict[str, Any]]:
                 "area_um2": round(polygon.area * mpp * mpp, 1),
                 "mean_confidence": round(float(blurmap.confidence[idx].mean()), 4),
             }
+            restored = blurmap.guard_action[idx] > 0
+            if restored.any():
+                checked = blurmap.guard_consistency[idx][np.isfinite(blurmap.guard_consistency[idx])]
+                measurements["restored_tiles"] = int(restored.sum())
+                measurements["deconvolved_tiles"] = int((blurmap.guard_action[idx] == 2).sum())
+                if checked.size:
+                    measurements["min_guard_consistency"] = round(float(checked.min()), 4)
             if name in ("defocus", "mixed"):
                 measurements["mean_defocus_sigma_px"] = round(float(blurmap.defocus_sigma_px[idx].mean()), 3)
                 measurements["mean_defocus_sigma_um"] = round(float(blurmap.defocus_sigma_px[idx].mean()) * mpp, 4)

@@ -57,6 +57,7 @@ def qc_summary(*, slide_path: str, stem: str, shape: tuple[int, int], mpp: float
         "blur_fractions_of_tissue": {k: round(v, 6) for k, v in blurmap.class_fractions().items()},
         "severity": severity_statistics(blurmap, mpp),
         "restored_tiles": int(restored_tiles),
+        "restoration_guard": blurmap.guard_summary() if restored_tiles else None,
         "settings": settings,
         "timings_s": {k: round(v, 3) for k, v in timings_s.items()},
         "outputs": outputs,

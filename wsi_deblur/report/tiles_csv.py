@@ -1,15 +1,27 @@
-"""``<stem>.blurmap.csv``: one row per tissue tile, for spreadsheets and pandas."""
+"""``<stem>.blurmap.csv``: one row per tissue tile, for spreadsheets and pandas.
+
+``restoration`` says what was done with the tile: ``not restored``,
+``restorer`` (the network's output agreed with the optics and was kept),
+``deconvolution`` (it did not; a regularised deconvolution was used) or
+``not recorded`` (restored by an interrupted earlier run); ``guard_consistency``
+is the consistency guard's measure for it (at most 1: the restoration, blurred
+again, explains the tile as well as the tile explains itself;
+:mod:`wsi_deblur.restore.guard`).
+"""
 
 from __future__ import annotations
 
 import csv
 import os
 
-from wsi_deblur.blurmap import BlurMap
+import numpy as np
+
+from wsi_deblur.blurmap import GUARD_ACTIONS, BlurMap
 from wsi_deblur.write.location import output_path
 
 COLUMNS = ("row", "col", "x_px", "y_px", "width_px", "height_px", "tissue_fraction", "class", "confidence",
-           "blur_probability", "defocus_sigma_px", "motion_length_px", "motion_angle_deg")
+           "blur_probability", "defocus_sigma_px", "motion_length_px", "motion_angle_deg", "restoration",
+           "guard_consistency")
 
 
 def write_tiles_csv(path: str | os.PathLike, blurmap: BlurMap) -> None:
@@ -27,4 +39,9 @@ def write_tiles_csv(path: str | os.PathLike, blurmap: BlurMap) -> None:
                 est = blurmap.estimate((i, j))
                 out.writerow([i, j, x0, y0, x1 - x0, y1 - y0, f"{blurmap.tissue_fraction[i, j]:.3f}", est.label,
                               f"{est.confidence:.4f}", f"{est.blur_probability:.4f}", f"{est.defocus_sigma_px:.3f}",
-                              f"{est.motion_length_px:.3f}", f"{est.motion_angle_deg:.1f}"])
+                              f"{est.motion_length_px:.3f}", f"{est.motion_angle_deg:.1f}",
+                              GUARD_ACTIONS[blurmap.guard_action[i, j]], _consistency(blurmap.guard_consistency[i, j])])
+
+
+def _consistency(value: float) -> str:
+    return "" if np.isnan(value) else f"{value:.4f}"

@@ -22,12 +22,12 @@ from wsi_deblur.io.slide import Slide, slide_stem
 from wsi_deblur.restore.base import Restorer
 from wsi_deblur.restore.windows import restore_windows
 from wsi_deblur.tiling.blend import blend_region
-from wsi_deblur.working_scale import working_grid
+from wsi_deblur.working_scale import WORKING_MPP, working_grid
 from wsi_deblur.write.staging import StagedOutputs
 
 
 def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restorer, *, tile_size: int = 1024,
-                         halo: int = 64) -> np.ndarray:
+                         halo: int = 64, guard: bool = True, return_reports: bool = False):
     """Restore all of ``slide``'s level 0 as blur ``estimate`` (for images that fit in memory).
 
     Parameters
@@ -40,19 +40,28 @@ def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restore
         sees them: a 40x image gets twice as many level-0 pixels, and blur
         wider than the networks learned is restored at half its resolution,
         the correction upsampled (:mod:`wsi_deblur.restore.at_working_scale`).
+    guard : bool
+        Check every restored window against the optics and use a regularised
+        deconvolution where it contradicts them (:mod:`wsi_deblur.restore.guard`).
+    return_reports : bool
+        Also return the guard's report of each tile.
 
     Returns
     -------
     ndarray, shape (y, x, 3), uint8
+        The restored image; with ``return_reports``, also a dict of tile to
+        :class:`~wsi_deblur.restore.guard.GuardReport` (empty when the
+        estimate is in focus or without the guard).
     """
     h, w = slide.shape
     original = slide.read_region(0, 0, h, w)
     if not estimate.is_blurred:
-        return original
+        return (original, {}) if return_reports else original
     grid = working_grid((h, w), slide.mpp, tile_size=tile_size, halo=halo)
     tiles = [(i, j) for i in range(grid.grid_shape[0]) for j in range(grid.grid_shape[1])]
-    windows = restore_windows(slide, grid, tiles, [estimate] * len(tiles), restorer)
-    return blend_region(original, (0, 0, h, w), grid, np.ones(grid.grid_shape, bool), windows)
+    windows = restore_windows(slide, grid, tiles, [estimate] * len(tiles), restorer, guard=guard)
+    out = blend_region(original, (0, 0, h, w), grid, np.ones(grid.grid_shape, bool), windows)
+    return (out, windows.reports) if return_reports else out
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -66,6 +75,16 @@ def encode_png(image: np.ndarray) -> bytes:
     return imagecodecs.png_encode(image, level=1, filter=imagecodecs.PNG.FILTER.UP)
 
 
+def guard_counts(reports: dict) -> dict[str, Any] | None:
+    """What the guard did over an image's windows: counts by action, and the largest consistency ratio."""
+    if not reports:
+        return None
+    values = list(reports.values())
+    return {"restorer": sum(r.action in ("restorer", "none") for r in values),
+            "deconvolution": sum(r.action == "deconvolution" for r in values),
+            "max_consistency": round(max(r.consistency for r in values), 4)}
+
+
 def uses_classifier(blur_type: str | None) -> bool:
     """Whether restoring with ``blur_type`` (None: detect it) asks a classifier.
 
@@ -76,7 +95,7 @@ def uses_classifier(blur_type: str | None) -> bool:
 
 def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
                   classifier: BlurClassifier | None = None, blur_type: str | None = None,
-                  mpp: float | None = None) -> dict[str, Any]:
+                  mpp: float | None = None, guard: bool = True) -> dict[str, Any]:
     """Restore one image file into ``out_dir/<stem>.png``.
 
     Parameters
@@ -88,12 +107,19 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
         With a ``classifier``, a forced motion or mixed route still takes the
         detected motion direction (along x when none was detected).
     mpp : float, optional
-        Micrometres per pixel, if not in the file's metadata (used to detect).
+        Micrometres per pixel, if not in the file's metadata. Detection, the
+        working scale and the PSF the guard checks against all depend on it.
+    guard : bool
+        Check the restoration against the optics (:mod:`wsi_deblur.restore.guard`).
 
     Returns
     -------
-    dict with ``path`` (as given), ``output``, ``class`` and ``detected``
-    (False when ``blur_type`` forced it).
+    dict with ``path`` (as given), ``output``, ``class``, ``detected``
+    (False when ``blur_type`` forced it), ``restorer``, ``mpp`` and
+    ``mpp_source`` (``"file"``, ``"option"`` or ``"assumed"``), and ``guard``
+    (windows the restorer's output was kept in and replaced by the
+    deconvolution in, and the largest consistency ratio; None without the guard or
+    for in-focus images).
 
     Raises
     ------
@@ -118,10 +144,11 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
     else:
         estimate = BlurEstimate(blur_type)
     detected = blur_type is None
-    restored = restore_slide_region(slide, estimate, restorer)
+    restored, reports = restore_slide_region(slide, estimate, restorer, guard=guard, return_reports=True)
     stem = slide_stem(path)
     with StagedOutputs(out_dir, stem) as staged:  # no half-written PNG under the final name
         staged.path(f"{stem}.png").write_bytes(encode_png(restored))
         out = staged.commit()[0]
-    result.update({"output": str(out), "class": estimate.label, "detected": detected, "restorer": restorer.name})
+    result.update({"output": str(out), "class": estimate.label, "detected": detected, "restorer": restorer.name,
+                   "mpp": slide.mpp or WORKING_MPP, "mpp_source": slide.mpp_source, "guard": guard_counts(reports)})
     return result

@@ -1,0 +1,129 @@
+"""The consistency guard keeps restorations that agree with the optics and refuses the rest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage.data import immunohistochemistry
+from skimage.restoration import richardson_lucy
+
+from wsi_deblur.blur.estimate import BlurEstimate
+from wsi_deblur.blur.fit import ssim_inner
+from wsi_deblur.blur.psf import motion_psf
+from wsi_deblur.blur.simulate import add_sensor_noise, convolve_rgb
+from wsi_deblur.restore.guard import (GuardedRestorer, band_amplitude, defocus_um_for_sigma, estimate_psf,
+                                      guard_window)
+from wsi_deblur.restore.wiener import wiener_deconvolve
+
+MPP = 0.5
+DEFOCUS = BlurEstimate("defocus", {"in_focus": 0.0, "defocus": 1.0}, defocus_um=2.5)
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[np.ndarray, np.ndarray]:
+    """Real IHC tissue (scikit-image), and it defocused 2.5 um through the pupil model with camera noise."""
+    sharp = immunohistochemistry()[:320, :320]
+    blurred = add_sensor_noise(convolve_rgb(sharp, estimate_psf(DEFOCUS, MPP)), np.random.default_rng(0),
+                               photons=20000, read_noise=0.5)
+    return sharp, np.clip(np.rint(blurred), 0, 255).astype(np.uint8)
+
+
+def _uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def richardson_lucy_rgb(image: np.ndarray, psf: np.ndarray, iterations: int = 30) -> np.ndarray:
+    pad = psf.shape[-1]
+    padded = np.pad(image / 255.0, ((pad, pad), (pad, pad), (0, 0)), mode="symmetric")
+    out = np.stack([richardson_lucy(padded[:, :, c], psf[c], num_iter=iterations, clip=False) for c in range(3)], 2)
+    return _uint8(out[pad:-pad, pad:-pad] * 255)
+
+
+def test_a_restorer_that_inverts_the_true_blur_is_kept(pair):
+    sharp, blurred = pair
+    psf = estimate_psf(DEFOCUS, MPP)
+    restored = richardson_lucy_rgb(blurred, psf)
+    assert ssim_inner(restored, sharp) > ssim_inner(blurred, sharp) + 0.05  # a real restoration
+    out, report = guard_window(blurred, restored, psf)
+    assert report.action == "restorer"
+    assert report.consistency < 1.0  # it explains the input better than the input does
+    np.testing.assert_array_equal(out, restored)
+
+
+def test_the_sharp_field_itself_is_kept(pair):
+    sharp, blurred = pair
+    out, report = guard_window(blurred, sharp, estimate_psf(DEFOCUS, MPP))
+    assert report.action == "restorer" and report.consistency < 1.0
+    np.testing.assert_array_equal(out, sharp)
+
+
+def test_a_restorer_that_adds_noise_is_replaced_by_the_deconvolution(pair):
+    sharp, blurred = pair
+    noisy = _uint8(blurred + np.random.default_rng(1).normal(0, 10, blurred.shape))
+    out, report = guard_window(blurred, noisy, estimate_psf(DEFOCUS, MPP))
+    assert report.action == "deconvolution" and report.consistency > 1.0
+    assert ssim_inner(out, sharp) > ssim_inner(noisy, sharp) + 0.1
+
+
+def test_a_restorer_that_inverts_another_psf_is_replaced(pair):
+    sharp, blurred = pair
+    wrong = motion_psf(25, 30.0)
+    restored = _uint8(wiener_deconvolve(blurred, wrong, balance=0.003))
+    out, report = guard_window(blurred, restored, estimate_psf(DEFOCUS, MPP))
+    assert report.action == "deconvolution"
+    assert ssim_inner(out, sharp) > ssim_inner(restored, sharp)
+
+
+def test_contrast_inverted_structure_is_refused(pair):
+    sharp, blurred = pair
+    inverted = _uint8(2.0 * blurred.astype(np.float64) - sharp)  # the correction pointing the wrong way
+    assert guard_window(blurred, inverted, estimate_psf(DEFOCUS, MPP))[1].action == "deconvolution"
+
+
+def test_reference_caps_what_is_added_where_the_psf_passes_little(pair):
+    sharp, blurred = pair
+    psf = estimate_psf(DEFOCUS, MPP)
+    rng = np.random.default_rng(2)
+    textured = _uint8(sharp + rng.normal(0, 3, sharp.shape))  # restored, plus fine texture of its own
+    reference = band_amplitude(sharp)
+    free, _ = guard_window(blurred, textured, psf)
+    capped, report = guard_window(blurred, textured, psf, reference=reference)
+    assert report.action == "restorer"
+    fine = slice(8, None)  # the rings where a 2.5 um defocus passes nothing
+    assert (band_amplitude(capped)[:, fine] <= reference[:, fine] * 1.05).all()
+    assert (band_amplitude(free)[:, fine] > reference[:, fine] * 1.2).any()
+
+
+def test_guarded_restorer_leaves_in_focus_and_reports_every_window(pair):
+    sharp, blurred = pair
+
+    class Oracle:
+        """Returns the sharp field: the restoration every restorer aims at."""
+        name = "oracle"
+
+        def restore(self, windows, estimates):
+            return np.stack([sharp] * len(windows))
+
+    guarded = GuardedRestorer(Oracle(), mpp=MPP)
+    out, reports = guarded.restore_checked(np.stack([blurred, blurred]), [DEFOCUS, BlurEstimate("in_focus")])
+    assert [r.action for r in reports] == ["restorer", "none"]
+    np.testing.assert_array_equal(out[1], sharp)  # nothing to check: the restorer's output
+    assert guarded.name == "oracle"
+
+
+def test_options_are_checked_when_built():
+    with pytest.raises(ValueError, match="balance"):
+        GuardedRestorer(None, balance=0)
+    with pytest.raises(ValueError, match="max_residual"):
+        GuardedRestorer(None, max_residual=0)
+
+
+def test_psf_of_a_width_only_estimate_matches_its_defocus():
+    z = defocus_um_for_sigma(3.0, MPP)
+    from_width = estimate_psf(BlurEstimate("defocus", defocus_sigma_px=3.0), MPP)
+    from_distance = estimate_psf(BlurEstimate("defocus", defocus_um=z), MPP)
+    np.testing.assert_allclose(from_width, from_distance)
+    assert estimate_psf(BlurEstimate("in_focus"), MPP).shape == (3, 1, 1)
+    mixed = estimate_psf(BlurEstimate("mixed", defocus_um=z, motion_length_px=20, motion_angle_deg=0), MPP)
+    assert mixed.shape[2] > from_width.shape[2]  # the motion widens it along x
+    np.testing.assert_allclose(mixed.sum(axis=(1, 2)), 1.0)

@@ -1,0 +1,303 @@
+"""The consistency guard: a restoration must agree with the optics, or it is not used.
+
+Every restorer's output goes through it (:func:`~wsi_deblur.restore.windows.restore_windows`).
+For each window ``y`` and its restoration ``x``, the guard builds the PSF ``k``
+that the window's blur estimate implies (pupil defocus from the optics,
+:func:`estimate_psf`; the real defocus of the focus pair has the pupil's
+contrast inversion, which a Gaussian lacks: ``pipelines.evaluate_real``) and
+checks, ring by ring of spatial frequency:
+
+- where the PSF passes enough of the signal to be inverted (``|K|^2 >= balance``
+  on average over the ring, a *checked* ring), the restoration blurred again
+  must explain the input at least as well as the input explains itself, or
+  as well as the noise allows. A restorer that adds noise or texture, inverts
+  another PSF, or turns contrast the wrong way does not; that window gets the
+  regularised deconvolution ``conj(K) Y / (|K|^2 + balance)`` instead, which
+  only undoes what the PSF explains and shrinks what it cannot see;
+- where the PSF passes little, re-blurring cannot see what a restorer adds; a
+  ``reference`` spectrum (that of the slide's own in-focus tissue, same scanner,
+  same stain; :func:`band_amplitude`) caps the output's amplitude in those rings.
+
+What neither test can see: on the real focus pair the in-focus plane itself
+explains the out-of-focus one no better than the networks' restorations do
+(the scanned plane holds other planes' detail that no single PSF explains:
+``pipelines.evaluate_real``), so the networks pass there while lowering SSIM.
+The guard refuses what contradicts the optics; it does not make a restorer that
+learned the wrong forward model right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from scipy import fft as sfft
+
+from wsi_deblur.blur.estimate import BlurEstimate
+from wsi_deblur.blur.psf import motion_psf
+from wsi_deblur.blur.simulate import Optics, defocus_psf_optics, gaussian_sigma_px
+from wsi_deblur.restore.base import Restorer
+from wsi_deblur.working_scale import WORKING_MPP
+
+#: Rings of spatial frequency the guard compares, over 0 to 0.5 cycles per pixel.
+N_BANDS = 16
+#: Numerical aperture assumed for the defocus PSF (what BlurNet's severity was trained for).
+GUARD_NA = 0.75
+#: Guard actions recorded per tile (``BlurMap.guard_action``): not restored, restorer kept, deconvolution used.
+GUARD_ACTIONS = ("none", "restorer", "deconvolution")
+
+
+@lru_cache(maxsize=16)
+def _sigma_table(mpp: float) -> tuple[np.ndarray, np.ndarray]:
+    z = np.linspace(0.0, 12.0, 25)
+    return z, np.array([gaussian_sigma_px(v, Optics(numerical_aperture=GUARD_NA, mpp=mpp)) for v in z])
+
+
+def defocus_um_for_sigma(sigma_px: float, mpp: float) -> float:
+    """The defocus distance (um) whose added blur has Gaussian-equivalent std ``sigma_px`` at ``mpp``."""
+    z, sigma = _sigma_table(round(float(mpp), 4))
+    return float(np.interp(sigma_px, sigma, z))
+
+
+def estimate_psf(estimate: BlurEstimate, mpp: float | None) -> np.ndarray:
+    """The ``(3, k, k)`` PSF an estimate implies, in pixels of ``mpp`` micrometres.
+
+    Defocus is the pupil-function PSF of :func:`~wsi_deblur.blur.simulate.defocus_psf_optics`
+    at the estimate's ``defocus_um`` (or the distance whose Gaussian-equivalent
+    width is its ``defocus_sigma_px``), NA 0.75; motion a line of
+    ``motion_length_px`` at ``motion_angle_deg``; mixed both. In-focus: a delta.
+    """
+    mpp = float(mpp or WORKING_MPP)
+    kernels = np.ones((3, 1, 1))
+    if estimate.label in ("defocus", "mixed"):
+        z = estimate.defocus_um or defocus_um_for_sigma(estimate.defocus_sigma_px, mpp)
+        if z > 0:
+            kernels = defocus_psf_optics(z, Optics(numerical_aperture=GUARD_NA, mpp=mpp))
+    if estimate.label in ("motion", "mixed") and estimate.motion_length_px > 1:
+        from scipy.signal import fftconvolve
+
+        line = motion_psf(estimate.motion_length_px, estimate.motion_angle_deg)
+        kernels = np.stack([np.clip(fftconvolve(k, line, mode="full"), 0, None) for k in kernels])
+        kernels /= kernels.sum(axis=(1, 2), keepdims=True)
+    return kernels
+
+
+def _otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    pad = np.zeros(shape)
+    ph, pw = psf.shape
+    pad[:ph, :pw] = psf
+    return sfft.rfft2(np.roll(pad, (-(ph // 2), -(pw // 2)), axis=(0, 1)))
+
+
+def _bands(shape: tuple[int, int], n_bands: int = N_BANDS) -> np.ndarray:
+    """Ring index (0 .. n_bands - 1; n_bands beyond 0.5 cycles/px) of every rfft2 coefficient."""
+    fy = sfft.fftfreq(shape[0])[:, None]
+    fx = sfft.rfftfreq(shape[1])[None, :]
+    return np.minimum((np.hypot(fy, fx) / 0.5 * n_bands).astype(np.int64), n_bands)
+
+
+def _padded(image: np.ndarray, pad: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    shape = (sfft.next_fast_len(h + 2 * pad, real=True), sfft.next_fast_len(w + 2 * pad, real=True))
+    py, px = shape[0] - h, shape[1] - w
+    return np.pad(image, ((py // 2, py - py // 2), (px // 2, px - px // 2), (0, 0)), mode="symmetric")
+
+
+def band_amplitude(images: np.ndarray, *, n_bands: int = N_BANDS) -> np.ndarray:
+    """RMS spectral amplitude per pixel in each ring, per channel: ``(3, n_bands)``.
+
+    Of ``(n, y, x, 3)`` (or ``(y, x, 3)``) uint8 images, e.g. in-focus tissue
+    of a slide: the ``reference`` of :class:`GuardedRestorer`. Independent of
+    the image size (amplitudes are divided by the square root of the pixels).
+    """
+    images = np.asarray(images)
+    images = images[None] if images.ndim == 3 else images
+    power = np.zeros((3, n_bands))
+    count = np.zeros(n_bands)
+    for image in images:
+        f = image.astype(np.float64)
+        spec = sfft.rfft2(f - f.mean(axis=(0, 1)), axes=(0, 1)) / np.sqrt(f.shape[0] * f.shape[1])
+        idx = _bands(f.shape[:2], n_bands).ravel()
+        for c in range(3):
+            power[c] += np.bincount(idx, np.abs(spec[:, :, c].ravel()) ** 2, minlength=n_bands + 1)[:n_bands]
+        count += np.bincount(idx, minlength=n_bands + 1)[:n_bands]
+    return np.sqrt(power / np.maximum(count, 1))
+
+
+@dataclass(frozen=True)
+class GuardReport:
+    """What the guard decided for one window.
+
+    Attributes
+    ----------
+    action : {"none", "restorer", "deconvolution"}
+        ``none``: the PSF is a delta (nothing to check, output = restorer's);
+        ``restorer``: the restoration agreed with the optics and was kept;
+        ``deconvolution``: it did not, and the regularised deconvolution was used.
+    consistency : float
+        Largest ratio, over the rings the PSF passes, of the restoration's
+        re-blur residual to the input's own (or to the noise): at most 1, it
+        explains the input at least as well as the input does; 0 when
+        nothing was checked.
+    """
+
+    action: str
+    consistency: float = 0.0
+
+
+def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, balance: float = 0.1,
+                 max_residual: float = 1.0, reference: np.ndarray | None = None) -> tuple[np.ndarray, GuardReport]:
+    """Check one restored window against its PSF; the output to use and why.
+
+    Blurred again by the PSF, the restoration must explain the input at least
+    as well as the input explains itself, within the window's noise: in every
+    ring of frequency the PSF passes (``|K|^2 >= balance`` on average),
+    ``|K X - Y|^2 <= max_residual^2 * max(|K Y - Y|^2, noise power)``. A
+    restorer that adds noise or texture, inverts another PSF, or turns
+    contrast the wrong way fails it, and the window gets the regularised
+    deconvolution ``W = conj(K) Y / (|K|^2 + balance)`` instead.
+
+    Parameters
+    ----------
+    window, restored : ndarray, shape (y, x, 3), uint8
+        The input window and a restorer's output for it.
+    psf : ndarray, shape (3, k, k) or (k, k)
+        The blur the window's estimate implies, in the window's pixels.
+    balance : float
+        Wiener regularisation (noise-to-signal power); also what the PSF must
+        pass in a ring for it to be checked.
+    max_residual : float
+        Largest ratio, in any checked ring, of the restoration's re-blur
+        residual to the input's own (or to the noise, where that is larger).
+    reference : ndarray, shape (3, N_BANDS), optional
+        Amplitude per ring of in-focus tissue (:func:`band_amplitude`): in the
+        rings that are not checked, the output's amplitude is capped at it.
+
+    Returns
+    -------
+    out : ndarray, shape (y, x, 3), uint8
+    report : GuardReport
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wsi_deblur.blur.simulate import convolve_rgb, defocus_psf_optics, Optics
+    >>> rng = np.random.default_rng(0)
+    >>> sharp = rng.integers(0, 256, (96, 96, 3)).astype(np.uint8)
+    >>> psf = defocus_psf_optics(3.0, Optics(mpp=0.5))
+    >>> blurred = np.clip(np.rint(convolve_rgb(sharp, psf)), 0, 255).astype(np.uint8)
+    >>> guard_window(blurred, sharp, psf)[1].action   # the truth explains its blurred self
+    'restorer'
+    >>> guard_window(blurred, 255 - sharp, psf)[1].action   # its negative does not
+    'deconvolution'
+    """
+    from wsi_deblur.blur.fit import noise_sigma
+
+    kernels = psf if psf.ndim == 3 else np.stack([psf] * 3)
+    if kernels.shape[1] == 1 and kernels.shape[2] == 1:
+        return restored, GuardReport("none")
+    h, w = window.shape[:2]
+    pad = max(kernels.shape[1:]) // 2 + 1
+    y = _padded(window.astype(np.float64), pad)
+    x = _padded(restored.astype(np.float64), pad)
+    shape = y.shape[:2]
+    idx = _bands(shape).ravel()
+    n = N_BANDS + 1
+    counts = np.bincount(idx, minlength=n)
+    noise_power = noise_sigma(window) ** 2 * shape[0] * shape[1] * counts[:N_BANDS]
+    residual = np.zeros(N_BANDS)
+    allowed = np.zeros(N_BANDS)
+    outputs = {}
+    for c in range(3):
+        k = _otf(kernels[c], shape)
+        ys, xs = sfft.rfft2(y[:, :, c]), sfft.rfft2(x[:, :, c])
+        k2 = np.abs(k) ** 2
+        checked = (np.bincount(idx, k2.ravel(), minlength=n) / np.maximum(counts, 1))[:N_BANDS] >= balance
+        checked[0] = False  # the lowest ring holds the mean and the slide's layout, not focus
+        r = np.abs(k * xs - ys).ravel() ** 2
+        own = np.abs(k * ys - ys).ravel() ** 2
+        residual += np.where(checked, np.bincount(idx, r, minlength=n)[:N_BANDS], 0.0)
+        allowed += np.where(checked, np.maximum(np.bincount(idx, own, minlength=n)[:N_BANDS], noise_power), 0.0)
+        outputs[c] = (xs, np.conj(k) * ys / (k2 + balance), checked)
+    live = allowed > 0
+    ratio = float(np.sqrt((residual[live] / allowed[live]).max())) if live.any() else 0.0
+    use_restorer = ratio <= max_residual
+    out = np.empty(y.shape)
+    for c, (xs, ws, checked) in outputs.items():
+        spec = xs if use_restorer else ws
+        if reference is not None:
+            spec = _capped(spec, idx, ~checked, reference[c], shape)
+        out[:, :, c] = sfft.irfft2(spec, s=shape)
+    oy, ox = (shape[0] - h) // 2, (shape[1] - w) // 2
+    out = np.clip(np.rint(out[oy:oy + h, ox:ox + w]), 0, 255).astype(np.uint8)
+    return out, GuardReport("restorer" if use_restorer else "deconvolution", round(ratio, 4))
+
+
+def _capped(spec: np.ndarray, idx: np.ndarray, free: np.ndarray, reference: np.ndarray,
+            shape: tuple[int, int]) -> np.ndarray:
+    """``spec`` with its RMS amplitude per ring capped at ``reference`` in the ``free`` rings."""
+    n = N_BANDS + 1
+    flat = spec.ravel()
+    scale = np.sqrt(shape[0] * shape[1])
+    rms = np.sqrt(np.bincount(idx, np.abs(flat) ** 2, minlength=n)[:N_BANDS]
+                  / np.maximum(np.bincount(idx, minlength=n)[:N_BANDS], 1)) / scale
+    factor = np.ones(n)
+    over = free & (rms > reference)
+    factor[:N_BANDS][over] = reference[over] / rms[over]
+    out = flat * factor[idx]
+    out[0] = flat[0]
+    return out.reshape(spec.shape)
+
+
+@dataclass(frozen=True)
+class GuardedRestorer:
+    """``restorer`` with every window checked by :func:`guard_window`.
+
+    Parameters
+    ----------
+    restorer : Restorer
+    mpp : float, optional
+        Pixel size of the windows (micrometres), for the defocus PSF.
+    balance, max_residual : float
+        As :func:`guard_window`.
+    reference : ndarray, shape (3, N_BANDS), optional
+        In-focus amplitude per ring (:func:`band_amplitude`) that caps what is
+        added where the PSF passes little.
+    """
+
+    restorer: Restorer
+    mpp: float | None = None
+    balance: float = 0.1
+    max_residual: float = 1.0
+    reference: np.ndarray | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.balance <= 0:
+            raise ValueError(f"balance must be positive, not {self.balance}")
+        if self.max_residual <= 0:
+            raise ValueError(f"max_residual must be positive, not {self.max_residual}")
+
+    @property
+    def name(self) -> str:
+        return self.restorer.name
+
+    def restore_checked(self, windows: np.ndarray,
+                        estimates: Sequence[BlurEstimate]) -> tuple[np.ndarray, list[GuardReport]]:
+        """Restore ``(n, y, x, 3)`` uint8 windows; the guarded windows and one report per window."""
+        restored = self.restorer.restore(windows, estimates)
+        out = np.empty_like(restored)
+        reports = []
+        for n, (window, est) in enumerate(zip(windows, estimates)):
+            out[n], report = restored[n], GuardReport("none")
+            if est.is_blurred:
+                out[n], report = guard_window(window, restored[n], estimate_psf(est, self.mpp),
+                                              balance=self.balance, max_residual=self.max_residual,
+                                              reference=self.reference)
+            reports.append(report)
+        return out, reports
+
+    def restore(self, windows: np.ndarray, estimates: Sequence[BlurEstimate]) -> np.ndarray:
+        """Restore ``(n, y, x, 3)`` uint8 windows, each kept only where it agrees with the optics."""
+        return self.restore_checked(windows, estimates)[0]
