@@ -14,7 +14,7 @@ import argparse
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +22,8 @@ import numpy as np
 from pipelines.provenance import command_line
 from pipelines.shared_data import find_shared_data
 from wsi_deblur.blur.estimate import BLUR_CLASSES
-from wsi_deblur.blur.simulate import (BlurParams, Optics, add_sensor_noise, convolve_rgb, defocus_psf_optics,
-                                      jpeg_roundtrip, sample_params)
+from wsi_deblur.blur.simulate import (RANGES, BlurParams, Optics, add_out_of_plane, add_sensor_noise, convolve_rgb,
+                                      defocus_psf_optics, jpeg_roundtrip, sample_params)
 from wsi_deblur.blur.psf import motion_psf
 from wsi_deblur.io import open_slide
 
@@ -40,6 +40,11 @@ TEST_IMAGES = (
 )
 
 NUMERICAL_APERTURES = (0.5, 0.65, 0.75, 0.85, 0.95)
+
+#: Contrast of another plane's fine detail in out-of-plane examples (``--out-of-plane`` of both data pipelines).
+OUT_OF_PLANE_STRENGTH = (0.1, 0.4)
+#: Photons at full scale of out-of-plane examples: the noise measured on the real focus pair (1-3 grey levels).
+OUT_OF_PLANE_PHOTONS = (5000.0, 50000.0)
 
 #: Seed of the held-out crops, whatever ``--seed`` (that of the training crops) is.
 TEST_SEED = 2
@@ -88,6 +93,9 @@ DEFOCUS_STEP_UM = 0.1
 #: alone: at NA 0.95 half a micrometre already blurs, at NA 0.5 it does not.
 SHARP_MAX_SIGMA_PX = 0.5
 DEFOCUS_MIN_SIGMA_PX = 1.2
+#: The same for training sets that teach mild defocus (``--min-defocus-um`` below 1.5): a blur disc
+#: of 1 um radius adds about 1 px at 0.5 um/px.
+MILD_DEFOCUS_SIGMA_PX = 0.9
 
 
 @lru_cache(maxsize=None)
@@ -108,11 +116,12 @@ def added_sigma_px(defocus_um: np.ndarray, na: np.ndarray) -> np.ndarray:
     return out
 
 
-def unambiguous(labels: np.ndarray, severity: np.ndarray) -> np.ndarray:
+def unambiguous(labels: np.ndarray, severity: np.ndarray, *,
+                min_defocus_sigma_px: float = DEFOCUS_MIN_SIGMA_PX) -> np.ndarray:
     """Crops whose label matches the blur they show: sharp enough or blurred enough."""
     sigma = added_sigma_px(severity[:, 0], severity[:, 3])
     defocused = np.isin(labels, [1, 3])
-    return np.where(defocused, sigma >= DEFOCUS_MIN_SIGMA_PX, sigma <= SHARP_MAX_SIGMA_PX)
+    return np.where(defocused, sigma >= min_defocus_sigma_px, sigma <= SHARP_MAX_SIGMA_PX)
 
 
 def warm_psf_bank() -> None:
@@ -180,7 +189,17 @@ def sample_mixed_params(label: str, rng: np.random.Generator, optics: Optics) ->
     return p
 
 
-def make_example(path: str, size: int, rng: np.random.Generator, label: str):
+def make_example(path: str, size: int, rng: np.random.Generator, label: str, *, out_of_plane: float = 0.0,
+                 min_defocus_um: float | None = None):
+    """One degraded crop of class ``label`` and its parameters, or None if none fits.
+
+    ``out_of_plane``: probability that a defocus or mixed crop carries another
+    plane's fine detail (a thick section, :func:`wsi_deblur.blur.simulate.add_out_of_plane`,
+    0.1-0.4 of its contrast, with the real focus pair's low noise);
+    ``min_defocus_um``: the lowest defocus of defocus crops (default that of
+    :data:`wsi_deblur.blur.simulate.RANGES`). Neither draws a random number
+    when left at its default, so the crops are those of earlier versions.
+    """
     img = load_field(path)
     margin = 40
     patch = random_crop(img, size + 2 * margin, rng)
@@ -189,25 +208,36 @@ def make_example(path: str, size: int, rng: np.random.Generator, label: str):
     patch = colour_jitter(np.ascontiguousarray(patch), rng)
     optics = Optics(numerical_aperture=float(rng.choice(NUMERICAL_APERTURES)), mpp=0.5)
     params = sample_mixed_params(label, rng, optics)
-    blurred = convolve_rgb(patch, psf_of(params))[margin:-margin, margin:-margin]
+    if min_defocus_um is not None and label == "defocus":
+        params = replace(params, defocus_um=float(rng.uniform(min_defocus_um, RANGES["defocus_um"][1])))
+    blurred = convolve_rgb(patch, psf_of(params))
+    if out_of_plane > 0 and label in ("defocus", "mixed") and rng.random() < out_of_plane:
+        other = random_crop(img, size + 2 * margin, rng)
+        if other is not None:
+            other = colour_jitter(np.ascontiguousarray(other), rng)
+            blurred = add_out_of_plane(blurred, other, float(rng.uniform(*OUT_OF_PLANE_STRENGTH)))
+            params = replace(params, photons=float(np.exp(rng.uniform(*np.log(OUT_OF_PLANE_PHOTONS)))))
+    blurred = blurred[margin:-margin, margin:-margin]
     noisy = add_sensor_noise(blurred, rng, photons=params.photons, read_noise=params.read_noise)
     out = jpeg_roundtrip(noisy, params.jpeg_quality) if params.jpeg_quality else np.clip(np.rint(noisy), 0, 255)
     return out.astype(np.uint8), params
 
 
-def _worker(args) -> dict[str, np.ndarray]:
+def _worker(args, *, out_of_plane: float = 0.0, min_defocus_um: float | None = None,
+            min_defocus_sigma_px: float = DEFOCUS_MIN_SIGMA_PX) -> dict[str, np.ndarray]:
     paths, n, size, seed = args
     rng = np.random.default_rng(seed)
     images, labels, severity, fields = [], [], [], []
     while len(images) < n:
         label = BLUR_CLASSES[len(images) % 4]
         field = int(rng.integers(len(paths)))
-        made = make_example(paths[field], size, rng, label)
+        made = make_example(paths[field], size, rng, label, out_of_plane=out_of_plane, min_defocus_um=min_defocus_um)
         if made is None:
             continue
         img, p = made
         if not unambiguous(np.array([BLUR_CLASSES.index(label)]),
-                           np.array([[p.defocus_um, 0, 0, p.optics.numerical_aperture]]))[0]:
+                           np.array([[p.defocus_um, 0, 0, p.optics.numerical_aperture]]),
+                           min_defocus_sigma_px=min_defocus_sigma_px)[0]:
             continue
         images.append(img)
         labels.append(BLUR_CLASSES.index(label))
@@ -261,11 +291,23 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=4000)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0, help=SEED_HELP)
+    parser.add_argument("--out-of-plane", type=float, default=0.0, metavar="P",
+                        help="share of defocus and mixed training crops that carry another plane's fine detail "
+                             "(a thick section; default 0)")
+    parser.add_argument("--min-defocus-um", type=float, default=None, metavar="Z",
+                        help="lowest defocus of defocus training crops, um (default 1.5); their labels are kept "
+                             f"from a Gaussian-equivalent std of {MILD_DEFOCUS_SIGMA_PX} px instead of "
+                             f"{DEFOCUS_MIN_SIGMA_PX} when it is below 1.5")
     args = parser.parse_args()
     root = shared_data_dir()
     split = source_images(root)
     print(f"train images: {len(split['train'])}, test images: {len(split['test'])}")
-    train = build(root, args.n_train, args.size, "train", args.seed + 1)
+    mild = args.min_defocus_um is not None and args.min_defocus_um < RANGES["defocus_um"][0]
+    threshold = MILD_DEFOCUS_SIGMA_PX if mild else DEFOCUS_MIN_SIGMA_PX
+    worker = partial(_worker, out_of_plane=args.out_of_plane, min_defocus_um=args.min_defocus_um,
+                     min_defocus_sigma_px=threshold)
+    train = build(root, args.n_train, args.size, "train", args.seed + 1, worker=worker)
+    train["min_defocus_sigma_px"] = np.array(threshold)
     test = build(root, args.n_test, args.size, "test", TEST_SEED)
     save_splits(args.out, train, test, split, command=command_line("pipelines.blur_data"))
     print(f"wrote {args.out}: {len(train['labels'])} train, {len(test['labels'])} test crops of {args.size} px")

@@ -180,7 +180,7 @@ def markdown(results: list[dict]) -> str:
                   "| method | route | guard | SSIM | gain | PSNR (dB) | sharpness |", "|---|---|---|---|---|---|---|"]
         for row in r["restorations"]:
             guard = "" if "guard" not in row else ("on: " + ", ".join(row["guard_actions"])
-                                                  + f" (consistency {row["consistency"]})" if row["guard"] else "off")
+                                                  + f" (consistency {row['consistency']})" if row["guard"] else "off")
             lines.append(f"| {row['method']} | {row.get('route', '')} | {guard} | {row['ssim']:.4f} | "
                          f"{row['ssim'] - base:+.4f} | {row['psnr']:.2f} | {row['sharpness']:.2f} |")
         lines += ["", f"In-focus plane's sharpness: {r['in_focus_sharpness']:.2f}.", "",

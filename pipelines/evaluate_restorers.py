@@ -184,6 +184,9 @@ def main() -> None:
         seconds[name] = time.perf_counter() - t0
     detected = classifier.classify(blurred)
     methods["fast (detected type)"] = restorers["fast"].restore(blurred, detected)
+    guarded, reports = guard_restorations(blurred, methods["fast (true type)"],
+                                          [true_estimate(k, p) for k, p in zip(kinds, params)])
+    methods["fast (true type), guarded"] = guarded
     methods["fast, DBMID's mixed chain (true type)"], mixed_speed = mixed_routes(
         blurred, kinds, params, methods["fast (true type)"], weights_dir=args.fast_weights)
 
@@ -224,6 +227,9 @@ def main() -> None:
               if "test_field" in data else [])
     result = {"fast_weights": args.fast_weights or "shipped", "rows": rows, "sharp_fields": sharp_check,
               "fields": fields,
+              "guard_replaced": {BLUR_CLASSES[k]: int(sum(r.action == "deconvolution"
+                                                          for r, kind in zip(reports, kinds) if kind == k))
+                                 for k in np.unique(kinds)},
               "classifier_accuracy_on_pairs": float(np.mean([d.label == BLUR_CLASSES[k]
                                                              for d, k in zip(detected, kinds)])),
               "mpx_per_s_cpu": {k: pixels / v / 1e6 for k, v in seconds.items()},
@@ -232,6 +238,19 @@ def main() -> None:
     (args.out / "restoration.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "restoration.md").write_text(markdown_table(result))
     print(markdown_table(result))
+
+
+def guard_restorations(blurred: np.ndarray, restored: np.ndarray, estimates: list[BlurEstimate]):
+    """``restored`` through the consistency guard (PSF from each estimate, NA 0.75 assumed), and its reports."""
+    from wsi_deblur.restore.guard import GuardReport, estimate_psf, guard_window
+
+    out, reports = restored.copy(), []
+    for n, (window, est) in enumerate(zip(blurred, estimates)):
+        report = GuardReport("none")
+        if est.is_blurred:
+            out[n], report = guard_window(window, restored[n], estimate_psf(est, 0.5))
+        reports.append(report)
+    return out, reports
 
 
 def mixed_routes(blurred: np.ndarray, kinds: np.ndarray, params: np.ndarray, routed: np.ndarray, *,
@@ -257,8 +276,8 @@ def mixed_routes(blurred: np.ndarray, kinds: np.ndarray, params: np.ndarray, rou
 
 
 def markdown_table(result: dict) -> str:
-    names = ["blurred input", "fast (true type)", "fast (detected type)", "fast, DBMID's mixed chain (true type)",
-             "dbmid (true type)"]
+    names = ["blurred input", "fast (true type)", "fast (true type), guarded", "fast (detected type)",
+             "fast, DBMID's mixed chain (true type)", "dbmid (true type)"]
     base = ["Richardson-Lucy, true PSF", "unsupervised Wiener, true PSF"]
     head = ("| blur | severity | n | " + " | ".join(names) + " | "
             + " | ".join(f"{b} (its input; fast on its pairs)" for b in base)
@@ -287,6 +306,8 @@ def markdown_table(result: dict) -> str:
     return ("SSIM / PSNR (dB) against the sharp field; held-out fields only.\n\n" + head + "\n".join(lines)
             + per_field
             + f"\n\nBlurNet's type on these pairs: {result['classifier_accuracy_on_pairs']:.1%} correct.\n\n"
+            + "Pairs whose `fast` restoration the consistency guard replaced by the deconvolution: "
+            + ", ".join(f"{k} {v}" for k, v in result.get("guard_replaced", {}).items()) + ".\n\n"
             + "Mixed pairs, `fast`, Mpx/s on this CPU: "
             + ", ".join(f"{k} {v:.2f}" for k, v in result.get("mixed_mpx_per_s_cpu", {}).items()) + ".\n\n"
             + "Real sharp held-out fields forced through each network (no simulated blur):\n\n" + checks + "\n")

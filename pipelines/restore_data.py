@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines import blur_data
-from pipelines.blur_data import (NUMERICAL_APERTURES, added_sigma_px, colour_jitter, defocus_kernels_of, load_field,
+from pipelines.blur_data import (NUMERICAL_APERTURES, OUT_OF_PLANE_PHOTONS, OUT_OF_PLANE_STRENGTH, added_sigma_px, colour_jitter, defocus_kernels_of, load_field,
                                  psf_of, random_crop, sample_mixed_params, shared_data_dir, source_images)
 from pipelines.provenance import command_line
 from wsi_deblur.blur.estimate import BLUR_CLASSES
@@ -65,10 +65,6 @@ RESTORE_PHOTONS = (1000.0, 20000.0)
 MARGIN = 48
 #: Share of each kind in a dataset (in-focus pairs keep sharp tissue untouched).
 KIND_SHARES = {"in_focus": 0.16, "defocus": 0.28, "motion": 0.28, "mixed": 0.28}
-#: Contrast of another plane's fine detail in out-of-plane pairs (see --out-of-plane).
-OUT_OF_PLANE_STRENGTH = (0.1, 0.4)
-#: Photons at full scale of out-of-plane pairs: the noise measured on the real focus pair.
-OUT_OF_PLANE_PHOTONS = (5000.0, 50000.0)
 #: Seed of the held-out pairs, whatever ``--seed`` (that of the training pairs) is.
 TEST_SEED = 12
 

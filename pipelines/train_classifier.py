@@ -182,7 +182,8 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     data = dict(np.load(args.data))
     for split in ("train", "test"):  # keep crops whose label matches the blur they show
-        keep = unambiguous(data[f"{split}_labels"], data[f"{split}_severity"])
+        threshold = float(data.get(f"{split}_min_defocus_sigma_px", DEFOCUS_MIN_SIGMA_PX))
+        keep = unambiguous(data[f"{split}_labels"], data[f"{split}_severity"], min_defocus_sigma_px=threshold)
         print(f"{split}: {keep.sum()} of {keep.size} crops unambiguous")
         for key in ("images", "labels", "severity", "fields"):
             if f"{split}_{key}" in data:  # field indices: data sets made since per-field metrics

@@ -35,11 +35,20 @@ def test_upsampled_correction_is_bilinear_between_block_centres():
     np.testing.assert_allclose(upsample_correction(c, 2), reference, atol=1e-5)
 
 
-def test_blur_the_networks_learned_is_restored_at_level_0(fast):
-    """Within the trained widths (level-0 pixels) the wrapper is the restorer itself."""
+def test_motion_the_networks_learned_is_restored_at_level_0(fast):
+    """Within the trained length (level-0 pixels) the wrapper is the restorer itself."""
+    blurred = simulate(SHARP_40X, BlurParams("motion", motion_length_px=20.0, optics=OPTICS_40X),
+                       np.random.default_rng(1))
+    est = [BlurEstimate("motion", motion_length_px=TRAINED_MOTION_LENGTH_PX - 20)]
+    np.testing.assert_array_equal(WorkingScaleRestorer(fast, 2).restore(blurred[None], est), fast.restore(blurred[None], est))
+
+
+def test_defocus_of_a_finer_scan_is_always_restored_at_the_working_size(fast):
+    """Even narrow defocus: the networks learned out-of-focus tissue at 0.5 um/px, not at 40x pixels."""
     blurred = simulate(SHARP_40X, BlurParams("defocus", defocus_um=1.5, optics=OPTICS_40X), np.random.default_rng(1))
     est = [BlurEstimate("defocus", defocus_sigma_px=TRAINED_DEFOCUS_SIGMA_PX - 1)]
-    np.testing.assert_array_equal(WorkingScaleRestorer(fast, 2).restore(blurred[None], est), fast.restore(blurred[None], est))
+    wrapper = WorkingScaleRestorer(fast, 2)
+    np.testing.assert_array_equal(wrapper.restore(blurred[None], est), wrapper.restore_downsampled(blurred[None], est))
 
 
 def test_a_window_left_alone_comes_back_unchanged_at_any_size(fast):

@@ -37,9 +37,10 @@ def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restore
         pixels) is restored with ``halo`` pixels of context on every side and
         windows are blended over their ``2 * halo`` overlap. The halo counts
         pixels of the working pixel size (about 0.5 um), as the restorer
-        sees them: a 40x image gets twice as many level-0 pixels, and blur
-        wider than the networks learned is restored at half its resolution,
-        the correction upsampled (:mod:`wsi_deblur.restore.at_working_scale`).
+        sees them: a 40x image gets twice as many level-0 pixels, and its
+        defocus (or blur wider than the networks learned) is restored at half
+        its resolution, the correction upsampled
+        (:mod:`wsi_deblur.restore.at_working_scale`).
     guard : bool
         Check every restored window against the optics and use a regularised
         deconvolution where it contradicts them (:mod:`wsi_deblur.restore.guard`).

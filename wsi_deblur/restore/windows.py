@@ -30,7 +30,7 @@ def restore_windows(slide: Slide, grid: TileGrid, tiles: Sequence[tuple[int, int
     """Read the window of each tile, restore it, and return them by tile.
 
     ``restorer`` works at the working pixel size (about 0.5 um/px): on a finer
-    scan, windows whose blur is wider than the networks learned are restored
+    scan, defocused windows and those whose blur is wider than the networks learned are restored
     block-averaged and the correction upsampled
     (:func:`~wsi_deblur.restore.at_working_scale.at_working_scale`). With
     ``guard`` (the default) every restored window is checked against the optics
