@@ -57,11 +57,16 @@ def test_the_sharp_field_itself_is_kept(pair):
     np.testing.assert_array_equal(out, sharp)
 
 
-def test_a_restorer_that_adds_noise_is_replaced_by_the_deconvolution(pair):
-    sharp, blurred = pair
+def test_a_restorer_that_adds_noise_is_replaced_by_the_deconvolution():
+    """Mild defocus passes most frequencies, so re-blurring sees added noise (under wide blur the
+    reference cap bounds it: the test below)."""
+    mild = BlurEstimate("defocus", defocus_um=1.0)
+    sharp = immunohistochemistry()[:320, :320]
+    blurred = _uint8(add_sensor_noise(convolve_rgb(sharp, estimate_psf(mild, MPP)), np.random.default_rng(0),
+                                      photons=20000, read_noise=0.5))
     noisy = _uint8(blurred + np.random.default_rng(1).normal(0, 10, blurred.shape))
-    out, report = guard_window(blurred, noisy, estimate_psf(DEFOCUS, MPP))
-    assert report.action == "deconvolution" and report.consistency > 1.0
+    out, report = guard_window(blurred, noisy, estimate_psf(mild, MPP))
+    assert report.action == "deconvolution" and report.consistency > 1.1
     assert ssim_inner(out, sharp) > ssim_inner(noisy, sharp) + 0.1
 
 

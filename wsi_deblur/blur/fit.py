@@ -30,7 +30,9 @@ def ssim_inner(a: np.ndarray, b: np.ndarray, *, border: int = 20) -> float:
     return float(structural_similarity(a, b, channel_axis=2, data_range=255))
 
 
-def _rings(shape: tuple[int, int], n_rings: int) -> np.ndarray:
+def rings(shape: tuple[int, int], n_rings: int) -> np.ndarray:
+    """Ring index of every ``rfft2`` coefficient of an image of ``shape``: rings of ``0.5 / n_rings``
+    cycles per pixel from 0 (``n_rings`` for the corners beyond 0.5 cycles/px)."""
     fy = np.fft.fftfreq(shape[0])[:, None]
     fx = np.fft.rfftfreq(shape[1])[None, :]
     return np.minimum((np.hypot(fy, fx) / 0.5 * n_rings).astype(np.int64), n_rings)
@@ -49,7 +51,7 @@ def transfer_profile(sharp: np.ndarray, blurred: np.ndarray, *, n_rings: int = 2
     b = np.asarray(blurred, np.float64)
     h, w = s.shape[:2]
     window = np.outer(np.hanning(h), np.hanning(w))
-    idx = _rings((h, w), n_rings).ravel()
+    idx = rings((h, w), n_rings).ravel()
     out = np.zeros((3, n_rings))
     for c in range(3):
         fs = np.fft.rfft2((s[:, :, c] - s[:, :, c].mean()) * window).ravel()
@@ -60,22 +62,38 @@ def transfer_profile(sharp: np.ndarray, blurred: np.ndarray, *, n_rings: int = 2
     return out
 
 
-def noise_sigma(image: np.ndarray) -> float:
-    """Noise std (grey levels) of an RGB image, from the median of its diagonal second differences."""
-    g = np.asarray(image, np.float64).mean(axis=2)
-    d = (g[1:, 1:] - g[1:, :-1] - g[:-1, 1:] + g[:-1, :-1]) / 2.0
-    return float(1.4826 * np.median(np.abs(d - np.median(d))))
+def noise_sigma(image: np.ndarray, *, per_channel: bool = False) -> float | np.ndarray:
+    """Noise std (grey levels) of an RGB image, from the median of its diagonal second differences.
+
+    Of the grey image (the mean of the channels) by default; with
+    ``per_channel``, of each channel, ``(3,)``.
+    """
+    f = np.asarray(image, np.float64)
+    planes = [f[:, :, c] for c in range(f.shape[2])] if per_channel else [f.mean(axis=2)]
+    out = []
+    for g in planes:
+        d = (g[1:, 1:] - g[1:, :-1] - g[:-1, 1:] + g[:-1, :-1]) / 2.0
+        out.append(1.4826 * np.median(np.abs(d - np.median(d))))
+    return np.array(out) if per_channel else float(out[0])
+
+
+def ring_power(image: np.ndarray, *, n_rings: int = 16) -> np.ndarray:
+    """Mean spectral power per pixel in each ring, per channel: ``(3, n_rings)``.
+
+    Of a ``(y, x, 3)`` image, mean removed; independent of the image size (the
+    spectrum is divided by the square root of the pixels).
+    """
+    f = np.asarray(image, np.float64)
+    spec = np.fft.rfft2(f - f.mean(axis=(0, 1)), axes=(0, 1)) / np.sqrt(f.shape[0] * f.shape[1])
+    idx = rings(f.shape[:2], n_rings).ravel()
+    count = np.maximum(np.bincount(idx, minlength=n_rings + 1)[:n_rings], 1)
+    return np.stack([np.bincount(idx, np.abs(spec[:, :, c].ravel()) ** 2, minlength=n_rings + 1)[:n_rings] / count
+                     for c in range(3)])
 
 
 def ring_amplitude(image: np.ndarray, *, n_rings: int = 16) -> np.ndarray:
-    """RMS spectral amplitude per pixel in each ring, averaged over channels: ``(n_rings,)``."""
-    f = np.asarray(image, np.float64)
-    spec = np.fft.rfft2(f - f.mean(axis=(0, 1)), axes=(0, 1)) / np.sqrt(f.shape[0] * f.shape[1])
-    idx = _rings(f.shape[:2], n_rings).ravel()
-    count = np.maximum(np.bincount(idx, minlength=n_rings + 1)[:n_rings], 1)
-    power = sum(np.bincount(idx, np.abs(spec[:, :, c].ravel()) ** 2, minlength=n_rings + 1)[:n_rings]
-                for c in range(3))
-    return np.sqrt(power / 3 / count)
+    """RMS spectral amplitude per pixel in each ring, over the three channels: ``(n_rings,)``."""
+    return np.sqrt(ring_power(image, n_rings=n_rings).mean(axis=0))
 
 
 def spectral_distance(simulated: np.ndarray, real: np.ndarray, *, n_rings: int = 16) -> float:

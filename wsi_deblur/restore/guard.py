@@ -36,6 +36,7 @@ import numpy as np
 from scipy import fft as sfft
 
 from wsi_deblur.blur.estimate import BlurEstimate
+from wsi_deblur.blur.fit import noise_sigma, ring_power, rings
 from wsi_deblur.blur.psf import motion_psf
 from wsi_deblur.blur.simulate import Optics, defocus_psf_optics, gaussian_sigma_px
 from wsi_deblur.restore.base import Restorer
@@ -67,14 +68,18 @@ def estimate_psf(estimate: BlurEstimate, mpp: float | None) -> np.ndarray:
     Defocus is the pupil-function PSF of :func:`~wsi_deblur.blur.simulate.defocus_psf_optics`
     at the estimate's ``defocus_um`` (or the distance whose Gaussian-equivalent
     width is its ``defocus_sigma_px``), NA 0.75; motion a line of
-    ``motion_length_px`` at ``motion_angle_deg``; mixed both. In-focus: a delta.
+    ``motion_length_px`` at ``motion_angle_deg`` through the in-focus
+    (diffraction-limited) PSF; mixed both. In focus, or no width: a delta.
     """
     mpp = float(mpp or WORKING_MPP)
-    kernels = np.ones((3, 1, 1))
+    if not estimate.is_blurred:
+        return np.ones((3, 1, 1))
+    z = 0.0
     if estimate.label in ("defocus", "mixed"):
         z = estimate.defocus_um or defocus_um_for_sigma(estimate.defocus_sigma_px, mpp)
-        if z > 0:
-            kernels = defocus_psf_optics(z, Optics(numerical_aperture=GUARD_NA, mpp=mpp))
+    if z <= 0 and not (estimate.label in ("motion", "mixed") and estimate.motion_length_px > 1):
+        return np.ones((3, 1, 1))
+    kernels = defocus_psf_optics(z, Optics(numerical_aperture=GUARD_NA, mpp=mpp))  # in focus: diffraction only
     if estimate.label in ("motion", "mixed") and estimate.motion_length_px > 1:
         from scipy.signal import fftconvolve
 
@@ -91,13 +96,6 @@ def _otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return sfft.rfft2(np.roll(pad, (-(ph // 2), -(pw // 2)), axis=(0, 1)))
 
 
-def _bands(shape: tuple[int, int], n_bands: int = N_BANDS) -> np.ndarray:
-    """Ring index (0 .. n_bands - 1; n_bands beyond 0.5 cycles/px) of every rfft2 coefficient."""
-    fy = sfft.fftfreq(shape[0])[:, None]
-    fx = sfft.rfftfreq(shape[1])[None, :]
-    return np.minimum((np.hypot(fy, fx) / 0.5 * n_bands).astype(np.int64), n_bands)
-
-
 def _padded(image: np.ndarray, pad: int) -> np.ndarray:
     h, w = image.shape[:2]
     shape = (sfft.next_fast_len(h + 2 * pad, real=True), sfft.next_fast_len(w + 2 * pad, real=True))
@@ -110,20 +108,11 @@ def band_amplitude(images: np.ndarray, *, n_bands: int = N_BANDS) -> np.ndarray:
 
     Of ``(n, y, x, 3)`` (or ``(y, x, 3)``) uint8 images, e.g. in-focus tissue
     of a slide: the ``reference`` of :class:`GuardedRestorer`. Independent of
-    the image size (amplitudes are divided by the square root of the pixels).
+    the image size.
     """
     images = np.asarray(images)
     images = images[None] if images.ndim == 3 else images
-    power = np.zeros((3, n_bands))
-    count = np.zeros(n_bands)
-    for image in images:
-        f = image.astype(np.float64)
-        spec = sfft.rfft2(f - f.mean(axis=(0, 1)), axes=(0, 1)) / np.sqrt(f.shape[0] * f.shape[1])
-        idx = _bands(f.shape[:2], n_bands).ravel()
-        for c in range(3):
-            power[c] += np.bincount(idx, np.abs(spec[:, :, c].ravel()) ** 2, minlength=n_bands + 1)[:n_bands]
-        count += np.bincount(idx, minlength=n_bands + 1)[:n_bands]
-    return np.sqrt(power / np.maximum(count, 1))
+    return np.sqrt(np.mean([ring_power(image, n_rings=n_bands) for image in images], axis=0))
 
 
 @dataclass(frozen=True)
@@ -137,10 +126,10 @@ class GuardReport:
         ``restorer``: the restoration agreed with the optics and was kept;
         ``deconvolution``: it did not, and the regularised deconvolution was used.
     consistency : float
-        Largest ratio, over the rings the PSF passes, of the restoration's
-        re-blur residual to the input's own (or to the noise): at most 1, it
-        explains the input at least as well as the input does; 0 when
-        nothing was checked.
+        Ratio, over the rings the PSF passes, of the restoration's re-blur
+        residual to the input's own plus the noise: at most 1, it explains
+        the input at least as well as the input does; 0 when nothing was
+        checked.
     """
 
     action: str
@@ -152,9 +141,9 @@ def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, b
     """Check one restored window against its PSF; the output to use and why.
 
     Blurred again by the PSF, the restoration must explain the input at least
-    as well as the input explains itself, within the window's noise: in every
-    ring of frequency the PSF passes (``|K|^2 >= balance`` on average),
-    ``|K X - Y|^2 <= max_residual^2 * max(|K Y - Y|^2, noise power)``. A
+    as well as the input explains itself, within the window's noise: over the
+    rings of frequency the PSF passes (``|K|^2 >= balance`` on average),
+    ``|K X - Y|^2 <= max_residual^2 * (|K Y - Y|^2 + noise power)``. A
     restorer that adds noise or texture, inverts another PSF, or turns
     contrast the wrong way fails it, and the window gets the regularised
     deconvolution ``W = conj(K) Y / (|K|^2 + balance)`` instead.
@@ -169,8 +158,8 @@ def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, b
         Wiener regularisation (noise-to-signal power); also what the PSF must
         pass in a ring for it to be checked.
     max_residual : float
-        Largest ratio, in any checked ring, of the restoration's re-blur
-        residual to the input's own (or to the noise, where that is larger).
+        Largest ratio, over the checked rings, of the restoration's re-blur
+        residual to the input's own plus the window's noise.
     reference : ndarray, shape (3, N_BANDS), optional
         Amplitude per ring of in-focus tissue (:func:`band_amplitude`): in the
         rings that are not checked, the output's amplitude is capped at it.
@@ -193,8 +182,6 @@ def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, b
     >>> guard_window(blurred, 255 - sharp, psf)[1].action   # its negative does not
     'deconvolution'
     """
-    from wsi_deblur.blur.fit import noise_sigma
-
     kernels = psf if psf.ndim == 3 else np.stack([psf] * 3)
     if kernels.shape[1] == 1 and kernels.shape[2] == 1:
         return restored, GuardReport("none")
@@ -203,26 +190,32 @@ def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, b
     y = _padded(window.astype(np.float64), pad)
     x = _padded(restored.astype(np.float64), pad)
     shape = y.shape[:2]
-    idx = _bands(shape).ravel()
+    oy, ox = (shape[0] - h) // 2, (shape[1] - w) // 2
+    # Residuals are judged inside the window, a PSF radius from its edges: beyond that the
+    # re-blurred restoration sees the mirrored padding, which the input never did.
+    inner = np.s_[oy + pad:oy + h - pad, ox + pad:ox + w - pad]
+    idx = rings(shape, N_BANDS).ravel()
     n = N_BANDS + 1
-    counts = np.bincount(idx, minlength=n)
-    noise_power = noise_sigma(window) ** 2 * shape[0] * shape[1] * counts[:N_BANDS]
-    residual = np.zeros(N_BANDS)
-    allowed = np.zeros(N_BANDS)
-    outputs = {}
+    counts = np.maximum(np.bincount(idx, minlength=n), 1)
+    residual, own, outputs, checked_any = [], [], {}, np.zeros(N_BANDS, bool)
     for c in range(3):
         k = _otf(kernels[c], shape)
         ys, xs = sfft.rfft2(y[:, :, c]), sfft.rfft2(x[:, :, c])
         k2 = np.abs(k) ** 2
-        checked = (np.bincount(idx, k2.ravel(), minlength=n) / np.maximum(counts, 1))[:N_BANDS] >= balance
-        checked[0] = False  # the lowest ring holds the mean and the slide's layout, not focus
-        r = np.abs(k * xs - ys).ravel() ** 2
-        own = np.abs(k * ys - ys).ravel() ** 2
-        residual += np.where(checked, np.bincount(idx, r, minlength=n)[:N_BANDS], 0.0)
-        allowed += np.where(checked, np.maximum(np.bincount(idx, own, minlength=n)[:N_BANDS], noise_power), 0.0)
+        checked = (np.bincount(idx, k2.ravel(), minlength=n) / counts)[:N_BANDS] >= balance
+        checked[0] = False  # the lowest ring holds the mean and the layout of the tissue, not its focus
+        checked_any |= checked
+        residual.append(sfft.irfft2(k * xs - ys, s=shape)[inner])
+        own.append(sfft.irfft2(k * ys - ys, s=shape)[inner])
         outputs[c] = (xs, np.conj(k) * ys / (k2 + balance), checked)
-    live = allowed > 0
-    ratio = float(np.sqrt((residual[live] / allowed[live]).max())) if live.any() else 0.0
+    ratio = 0.0
+    if checked_any.any() and min(h, w) > 4 * pad:
+        ring_counts = np.bincount(rings(residual[0].shape, N_BANDS).ravel(), minlength=n)[:N_BANDS]
+        noise = noise_sigma(window, per_channel=True) ** 2
+        res_p = ring_power(np.stack(residual, axis=2))
+        own_p = ring_power(np.stack(own, axis=2)) + noise[:, None]
+        sel = np.stack([outputs[c][2] for c in range(3)]) * ring_counts
+        ratio = float(np.sqrt((res_p * sel).sum() / max((own_p * sel).sum(), 1e-12)))
     use_restorer = ratio <= max_residual
     out = np.empty(y.shape)
     for c, (xs, ws, checked) in outputs.items():
@@ -230,7 +223,6 @@ def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, b
         if reference is not None:
             spec = _capped(spec, idx, ~checked, reference[c], shape)
         out[:, :, c] = sfft.irfft2(spec, s=shape)
-    oy, ox = (shape[0] - h) // 2, (shape[1] - w) // 2
     out = np.clip(np.rint(out[oy:oy + h, ox:ox + w]), 0, 255).astype(np.uint8)
     return out, GuardReport("restorer" if use_restorer else "deconvolution", round(ratio, 4))
 
