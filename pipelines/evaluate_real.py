@@ -128,7 +128,8 @@ def richardson_lucy_gaussian(image: np.ndarray, sigma: float = 6.0, iterations: 
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 
-def evaluate_pair(name: str, sharp_path: Path, blurred_path: Path, mpp: float, fast_weights: str | None) -> dict:
+def evaluate_pair(name: str, sharp_path: Path, blurred_path: Path, mpp: float, fast_weights: str | None,
+                  blurnet_weights: str | None = None) -> dict:
     from wsi_deblur.classify.image import classify_image
     from wsi_deblur.classify.neural import NeuralBlurClassifier
     from wsi_deblur.restore.image import restore_slide_region
@@ -136,7 +137,7 @@ def evaluate_pair(name: str, sharp_path: Path, blurred_path: Path, mpp: float, f
     sharp_slide, blurred_slide = open_slide(sharp_path, mpp=mpp), open_slide(blurred_path, mpp=mpp)
     sharp = sharp_slide.read_region(0, 0, *sharp_slide.shape)
     blurred = blurred_slide.read_region(0, 0, *blurred_slide.shape)
-    classifier = NeuralBlurClassifier(threads=2)
+    classifier = NeuralBlurClassifier(weights=blurnet_weights, threads=2)
     found = {plane: classify_image(slide, classifier)
              for plane, slide in (("in_focus", sharp_slide), ("out_of_focus", blurred_slide))}
     sev = found["out_of_focus"]["severity"]
@@ -207,6 +208,8 @@ def main() -> None:
     parser.add_argument("--mpp", type=float, default=0.25, help="pixel size of pairs without a <name>.json")
     parser.add_argument("--fast-weights", type=str, default=None,
                         help="folder of candidate fast weights, to compare before shipping")
+    parser.add_argument("--blurnet-weights", type=str, default=None,
+                        help="candidate BlurNet safetensors, to compare before shipping")
     args = parser.parse_args()
     root = find_shared_data()
     if root is None or not (root / "real-defocus").is_dir():
@@ -215,9 +218,11 @@ def main() -> None:
     pairs = find_pairs(folder)
     if not pairs:
         parser.exit(1, f"{folder}: no <name>-in-focus.png / <name>-out-of-focus.png pairs\n")
-    results = [evaluate_pair(name, s, b, pair_mpp(folder, name, args.mpp), args.fast_weights) for name, s, b in pairs]
+    results = [evaluate_pair(name, s, b, pair_mpp(folder, name, args.mpp), args.fast_weights, args.blurnet_weights)
+               for name, s, b in pairs]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "real.json").write_text(json.dumps({"fast_weights": args.fast_weights or "shipped",
+                                                    "blurnet_weights": args.blurnet_weights or "shipped",
                                                     "pairs": results}, indent=2) + "\n")
     (args.out / "real.md").write_text(markdown(results))
     print(markdown(results))

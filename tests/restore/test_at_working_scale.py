@@ -91,3 +91,21 @@ def test_trained_widths_match_the_training_data():
 
     assert TRAINED_DEFOCUS_SIGMA_PX == RESTORE_SIGMA_PX[1]
     assert TRAINED_MOTION_LENGTH_PX == RANGES["motion_length_px"][1]
+
+
+def test_defocus_keeps_only_the_fine_detail_its_psf_passes():
+    """Finer than the working pixels, a 3 um defocus passes nothing of the focal plane: what the
+    input holds there (noise, other planes) goes. (Motion keeps it: the wide-blur test above.)"""
+    from wsi_deblur.restore.at_working_scale import fine_octave_passed
+
+    def fine(image):
+        coarse = upsample_correction(downsample_tiles(image[None], 2).astype(np.float32), 2)[0]
+        return image.astype(np.float32) - coarse
+
+    rng = np.random.default_rng(3)
+    defocused = simulate(SHARP_40X, BlurParams("defocus", defocus_um=3.0, photons=3000.0, optics=OPTICS_40X), rng)
+    est = BlurEstimate("defocus", defocus_um=3.0)
+    assert fine_octave_passed(est, 2) < 0.01 and fine_octave_passed(BlurEstimate("in_focus"), 2) == 1.0
+    out = WorkingScaleRestorer(WienerRestorer(), 2).restore(defocused[None], [est])[0]
+    assert np.abs(fine(out)).mean() < 0.25 * np.abs(fine(defocused)).mean()
+

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.restore.base import Restorer
-from wsi_deblur.working_scale import downsample_tiles, severity_scaled, working_downsample
+from wsi_deblur.working_scale import WORKING_MPP, downsample_tiles, severity_scaled, working_downsample
 
 #: Widest blur the restoration networks were trained on, in working pixels
 #: (``pipelines.restore_data``: defocus std 1.2-6 px, motion 5-40 px).
@@ -108,7 +108,16 @@ class WorkingScaleRestorer:
         return out
 
     def restore_downsampled(self, windows: np.ndarray, estimates: Sequence[BlurEstimate]) -> np.ndarray:
-        """Restore at the working pixel size and add the upsampled correction (any window size)."""
+        """Restore at the working pixel size and add the upsampled correction (any window size).
+
+        A *defocused* window's detail finer than the working pixels is kept
+        in the share the estimated PSF passes of it (:func:`fine_octave_passed`):
+        what the blur left of the focal plane there. The rest is noise and
+        other planes' structure, and goes (on the real 40x focus pair, keeping
+        it all: SSIM 0.516; keeping what the PSF passes, next to nothing: 0.536).
+        Motion passes fine detail across its direction, so moved windows keep
+        theirs.
+        """
         f = self.factor
         _, h, w, _ = windows.shape
         pad = ((0, 0), (0, -h % f), (0, -w % f), (0, 0))
@@ -117,7 +126,34 @@ class WorkingScaleRestorer:
         restored = self.restorer.restore(small, [severity_scaled(e, 1 / f) for e in estimates])
         out = upsample_correction(restored.astype(np.float32) - small, f)[:, :h, :w]
         out += windows
+        drop = np.array([1.0 - fine_octave_passed(e, f) if e.label == "defocus" else 0.0 for e in estimates],
+                        np.float32)
+        if drop.any():
+            fine = windows - upsample_correction(small.astype(np.float32), f)[:, :h, :w]
+            out -= drop[:, None, None, None] * fine
         return np.clip(np.rint(out, out=out), 0, 255).astype(np.uint8)
+
+
+def fine_octave_passed(estimate: BlurEstimate, factor: int) -> float:
+    """Share of the power finer than the working pixels that ``estimate``'s PSF passes (level-0 pixels, 0-1).
+
+    The mean of ``|OTF|^2`` over the level-0 frequencies beyond the working
+    pixel size's Nyquist (``max(|fx|, |fy|) > 0.5 / factor`` cycles/px), PSF
+    of :func:`~wsi_deblur.restore.guard.estimate_psf` at ``WORKING_MPP / factor``.
+    1 for in-focus estimates; about 0 for the defocus the networks restore
+    (5% at 0.3 um, under 1% from 0.75 um at 40x). A mean over directions: for
+    isotropic blur (defocus), not for motion.
+    """
+    from wsi_deblur.restore.guard import estimate_psf
+
+    if factor == 1 or not estimate.is_blurred:
+        return 1.0
+    psf = estimate_psf(estimate, WORKING_MPP / factor)
+    size = int(2 ** np.ceil(np.log2(max(64, 2 * psf.shape[1]))))
+    freq = np.fft.fftfreq(size)
+    beyond = np.maximum(np.abs(freq)[:, None], np.abs(freq)[None, :]) > 0.5 / factor
+    otf = np.abs(np.fft.fft2(psf, s=(size, size))) ** 2
+    return float(otf[:, beyond].mean())
 
 
 def at_working_scale(restorer: Restorer, mpp: float | None) -> Restorer:

@@ -1,7 +1,12 @@
 """Classical restoration: Wiener deconvolution with the estimated PSF.
 
-The baseline the networks must beat. Each window is mirrored to twice its size
-before the FFT, so the periodic extension has no edges to ring at.
+The baseline the networks must beat, and what the consistency guard falls back
+to. The PSF is the optics' (:func:`wsi_deblur.restore.guard.estimate_psf`:
+pupil defocus, whose OTF turns negative past its first zero as real defocus
+does, not a Gaussian, which never does; on the real focus pair a Gaussian
+Wiener at balance 0.01 took SSIM from 0.48 to 0.31). Each window is mirrored
+to twice its size before the FFT, so the periodic extension has no edges to
+ring at.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from wsi_deblur.blur.estimate import BlurEstimate
-from wsi_deblur.blur.psf import psf_for
+from wsi_deblur.restore.guard import estimate_psf
+from wsi_deblur.working_scale import WORKING_MPP
 
 
 def psf_to_otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -63,20 +69,25 @@ class WienerRestorer:
     Parameters
     ----------
     balance : float
-        Noise-to-signal power ratio (regularisation).
+        Noise-to-signal power ratio (regularisation); 0.1 shrinks what the
+        PSF passes less than a third of (the guard's fallback uses the same).
+    mpp : float
+        Pixel size of the windows it is given (micrometres): the working
+        pixel size, at which every restorer works.
     """
 
-    balance: float = 0.01
+    balance: float = 0.1
+    mpp: float = WORKING_MPP
     name: str = "wiener"
 
     def restore(self, windows: np.ndarray, estimates: Sequence[BlurEstimate]) -> np.ndarray:
         out = np.empty_like(windows)
         for n, (window, est) in enumerate(zip(windows, estimates)):
-            psf = psf_for(est.label, defocus_sigma_px=est.defocus_sigma_px,
-                          motion_length_px=est.motion_length_px, motion_angle_deg=est.motion_angle_deg)
-            if psf.size == 1:
+            psf = estimate_psf(est, self.mpp)
+            if psf.size == 3:
                 out[n] = window
                 continue
-            restored = wiener_deconvolve(window, psf, balance=self.balance)
+            restored = np.stack([wiener_deconvolve(window[:, :, c], psf[c], balance=self.balance) for c in range(3)],
+                                axis=2)
             out[n] = np.clip(np.rint(restored), 0, 255).astype(np.uint8)
         return out
