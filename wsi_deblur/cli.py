@@ -155,6 +155,13 @@ def _cmd_run(args: argparse.Namespace, restore: bool) -> int:
     return EXIT_OK
 
 
+def _warn_if_assumed(result: dict) -> None:
+    """One line on stderr when an image's pixel size was assumed: the result depends on it."""
+    if result.get("mpp_source") == "assumed":
+        print(f"warning: {result['path']}: no pixel size in the file; {result['mpp']} um/px assumed "
+              "(pass --mpp; a 40x scan is about 0.25)", file=sys.stderr, flush=True)
+
+
 def _cmd_classify(args: argparse.Namespace) -> int:
     from wsi_deblur.classify.image import classify_image
     from wsi_deblur.models import make_classifier
@@ -163,7 +170,9 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.images:
         try:
-            print(json.dumps(classify_image(path, classifier, mpp=args.mpp)), flush=True)
+            result = classify_image(path, classifier, mpp=args.mpp)
+            print(json.dumps(result), flush=True)
+            _warn_if_assumed(result)
         except SlideError as exc:
             _error_reporter(args.debug)(exc)
             status = EXIT_FAILED
@@ -180,9 +189,10 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.images:
         try:
-            print(json.dumps(restore_image(path, args.out, restorer, classifier=classifier,
-                                           blur_type=args.blur_type, mpp=args.mpp, guard=not args.no_guard)),
-                  flush=True)
+            result = restore_image(path, args.out, restorer, classifier=classifier, blur_type=args.blur_type,
+                                   mpp=args.mpp, guard=not args.no_guard)
+            print(json.dumps(result), flush=True)
+            _warn_if_assumed(result)
         except SlideError as exc:
             _error_reporter(args.debug)(exc)
             status = EXIT_FAILED

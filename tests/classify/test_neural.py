@@ -111,7 +111,9 @@ def test_classify_command_prints_json_lines_and_reports_bad_files(tmp_path):
     assert set(lines[0]["probabilities"]) == {"in_focus", "defocus", "motion", "mixed"}
     assert {"defocus_um", "motion_length_px", "motion_angle_deg"} <= set(lines[0]["severity"])
     assert all(d["mpp"] == 0.5 and d["mpp_source"] == "assumed" for d in lines)  # PNGs carry no pixel size
-    errors = r.stderr.strip().splitlines()
+    errors = [line for line in r.stderr.strip().splitlines() if not line.startswith("warning:")]
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2 and all("pass --mpp" in w for w in warnings)  # the two PNGs classified
     assert len(errors) == 4 and "Traceback" not in r.stderr
     for name, reason in (("tiny.png", "too small"), ("notes.png", "can read"), ("empty.jpg", "empty"),
                          ("deep.png", "8-bit")):
