@@ -90,7 +90,7 @@ def estimate_psf(estimate: BlurEstimate, mpp: float | None) -> np.ndarray:
 
 
 def _otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    pad = np.zeros(shape)
+    pad = np.zeros(shape, np.float32)
     ph, pw = psf.shape
     pad[:ph, :pw] = psf
     return sfft.rfft2(np.roll(pad, (-(ph // 2), -(pw // 2)), axis=(0, 1)))
@@ -192,8 +192,8 @@ def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, b
         return restored, GuardReport("none")
     h, w = window.shape[:2]
     pad = max(kernels.shape[1:]) // 2 + 1
-    y = _padded(window.astype(np.float64), pad)
-    x = _padded(restored.astype(np.float64), pad)
+    y = _padded(window.astype(np.float32), pad)
+    x = _padded(restored.astype(np.float32), pad)
     shape = y.shape[:2]
     oy, ox = (shape[0] - h) // 2, (shape[1] - w) // 2
     # Residuals are judged inside the window, a PSF radius from its edges: beyond that the
