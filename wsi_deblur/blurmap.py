@@ -60,6 +60,9 @@ class BlurMap:
         The guard's consistency of each restored tile (at most 1: its
         restoration explains the input; :class:`~wsi_deblur.restore.guard.GuardReport`);
         NaN where nothing was checked.
+    guard_capped : bool array
+        Restored tiles whose output the guard cut, where the PSF passes
+        little, to the amplitude of the slide's in-focus tissue.
     """
 
     grid: TileGrid
@@ -73,6 +76,7 @@ class BlurMap:
     motion_angle_deg: np.ndarray = field(default=None)  # type: ignore[assignment]
     guard_action: np.ndarray = field(default=None)  # type: ignore[assignment]
     guard_consistency: np.ndarray = field(default=None)  # type: ignore[assignment]
+    guard_capped: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         shape = self.grid.grid_shape
@@ -84,6 +88,8 @@ class BlurMap:
                 setattr(self, name, np.zeros(shape, dtype=dtype))
         if self.guard_consistency is None:
             self.guard_consistency = np.full(shape, np.nan, dtype=np.float32)
+        if self.guard_capped is None:
+            self.guard_capped = np.zeros(shape, dtype=bool)
 
     def set_guard(self, reports: dict, *, unrecorded=()) -> None:
         """Record the guard's :class:`~wsi_deblur.restore.guard.GuardReport` of each restored tile.
@@ -96,11 +102,13 @@ class BlurMap:
         for ij, report in reports.items():
             self.guard_action[ij] = GUARD_ACTIONS.index(report.action if report.action != "none" else "restorer")
             self.guard_consistency[ij] = report.consistency if report.action != "none" else np.nan
+            self.guard_capped[ij] = report.capped
 
     def guard_summary(self) -> dict:
         """Counts of restored tiles by guard action, and their consistency (qc.json's ``restoration_guard``)."""
         checked = self.guard_consistency[np.isfinite(self.guard_consistency)]
         return {"tiles": {name: int((self.guard_action == k).sum()) for k, name in enumerate(GUARD_ACTIONS) if k},
+                "capped_tiles": int(self.guard_capped.sum()),
                 "max_consistency": round(float(checked.max()), 4) if checked.size else None,
                 "mean_consistency": round(float(checked.mean()), 4) if checked.size else None}
 

@@ -46,8 +46,6 @@ from wsi_deblur.working_scale import WORKING_MPP
 N_BANDS = 16
 #: Numerical aperture assumed for the defocus PSF (what BlurNet's severity was trained for).
 GUARD_NA = 0.75
-#: Guard actions recorded per tile (``BlurMap.guard_action``): not restored, restorer kept, deconvolution used.
-GUARD_ACTIONS = ("none", "restorer", "deconvolution")
 
 
 @lru_cache(maxsize=16)
@@ -130,10 +128,14 @@ class GuardReport:
         residual to the input's own plus the noise: at most 1, it explains
         the input at least as well as the input does; 0 when nothing was
         checked.
+    capped : bool
+        Whether, where the PSF passes little, the output's amplitude was cut
+        to that of the slide's in-focus tissue (or the input's own).
     """
 
     action: str
     consistency: float = 0.0
+    capped: bool = False
 
 
 def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, balance: float = 0.1,
@@ -167,7 +169,8 @@ def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, b
         (``python -m pipelines.evaluate_restorers``).
     reference : ndarray, shape (3, N_BANDS), optional
         Amplitude per ring of in-focus tissue (:func:`band_amplitude`): in the
-        rings that are not checked, the output's amplitude is capped at it.
+        rings that are not checked, the output's amplitude is capped at it
+        (or at the input's, where that is larger).
 
     Returns
     -------
@@ -212,40 +215,54 @@ def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, b
         checked_any |= checked
         residual.append(sfft.irfft2(k * xs - ys, s=shape)[inner])
         own.append(sfft.irfft2(k * ys - ys, s=shape)[inner])
-        outputs[c] = (xs, np.conj(k) * ys / (k2 + balance), checked)
+        outputs[c] = (xs, np.conj(k) * ys / (k2 + balance), checked, ys)
     ratio = 0.0
     if checked_any.any() and min(h, w) > 4 * pad:
         ring_counts = np.bincount(rings(residual[0].shape, N_BANDS).ravel(), minlength=n)[:N_BANDS]
         noise = noise_sigma(window, per_channel=True) ** 2
         res_p = ring_power(np.stack(residual, axis=2))
         own_p = ring_power(np.stack(own, axis=2)) + noise[:, None]
-        sel = np.stack([outputs[c][2] for c in range(3)]) * ring_counts
+        sel = np.stack([outputs[c][2] for c in range(3)]) * ring_counts  # checked rings, per channel
         ratio = float(np.sqrt((res_p * sel).sum() / max((own_p * sel).sum(), 1e-12)))
     use_restorer = ratio <= max_residual
-    out = np.empty(y.shape)
-    for c, (xs, ws, checked) in outputs.items():
+    if use_restorer and reference is None:
+        return restored, GuardReport("restorer", round(ratio, 4))
+    out = np.empty(y.shape, np.float32)
+    capped = False
+    for c, (xs, ws, checked, ys) in outputs.items():
         spec = xs if use_restorer else ws
         if reference is not None:
-            spec = _capped(spec, idx, ~checked, reference[c], shape)
+            spec, cut = _capped(spec, ys, idx, ~checked, reference[c], shape)
+            capped |= cut
         out[:, :, c] = sfft.irfft2(spec, s=shape)
+    if use_restorer and not capped:
+        return restored, GuardReport("restorer", round(ratio, 4))
     out = np.clip(np.rint(out[oy:oy + h, ox:ox + w]), 0, 255).astype(np.uint8)
-    return out, GuardReport("restorer" if use_restorer else "deconvolution", round(ratio, 4))
+    return out, GuardReport("restorer" if use_restorer else "deconvolution", round(ratio, 4), capped)
 
 
-def _capped(spec: np.ndarray, idx: np.ndarray, free: np.ndarray, reference: np.ndarray,
-            shape: tuple[int, int]) -> np.ndarray:
-    """``spec`` with its RMS amplitude per ring capped at ``reference`` in the ``free`` rings."""
+def _ring_rms(spec: np.ndarray, idx: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     n = N_BANDS + 1
+    power = np.bincount(idx, np.abs(spec.ravel()) ** 2, minlength=n)[:N_BANDS]
+    return np.sqrt(power / np.maximum(np.bincount(idx, minlength=n)[:N_BANDS], 1)) / np.sqrt(shape[0] * shape[1])
+
+
+def _capped(spec: np.ndarray, given: np.ndarray, idx: np.ndarray, free: np.ndarray, reference: np.ndarray,
+            shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """``spec`` with its RMS amplitude per ring, in the ``free`` rings, capped at the larger of
+    ``reference`` and the input's own (``given``): what a restoration *adds* is bounded, the input
+    is never taken below itself. Also whether any ring was capped."""
+    rms = _ring_rms(spec, idx, shape)
+    limit = np.maximum(reference, _ring_rms(given, idx, shape))
+    over = free & (rms > limit * (1 + 1e-6))
+    if not over.any():
+        return spec, False
+    factor = np.ones(N_BANDS + 1)
+    factor[:N_BANDS][over] = limit[over] / rms[over]
     flat = spec.ravel()
-    scale = np.sqrt(shape[0] * shape[1])
-    rms = np.sqrt(np.bincount(idx, np.abs(flat) ** 2, minlength=n)[:N_BANDS]
-                  / np.maximum(np.bincount(idx, minlength=n)[:N_BANDS], 1)) / scale
-    factor = np.ones(n)
-    over = free & (rms > reference)
-    factor[:N_BANDS][over] = reference[over] / rms[over]
     out = flat * factor[idx]
     out[0] = flat[0]
-    return out.reshape(spec.shape)
+    return out.reshape(spec.shape), True
 
 
 @dataclass(frozen=True)
