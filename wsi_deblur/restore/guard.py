@@ -44,6 +44,8 @@ from wsi_deblur.working_scale import WORKING_MPP
 
 #: Rings of spatial frequency the guard compares, over 0 to 0.5 cycles per pixel.
 N_BANDS = 16
+#: How far (a factor) a restoration's amplitude may exceed the cap in a ring before it is cut.
+CAP_TOLERANCE = 1.05
 #: Numerical aperture assumed for the defocus PSF (what BlurNet's severity was trained for).
 GUARD_NA = 0.75
 
@@ -251,10 +253,11 @@ def _capped(spec: np.ndarray, given: np.ndarray, idx: np.ndarray, free: np.ndarr
             shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
     """``spec`` with its RMS amplitude per ring, in the ``free`` rings, capped at the larger of
     ``reference`` and the input's own (``given``): what a restoration *adds* is bounded, the input
-    is never taken below itself. Also whether any ring was capped."""
+    is never taken below itself. Rings within :data:`CAP_TOLERANCE` of the cap are left alone.
+    Also whether any ring was cut."""
     rms = _ring_rms(spec, idx, shape)
     limit = np.maximum(reference, _ring_rms(given, idx, shape))
-    over = free & (rms > limit * (1 + 1e-6))
+    over = free & (rms > limit * CAP_TOLERANCE)
     if not over.any():
         return spec, False
     factor = np.ones(N_BANDS + 1)
