@@ -52,7 +52,8 @@ from pathlib import Path
 import numpy as np
 
 from pipelines import blur_data
-from pipelines.blur_data import (NUMERICAL_APERTURES, OUT_OF_PLANE_PHOTONS, OUT_OF_PLANE_STRENGTH, added_sigma_px, colour_jitter, defocus_kernels_of, load_field,
+from pipelines.blur_data import (NUMERICAL_APERTURES, OUT_OF_PLANE_PHOTONS, OUT_OF_PLANE_STRENGTH, added_sigma_px,
+                                 colour_jitter, defocus_kernels_of, load_field,
                                  psf_of, random_crop, sample_mixed_params, shared_data_dir, source_images)
 from pipelines.provenance import command_line
 from wsi_deblur.blur.estimate import BLUR_CLASSES

@@ -28,6 +28,9 @@ from wsi_deblur.tiling.blend import blend_region
 from wsi_deblur.tiling.grid import TileGrid, chunk_sizes
 from wsi_deblur.working_scale import working_downsample
 
+#: Name prefix of the restore layer of :func:`restored_level0`'s graph.
+RESTORE_LAYER = "restore-windows-"
+
 
 def chunk_tiles(grid: TileGrid, chunk: int) -> dict[tuple[int, int], list[tuple[int, int]]]:
     """Tiles of each chunk of ``chunk`` pixels (a multiple of the tile size)."""
@@ -107,7 +110,8 @@ def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk
     restored = blurmap.restore_mask(min_confidence=min_confidence)
     per_chunk = chunk_tiles(grid, chunk)
     token = dask.base.tokenize(slide.source, grid, restored, blurmap.label, blurmap.defocus_sigma_px,
-                               blurmap.motion_length_px, blurmap.motion_angle_deg, restorer, chunk, ramp, guard, reference)
+                               blurmap.motion_length_px, blurmap.motion_angle_deg, restorer, chunk, ramp, guard,
+                               reference)
     restore_name, blend_name = f"{RESTORE_LAYER}{token}", f"blend-{token}"
 
     restore_layer = {}
@@ -134,11 +138,6 @@ def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk
     )
     chunks = (chunk_sizes(h, chunk), chunk_sizes(w, chunk), (3,))
     return da.Array(graph, blend_name, chunks=chunks, dtype=np.uint8)
-
-
-
-#: Name prefix of the restore layer of :func:`restored_level0`'s graph.
-RESTORE_LAYER = "restore-windows-"
 
 
 def _reports(windows) -> dict:
