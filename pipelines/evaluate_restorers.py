@@ -227,7 +227,7 @@ def main() -> None:
               if "test_field" in data else [])
     result = {"fast_weights": args.fast_weights or "shipped", "rows": rows, "sharp_fields": sharp_check,
               "fields": fields,
-              "guard_replaced": {BLUR_CLASSES[k]: int(sum(r.action == "deconvolution"
+              "guard_pulled_back": {BLUR_CLASSES[k]: int(sum(r.action == "pulled back"
                                                           for r, kind in zip(reports, kinds) if kind == k))
                                  for k in np.unique(kinds)},
               "classifier_accuracy_on_pairs": float(np.mean([d.label == BLUR_CLASSES[k]
@@ -306,8 +306,8 @@ def markdown_table(result: dict) -> str:
     return ("SSIM / PSNR (dB) against the sharp field; held-out fields only.\n\n" + head + "\n".join(lines)
             + per_field
             + f"\n\nBlurNet's type on these pairs: {result['classifier_accuracy_on_pairs']:.1%} correct.\n\n"
-            + "Pairs whose `fast` restoration the consistency guard replaced by the deconvolution: "
-            + ", ".join(f"{k} {v}" for k, v in result.get("guard_replaced", {}).items()) + ".\n\n"
+            + "Pairs whose `fast` restoration the consistency guard pulled back toward the input: "
+            + ", ".join(f"{k} {v}" for k, v in result.get("guard_pulled_back", {}).items()) + ".\n\n"
             + "Mixed pairs, `fast`, Mpx/s on this CPU: "
             + ", ".join(f"{k} {v:.2f}" for k, v in result.get("mixed_mpx_per_s_cpu", {}).items()) + ".\n\n"
             + "Real sharp held-out fields forced through each network (no simulated blur):\n\n" + checks + "\n")

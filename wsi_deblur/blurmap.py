@@ -24,7 +24,7 @@ from wsi_deblur.write.location import output_path
 DEFAULT_MIN_CONFIDENCE = 0.8
 
 #: ``BlurMap.guard_action`` values, by index.
-GUARD_ACTIONS = ("not restored", "restorer", "deconvolution", "not recorded")
+GUARD_ACTIONS = ("not restored", "restorer", "pulled back", "not recorded")
 
 #: Label image values: 0 background, then one per blur class.
 LABEL_VALUES = {"background": 0, **{name: i + 1 for i, name in enumerate(BLUR_CLASSES)}}
@@ -54,8 +54,8 @@ class BlurMap:
         Severity (see :class:`BlurEstimate`), level-0 pixels and degrees.
     guard_action : uint8 array
         What the consistency guard did with each tile's restoration
-        (:data:`GUARD_ACTIONS`: not restored, restorer kept, replaced by the
-        regularised deconvolution, not recorded (a resumed run)).
+        (:data:`GUARD_ACTIONS`: not restored, restorer kept, pulled back toward
+        the input, not recorded (a resumed run)).
     guard_consistency : float32 array
         The guard's consistency of each restored tile (at most 1: its
         restoration explains the input; :class:`~wsi_deblur.restore.guard.GuardReport`);

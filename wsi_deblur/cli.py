@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpu", action="store_true", help="place restoration on workers with a GPU resource")
     run.add_argument("--no-guard", action="store_true",
                      help="keep every restoration as the restorer made it (default: a restoration that contradicts "
-                          "the optics is replaced by a regularised deconvolution)")
+                          "the optics is pulled back toward its input)")
     run.add_argument("--ngff-version", default="0.4", choices=("0.4", "0.5"),
                      help="0.4 (Zarr v2, QuPath/Fiji; default) or 0.5 (Zarr v3)")
     run.add_argument("--zarr-compression", default="blosc", choices=("blosc", "zlib", "none"))

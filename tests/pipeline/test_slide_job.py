@@ -104,13 +104,13 @@ def test_every_restored_tile_has_the_guards_decision_in_csv_geojson_and_qc_json(
         rows = {(int(r["row"]), int(r["col"])): r for r in csv.DictReader(f)}
     for ij, row in rows.items():
         if restored[ij]:
-            assert row["restoration"] in ("restorer", "deconvolution")
+            assert row["restoration"] in ("restorer", "pulled back")
             assert float(row["guard_consistency"]) >= 0
         else:
             assert row["restoration"] == "not restored" and row["guard_consistency"] == ""
     qc = json.loads((out / "small.qc.json").read_text())
     guard = qc["restoration_guard"]
-    assert guard["tiles"]["restorer"] + guard["tiles"]["deconvolution"] == qc["restored_tiles"] == int(restored.sum())
+    assert guard["tiles"]["restorer"] + guard["tiles"]["pulled back"] == qc["restored_tiles"] == int(restored.sum())
     assert guard["tiles"]["not recorded"] == 0 and guard["max_consistency"] is not None
     assert qc["settings"]["guard"] is True
     features = json.loads((out / "small.blurmap.geojson").read_text())["features"]
@@ -122,11 +122,11 @@ def test_without_the_guard_the_restorers_output_is_kept(tmp_path, small_slide, s
 
     guarded_out, guarded = small_run
     result = process_slide(small_slide, tmp_path, replace(SMALL, guard=False, tiff=False))
-    assert result.summary["restoration_guard"]["tiles"]["deconvolution"] == 0
+    assert result.summary["restoration_guard"]["tiles"]["pulled back"] == 0
     assert result.summary["restoration_guard"]["max_consistency"] is None  # nothing checked
     assert result.summary["restoration_guard"]["capped_tiles"] == 0
     guard = guarded.summary["restoration_guard"]
-    kept = guard["tiles"]["deconvolution"] == 0 and guard["capped_tiles"] == 0
+    kept = guard["tiles"]["pulled back"] == 0 and guard["capped_tiles"] == 0
     a = zarr.open_group(str(tmp_path / "small.ome.zarr"), mode="r")["0"][:]
     b = zarr.open_group(str(guarded_out / "small.ome.zarr"), mode="r")["0"][:]
     if kept:  # the guard changes pixels only where it replaced or capped a restoration

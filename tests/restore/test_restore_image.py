@@ -49,7 +49,7 @@ def test_restore_writes_one_png_per_image_and_reports_bad_files(tmp_path):
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert [line["class"] for line in lines] == ["defocus", "in_focus"]
     assert [(line["mpp"], line["mpp_source"]) for line in lines] == [(0.5, "assumed")] * 2  # PNG/TIFF: no pixel size
-    assert lines[0]["guard"]["restorer"] + lines[0]["guard"]["deconvolution"] >= 1 and lines[1]["guard"] is None
+    assert lines[0]["guard"]["restorer"] + lines[0]["guard"]["pulled back"] >= 1 and lines[1]["guard"] is None
     assert sorted(p.name for p in out.iterdir()) == ["blurred.png", "sharp.png"]  # nothing half-written
     restored = np.asarray(Image.open(out / "blurred.png"))
     assert ssim(restored, SHARP, channel_axis=2) > ssim(defocused(), SHARP, channel_axis=2) + 0.1

@@ -46,8 +46,8 @@ class RunOptions:
     gpu : bool
         Place restore tasks on workers with a ``GPU`` resource.
     guard : bool
-        Check every restored window against the optics and use a regularised
-        deconvolution where it contradicts them (:mod:`wsi_deblur.restore.guard`).
+        Check every restored window against the optics and pull it back toward
+        its input where it contradicts them (:mod:`wsi_deblur.restore.guard`).
     review_fraction, rescan_fraction : float
         Blurred share of tissue tiles from which a slide's verdict is
         ``review`` or ``rescan`` (see :class:`~wsi_deblur.report.verdict.VerdictThresholds`).

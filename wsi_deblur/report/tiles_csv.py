@@ -2,7 +2,7 @@
 
 ``restoration`` says what was done with the tile: ``not restored``,
 ``restorer`` (the network's output agreed with the optics and was kept),
-``deconvolution`` (it did not; a regularised deconvolution was used) or
+``pulled back`` (it did not; the output is the input plus the share of the correction that does) or
 ``not recorded`` (restored by an interrupted earlier run); ``guard_consistency``
 is the consistency guard's measure for it (at most 1: the restoration, blurred
 again, explains the tile as well as the tile explains itself;

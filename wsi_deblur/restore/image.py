@@ -42,8 +42,8 @@ def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restore
         its resolution, the correction upsampled
         (:mod:`wsi_deblur.restore.at_working_scale`).
     guard : bool
-        Check every restored window against the optics and use a regularised
-        deconvolution where it contradicts them (:mod:`wsi_deblur.restore.guard`).
+        Check every restored window against the optics and pull it back toward
+        its input where it contradicts them (:mod:`wsi_deblur.restore.guard`).
     return_reports : bool
         Also return the guard's report of each tile.
 
@@ -82,7 +82,7 @@ def guard_counts(reports: dict) -> dict[str, Any] | None:
         return None
     values = list(reports.values())
     return {"restorer": sum(r.action in ("restorer", "none") for r in values),
-            "deconvolution": sum(r.action == "deconvolution" for r in values),
+            "pulled back": sum(r.action == "pulled back" for r in values),
             "max_consistency": round(max(r.consistency for r in values), 4)}
 
 
@@ -119,7 +119,7 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
     (False when ``blur_type`` forced it), ``restorer``, ``mpp`` and
     ``mpp_source`` (``"file"``, ``"option"`` or ``"assumed"``), and ``guard``
     (windows the restorer's output was kept in and replaced by the
-    deconvolution in, and the largest consistency ratio; None without the guard or
+    pulled back in, and the largest consistency ratio; None without the guard or
     for in-focus images).
 
     Raises

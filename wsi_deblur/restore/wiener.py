@@ -1,12 +1,11 @@
 """Classical restoration: Wiener deconvolution with the estimated PSF.
 
-The baseline the networks must beat, and what the consistency guard falls back
-to. The PSF is the optics' (:func:`wsi_deblur.restore.guard.estimate_psf`:
-pupil defocus, whose OTF turns negative past its first zero as real defocus
-does, not a Gaussian, which never does; on the real focus pair a Gaussian
-Wiener at balance 0.01 took SSIM from 0.48 to 0.31). Each window is mirrored
-to twice its size before the FFT, so the periodic extension has no edges to
-ring at.
+The baseline the networks must beat. The PSF is the optics'
+(:func:`wsi_deblur.restore.guard.estimate_psf`: pupil defocus, whose OTF
+turns negative past its first zero as real defocus does, not a Gaussian,
+which never does; on the real focus pair a Gaussian Wiener at balance 0.01
+took SSIM from 0.48 to 0.31). Each window is mirrored to twice its size
+before the FFT, so the periodic extension has no edges to ring at.
 """
 
 from __future__ import annotations
@@ -70,7 +69,7 @@ class WienerRestorer:
     ----------
     balance : float
         Noise-to-signal power ratio (regularisation); 0.1 shrinks what the
-        PSF passes less than a third of (the guard's fallback uses the same).
+        PSF passes less than a third of.
     mpp : float
         Pixel size of the windows it is given (micrometres): the working
         pixel size, at which every restorer works.

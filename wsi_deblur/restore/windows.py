@@ -34,7 +34,7 @@ def restore_windows(slide: Slide, grid: TileGrid, tiles: Sequence[tuple[int, int
     block-averaged and the correction upsampled
     (:func:`~wsi_deblur.restore.at_working_scale.at_working_scale`). With
     ``guard`` (the default) every restored window is checked against the optics
-    at level 0 and replaced by a regularised deconvolution where it contradicts
+    at level 0 and pulled back toward its input where it contradicts
     them (:mod:`wsi_deblur.restore.guard`; ``reference``: the slide's in-focus
     amplitude spectrum, :func:`~wsi_deblur.restore.guard.band_amplitude`).
 
