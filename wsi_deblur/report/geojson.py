@@ -17,7 +17,7 @@ from shapely.geometry import MultiPolygon, Polygon, box, mapping
 from shapely.ops import unary_union
 
 from wsi_deblur.blur.estimate import mean_direction_deg
-from wsi_deblur.blurmap import LABEL_VALUES, BlurMap
+from wsi_deblur.blurmap import GUARD_ACTIONS, LABEL_VALUES, BlurMap
 from wsi_deblur.report.verdict import BLURRED_CLASSES
 from wsi_deblur.write.location import output_path
 
@@ -61,7 +61,8 @@ def blur_features(blurmap: BlurMap, *, mpp: float) -> list[dict[str, Any]]:
             if restored.any():
                 checked = blurmap.guard_consistency[idx][np.isfinite(blurmap.guard_consistency[idx])]
                 measurements["restored_tiles"] = int(restored.sum())
-                measurements["deconvolved_tiles"] = int((blurmap.guard_action[idx] == 2).sum())
+                pulled_back = blurmap.guard_action[idx] == GUARD_ACTIONS.index("pulled back")
+                measurements["pulled_back_tiles"] = int(pulled_back.sum())
                 if checked.size:
                     measurements["min_guard_consistency"] = round(float(checked.min()), 4)
             if name in ("defocus", "mixed"):
