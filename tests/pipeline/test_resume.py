@@ -102,6 +102,8 @@ def test_killed_run_resumes_without_redoing_finished_regions(tmp_path, blurred_s
     got_qc = json.loads((out / "blurred.qc.json").read_text())
     for key in ("verdict", "blur_fractions_of_tissue", "severity", "restored_tiles"):
         assert got_qc[key] == reference.summary[key]
+    # every restored tile has the guard's decision, or says an earlier run restored it unrecorded
+    assert sum(got_qc["restoration_guard"]["tiles"].values()) == got_qc["restored_tiles"]
 
 
 def test_other_settings_start_over(tmp_path, small_slide):
