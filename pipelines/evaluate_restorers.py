@@ -241,16 +241,10 @@ def main() -> None:
 
 
 def guard_restorations(blurred: np.ndarray, restored: np.ndarray, estimates: list[BlurEstimate]):
-    """``restored`` through the consistency guard (PSF from each estimate, NA 0.75 assumed), and its reports."""
-    from wsi_deblur.restore.guard import GuardReport, estimate_psf, guard_window
+    """``restored`` through the consistency guard as a run applies it (pairs at 0.5 um/px), and its reports."""
+    from wsi_deblur.restore.guard import GuardedRestorer
 
-    out, reports = restored.copy(), []
-    for n, (window, est) in enumerate(zip(blurred, estimates)):
-        report = GuardReport("none")
-        if est.is_blurred:
-            out[n], report = guard_window(window, restored[n], estimate_psf(est, 0.5))
-        reports.append(report)
-    return out, reports
+    return GuardedRestorer(None, mpp=0.5).check(blurred, restored, estimates)
 
 
 def mixed_routes(blurred: np.ndarray, kinds: np.ndarray, params: np.ndarray, routed: np.ndarray, *,

@@ -126,8 +126,8 @@ def test_without_the_guard_the_restorers_output_is_kept(tmp_path, small_slide, s
     assert result.summary["restoration_guard"]["max_consistency"] is None  # nothing checked
     assert result.summary["restoration_guard"]["capped_tiles"] == 0
     guard = guarded.summary["restoration_guard"]
-    kept = guard["tiles"]["pulled back"] == 0 and guard["capped_tiles"] == 0
+    # the small slide's blur is the simulator's: the guard keeps fast's restorations, uncapped ...
+    assert guard["tiles"]["pulled back"] == 0 and guard["capped_tiles"] == 0
     a = zarr.open_group(str(tmp_path / "small.ome.zarr"), mode="r")["0"][:]
     b = zarr.open_group(str(guarded_out / "small.ome.zarr"), mode="r")["0"][:]
-    if kept:  # the guard changes pixels only where it replaced or capped a restoration
-        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, b)  # ... and then changes no pixel

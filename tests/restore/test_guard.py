@@ -11,8 +11,9 @@ from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.fit import ssim_inner
 from wsi_deblur.blur.psf import motion_psf
 from wsi_deblur.blur.simulate import add_sensor_noise, convolve_rgb
-from wsi_deblur.restore.guard import (GuardedRestorer, band_amplitude, defocus_um_for_sigma, estimate_psf,
-                                      guard_window)
+from wsi_deblur.blur.estimated_psf import defocus_um_for_sigma, estimate_psf, sigma_px_for_defocus
+from wsi_deblur.restore.guard import GuardedRestorer, band_amplitude, guard_window
+from wsi_deblur.restore.neural import NeuralRestorer
 from wsi_deblur.restore.wiener import wiener_deconvolve
 
 MPP = 0.5
@@ -101,21 +102,17 @@ def test_reference_caps_what_is_added_where_the_psf_passes_little(pair):
     assert (band_amplitude(free)[:, fine] > reference[:, fine] * 1.2).any()
 
 
-def test_guarded_restorer_leaves_in_focus_and_reports_every_window(pair):
+def test_guarded_restorer_keeps_the_networks_restoration_and_reports_every_window(pair):
     sharp, blurred = pair
-
-    class Oracle:
-        """Returns the sharp field: the restoration every restorer aims at."""
-        name = "oracle"
-
-        def restore(self, windows, estimates):
-            return np.stack([sharp] * len(windows))
-
-    guarded = GuardedRestorer(Oracle(), mpp=MPP)
-    out, reports = guarded.restore_checked(np.stack([blurred, blurred]), [DEFOCUS, BlurEstimate("in_focus")])
-    assert [r.action for r in reports] == ["restorer", "none"]
-    np.testing.assert_array_equal(out[1], sharp)  # nothing to check: the restorer's output
-    assert guarded.name == "oracle"
+    fast = NeuralRestorer("fast", threads=2)
+    windows, estimates = np.stack([blurred, sharp]), [DEFOCUS, BlurEstimate("in_focus")]
+    guarded = GuardedRestorer(fast, mpp=MPP)
+    out, reports = guarded.restore_checked(windows, estimates)
+    assert [r.action for r in reports] == ["restorer", "none"]  # simulator blur: the network agrees with the optics
+    np.testing.assert_array_equal(out, fast.restore(windows, estimates))
+    assert ssim_inner(out[0], sharp) > ssim_inner(blurred, sharp) + 0.05
+    np.testing.assert_array_equal(out[1], sharp)  # in focus: untouched
+    assert guarded.name == "fast"
 
 
 def test_options_are_checked_when_built():
@@ -127,6 +124,7 @@ def test_options_are_checked_when_built():
 
 def test_psf_of_a_width_only_estimate_matches_its_defocus():
     z = defocus_um_for_sigma(3.0, MPP)
+    assert sigma_px_for_defocus(z, MPP) == pytest.approx(3.0, abs=1e-6)
     from_width = estimate_psf(BlurEstimate("defocus", defocus_sigma_px=3.0), MPP)
     from_distance = estimate_psf(BlurEstimate("defocus", defocus_um=z), MPP)
     np.testing.assert_allclose(from_width, from_distance)

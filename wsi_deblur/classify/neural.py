@@ -39,18 +39,11 @@ def load_blurnet(path: str) -> tuple[BlurNet, dict]:
     return net, meta
 
 
-@lru_cache(maxsize=1)
-def _sigma_table() -> tuple[np.ndarray, np.ndarray]:
-    from wsi_deblur.blur.simulate import gaussian_sigma_px
-
-    z = np.linspace(0.0, 10.0, 21)  # 0.5 um steps: 1 s once per process
-    return z, np.array([gaussian_sigma_px(v) for v in z])
-
-
 def defocus_sigma_px(defocus_um: float) -> float:
     """Gaussian-equivalent PSF std (px at 0.5 um/px, NA 0.75) for a defocus distance."""
-    z, sigma = _sigma_table()
-    return float(np.interp(defocus_um, z, sigma))
+    from wsi_deblur.blur.estimated_psf import sigma_px_for_defocus
+
+    return sigma_px_for_defocus(defocus_um, 0.5)
 
 
 def most_textured_crop(tile: np.ndarray, size: int = CROP) -> np.ndarray:

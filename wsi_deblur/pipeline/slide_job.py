@@ -207,7 +207,8 @@ def _write_restored(slide: Slide, blurmap: BlurMap, options: RunOptions, zarr_pa
                                           version=options.ngff_version, compression=options.zarr_compression,
                                           chunk=options.zarr_chunk)
         checkpoints.mark("zarr-created")
-    reference = slide_reference(slide, blurmap) if options.guard else None
+    restored = blurmap.restore_mask(min_confidence=options.min_confidence)
+    reference = slide_reference(slide, blurmap) if options.guard and restored.any() else None
     image = restored_level0(slide, blurmap, make_restorer(options.restorer), chunk=options.chunk,
                             min_confidence=options.min_confidence, gpu=options.gpu, guard=options.guard,
                             reference=reference)
@@ -218,7 +219,6 @@ def _write_restored(slide: Slide, blurmap: BlurMap, options: RunOptions, zarr_pa
     _, *reports = compute(ome_zarr.store_level0(image, levels[0], checkpoints=checkpoints, compute=False),
                           *guard_reports(image, skip=written), progress=progress,
                           label=f"{slide.stem}: restoring and writing level 0")
-    restored = blurmap.restore_mask(min_confidence=options.min_confidence)
     per_chunk = options.chunk // blurmap.grid.tile_size
     blurmap.set_guard({ij: r for part in reports for ij, r in part.items()},
                       unrecorded=[tuple(ij) for ij in np.argwhere(restored)

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from wsi_deblur.blur.estimate import BlurEstimate
+from wsi_deblur.blur.estimated_psf import estimate_psf
 from wsi_deblur.restore.base import Restorer
 from wsi_deblur.working_scale import WORKING_MPP, downsample_tiles, severity_scaled, working_downsample
 
@@ -114,7 +115,8 @@ class WorkingScaleRestorer:
         in the share the estimated PSF passes of it (:func:`fine_octave_passed`):
         what the blur left of the focal plane there. The rest is noise and
         other planes' structure, and goes (on the real 40x focus pair, keeping
-        it all: SSIM 0.516; keeping what the PSF passes, next to nothing: 0.536).
+        what the PSF passes, next to nothing: SSIM 0.535, ``pipelines.evaluate_real``;
+        keeping it all, an ad hoc run of the same weights: 0.516).
         Motion passes fine detail across its direction, so moved windows keep
         theirs.
         """
@@ -139,13 +141,11 @@ def fine_octave_passed(estimate: BlurEstimate, factor: int) -> float:
 
     The mean of ``|OTF|^2`` over the level-0 frequencies beyond the working
     pixel size's Nyquist (``max(|fx|, |fy|) > 0.5 / factor`` cycles/px), PSF
-    of :func:`~wsi_deblur.restore.guard.estimate_psf` at ``WORKING_MPP / factor``.
+    of :func:`~wsi_deblur.blur.estimated_psf.estimate_psf` at ``WORKING_MPP / factor``.
     1 for in-focus estimates; about 0 for the defocus the networks restore
     (5% at 0.3 um, under 1% from 0.75 um at 40x). A mean over directions: for
     isotropic blur (defocus), not for motion.
     """
-    from wsi_deblur.restore.guard import estimate_psf
-
     if factor == 1 or not estimate.is_blurred:
         return 1.0
     psf = estimate_psf(estimate, WORKING_MPP / factor)

@@ -3,7 +3,7 @@
 Every restorer's output goes through it (:func:`~wsi_deblur.restore.windows.restore_windows`).
 For each window ``y`` and its restoration ``x``, the guard builds the PSF ``k``
 that the window's blur estimate implies (pupil defocus from the optics,
-:func:`estimate_psf`; the real defocus of the focus pair has the pupil's
+:func:`~wsi_deblur.blur.estimated_psf.estimate_psf`; the real defocus of the focus pair has the pupil's
 contrast inversion, which a Gaussian lacks: ``pipelines.evaluate_real``) and
 checks, ring by ring of spatial frequency:
 
@@ -16,7 +16,8 @@ checks, ring by ring of spatial frequency:
   ``s`` that passes: what the restorer cannot justify is left alone, and no
   pixel is made from the PSF model itself, which assumes NA 0.75 (on the 11
   held-out synthetic defocus pairs it refuses, of other NAs, pulling back kept
-  0.677 SSIM where a Wiener deconvolution with the assumed PSF had given 0.603;
+  0.677 SSIM where a Wiener deconvolution with the assumed PSF had given 0.603,
+  an ad hoc comparison;
   with it, ``python -m pipelines.evaluate_restorers`` scores ``fast`` guarded
   within 0.001 of unguarded);
 - where the PSF passes little, re-blurring cannot see what a restorer adds; a
@@ -35,65 +36,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 from scipy import fft as sfft
 
 from wsi_deblur.blur.estimate import BlurEstimate
+from wsi_deblur.blur.estimated_psf import estimate_psf, is_delta
 from wsi_deblur.blur.fit import noise_sigma, ring_power, rings
-from wsi_deblur.blur.psf import motion_psf
-from wsi_deblur.blur.simulate import Optics, defocus_psf_optics, gaussian_sigma_px
 from wsi_deblur.restore.base import Restorer
-from wsi_deblur.working_scale import WORKING_MPP
 
 #: Rings of spatial frequency the guard compares, over 0 to 0.5 cycles per pixel.
 N_BANDS = 16
 #: How far (a factor) a restoration's amplitude may exceed the cap in a ring before it is cut.
 CAP_TOLERANCE = 1.05
-#: Numerical aperture assumed for the defocus PSF (what BlurNet's severity was trained for).
-GUARD_NA = 0.75
-
-
-@lru_cache(maxsize=16)
-def _sigma_table(mpp: float) -> tuple[np.ndarray, np.ndarray]:
-    z = np.linspace(0.0, 12.0, 25)
-    return z, np.array([gaussian_sigma_px(v, Optics(numerical_aperture=GUARD_NA, mpp=mpp)) for v in z])
-
-
-def defocus_um_for_sigma(sigma_px: float, mpp: float) -> float:
-    """The defocus distance (um) whose added blur has Gaussian-equivalent std ``sigma_px`` at ``mpp``."""
-    z, sigma = _sigma_table(round(float(mpp), 4))
-    return float(np.interp(sigma_px, sigma, z))
-
-
-def estimate_psf(estimate: BlurEstimate, mpp: float | None) -> np.ndarray:
-    """The ``(3, k, k)`` PSF an estimate implies, in pixels of ``mpp`` micrometres.
-
-    Defocus is the pupil-function PSF of :func:`~wsi_deblur.blur.simulate.defocus_psf_optics`
-    at the estimate's ``defocus_um`` (or the distance whose Gaussian-equivalent
-    width is its ``defocus_sigma_px``), NA 0.75; motion a line of
-    ``motion_length_px`` at ``motion_angle_deg`` through the in-focus
-    (diffraction-limited) PSF; mixed both. In focus, or no width: a delta.
-    """
-    mpp = float(mpp or WORKING_MPP)
-    if not estimate.is_blurred:
-        return np.ones((3, 1, 1))
-    z = 0.0
-    if estimate.label in ("defocus", "mixed"):
-        z = estimate.defocus_um or defocus_um_for_sigma(estimate.defocus_sigma_px, mpp)
-    if z <= 0 and not (estimate.label in ("motion", "mixed") and estimate.motion_length_px > 1):
-        return np.ones((3, 1, 1))
-    kernels = defocus_psf_optics(z, Optics(numerical_aperture=GUARD_NA, mpp=mpp))  # in focus: diffraction only
-    if estimate.label in ("motion", "mixed") and estimate.motion_length_px > 1:
-        from scipy.signal import fftconvolve
-
-        line = motion_psf(estimate.motion_length_px, estimate.motion_angle_deg)
-        kernels = np.stack([np.clip(fftconvolve(k, line, mode="full"), 0, None) for k in kernels])
-        kernels /= kernels.sum(axis=(1, 2), keepdims=True)
-    return kernels
-
-
 def _otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     pad = np.zeros(shape, np.float32)
     ph, pw = psf.shape
@@ -201,9 +156,9 @@ def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, b
     >>> guard_window(blurred, 255 - sharp, psf)[1].action   # its negative does not
     'pulled back'
     """
-    kernels = psf if psf.ndim == 3 else np.stack([psf] * 3)
-    if kernels.shape[1] == 1 and kernels.shape[2] == 1:
+    if is_delta(psf):
         return restored, GuardReport("none")
+    kernels = psf if psf.ndim == 3 else np.stack([psf] * 3)
     h, w = window.shape[:2]
     pad = max(kernels.shape[1:]) // 2 + 1
     y = _padded(window.astype(np.float32), pad)
@@ -323,7 +278,11 @@ class GuardedRestorer:
     def restore_checked(self, windows: np.ndarray,
                         estimates: Sequence[BlurEstimate]) -> tuple[np.ndarray, list[GuardReport]]:
         """Restore ``(n, y, x, 3)`` uint8 windows; the guarded windows and one report per window."""
-        restored = self.restorer.restore(windows, estimates)
+        return self.check(windows, self.restorer.restore(windows, estimates), estimates)
+
+    def check(self, windows: np.ndarray, restored: np.ndarray,
+              estimates: Sequence[BlurEstimate]) -> tuple[np.ndarray, list[GuardReport]]:
+        """Guard restorations made already: ``restored`` for ``windows`` (both ``(n, y, x, 3)`` uint8)."""
         out = np.empty_like(restored)
         reports = []
         for n, (window, est) in enumerate(zip(windows, estimates)):

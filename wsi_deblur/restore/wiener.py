@@ -1,7 +1,7 @@
 """Classical restoration: Wiener deconvolution with the estimated PSF.
 
 The baseline the networks must beat. The PSF is the optics'
-(:func:`wsi_deblur.restore.guard.estimate_psf`: pupil defocus, whose OTF
+(:func:`wsi_deblur.blur.estimated_psf.estimate_psf`: pupil defocus, whose OTF
 turns negative past its first zero as real defocus does, not a Gaussian,
 which never does; on the real focus pair a Gaussian Wiener at balance 0.01
 took SSIM from 0.48 to 0.31). Each window is mirrored to twice its size
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wsi_deblur.blur.estimate import BlurEstimate
-from wsi_deblur.restore.guard import estimate_psf
+from wsi_deblur.blur.estimated_psf import estimate_psf, is_delta
 from wsi_deblur.working_scale import WORKING_MPP
 
 
@@ -83,7 +83,7 @@ class WienerRestorer:
         out = np.empty_like(windows)
         for n, (window, est) in enumerate(zip(windows, estimates)):
             psf = estimate_psf(est, self.mpp)
-            if psf.size == 3:
+            if is_delta(psf):
                 out[n] = window
                 continue
             restored = np.stack([wiener_deconvolve(window[:, :, c], psf[c], balance=self.balance) for c in range(3)],
