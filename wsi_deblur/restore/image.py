@@ -118,9 +118,9 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
     dict with ``path`` (as given), ``output``, ``class``, ``detected``
     (False when ``blur_type`` forced it), ``restorer``, ``mpp`` and
     ``mpp_source`` (``"file"``, ``"option"`` or ``"assumed"``), and ``guard``
-    (windows the restorer's output was kept in and replaced by the
-    pulled back in, and the largest consistency ratio; None without the guard or
-    for in-focus images).
+    (how many windows kept the restorer's output and how many were pulled
+    back, and the largest consistency ratio; None without the guard or for
+    in-focus images).
 
     Raises
     ------
