@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipelines.blur_data import unambiguous  # noqa: E402
+from wsi_deblur.blur.degrade import unambiguous  # noqa: E402
 from pipelines.train_classifier import accuracy_per_field, confusion_matrix  # noqa: E402
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipelines.blur_data import load_field, random_crop, source_images  # noqa: E402
+from pipelines.blur_data import load_field, source_images  # noqa: E402
+from wsi_deblur.blur.degrade import random_crop  # noqa: E402
 from pipelines.shared_data import find_shared_data  # noqa: E402
 from wsi_deblur.blur.simulate import add_sensor_noise, convolve_rgb, jpeg_roundtrip  # noqa: E402
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE  # noqa: E402

@@ -42,7 +42,8 @@ import numpy as np
 from skimage.metrics import peak_signal_noise_ratio as psnr
 from skimage.metrics import structural_similarity as ssim
 
-from pipelines.blur_data import psf_of, shared_data_dir
+from pipelines.blur_data import shared_data_dir
+from wsi_deblur.blur.degrade import psf_of
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.blur.simulate import BlurParams, Optics
 from wsi_deblur.io import open_slide

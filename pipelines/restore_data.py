@@ -45,79 +45,24 @@ held-out pairs never carry it, so the evaluation stays comparable.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from pipelines import blur_data
-from pipelines.blur_data import (NUMERICAL_APERTURES, OUT_OF_PLANE_PHOTONS, OUT_OF_PLANE_STRENGTH, added_sigma_px,
-                                 colour_jitter, defocus_kernels_of, load_field,
-                                 psf_of, random_crop, sample_mixed_params, shared_data_dir, source_images)
+from pipelines.blur_data import load_field, shared_data_dir, source_images
 from pipelines.provenance import command_line
+from wsi_deblur.blur.degrade import KIND_SHARES, restore_pair
 from wsi_deblur.blur.estimate import BLUR_CLASSES
-from wsi_deblur.blur.simulate import Optics, add_out_of_plane, add_sensor_noise, convolve_rgb, jpeg_roundtrip
 
-#: Defocus restored: Gaussian-equivalent std added by the optics, px at 0.5 um/px.
-RESTORE_SIGMA_PX = (1.2, 6.0)
-#: Photons at full scale (log-uniform), as a slide scanner's camera collects.
-RESTORE_PHOTONS = (1000.0, 20000.0)
-MARGIN = 48
-#: Share of each kind in a dataset (in-focus pairs keep sharp tissue untouched).
-KIND_SHARES = {"in_focus": 0.16, "defocus": 0.28, "motion": 0.28, "mixed": 0.28}
 #: Seed of the held-out pairs, whatever ``--seed`` (that of the training pairs) is.
 TEST_SEED = 12
 
 
-def degrade(patch: np.ndarray, params, rng: np.random.Generator, *, other: np.ndarray | None = None,
-            strength: float = 0.0) -> np.ndarray:
-    """Blur (true PSF), another plane's detail (``other`` at ``strength``), noise and JPEG, as the scanner would."""
-    blurred = convolve_rgb(patch, psf_of(params))
-    if other is not None and strength > 0:
-        blurred = add_out_of_plane(blurred, other, strength)
-    noisy = add_sensor_noise(blurred, rng, photons=params.photons, read_noise=params.read_noise)
-    out = jpeg_roundtrip(noisy, params.jpeg_quality) if params.jpeg_quality else np.clip(np.rint(noisy), 0, 255)
-    return out.astype(np.uint8)
-
-
-def defocus_only(patch: np.ndarray, params) -> np.ndarray:
-    """The field with only the defocus of ``params`` (no motion, no noise)."""
-    return np.clip(np.rint(convolve_rgb(patch, defocus_kernels_of(params))), 0, 255).astype(np.uint8)
-
-
 def make_pair(path: str, size: int, rng: np.random.Generator, kind: str, out_of_plane: float = 0.0):
-    """One training pair of ``kind`` from the field at ``path``, or None if it does not fit.
-
-    ``out_of_plane``: probability that a defocus or mixed pair carries another
-    plane's detail (no random numbers are drawn for it when 0, so the pairs
-    are those of earlier versions).
-    """
-    patch = random_crop(load_field(path), size + 2 * MARGIN, rng)
-    if patch is None:
-        return None
-    patch = np.clip(colour_jitter(np.ascontiguousarray(patch), rng), 0, 255)
-    optics = Optics(numerical_aperture=float(rng.choice(NUMERICAL_APERTURES)), mpp=0.5)
-    params = sample_mixed_params(kind, rng, optics)
-    params = replace(params, photons=float(np.exp(rng.uniform(*np.log(RESTORE_PHOTONS)))))
-    sigma = float(added_sigma_px(np.array([params.defocus_um]), np.array([optics.numerical_aperture]))[0])
-    if kind in ("defocus", "mixed") and not RESTORE_SIGMA_PX[0] <= sigma <= RESTORE_SIGMA_PX[1]:
-        return None
-    if kind in ("in_focus", "motion") and sigma > 0.5:
-        return None
-    inner = np.s_[MARGIN:-MARGIN, MARGIN:-MARGIN]
-    sharp = np.clip(np.rint(patch), 0, 255).astype(np.uint8)
-    other, strength = None, 0.0
-    if out_of_plane > 0 and kind in ("defocus", "mixed") and rng.random() < out_of_plane:
-        other = random_crop(load_field(path), size + 2 * MARGIN, rng)
-        if other is not None:
-            other = np.clip(colour_jitter(np.ascontiguousarray(other), rng), 0, 255)
-            strength = float(rng.uniform(*OUT_OF_PLANE_STRENGTH))
-            params = replace(params, photons=float(np.exp(rng.uniform(*np.log(OUT_OF_PLANE_PHOTONS)))))
-    blurred = degrade(patch, params, rng, other=other, strength=strength)
-    stage = defocus_only(patch, params) if kind == "mixed" else sharp
-    p = [params.defocus_um, params.motion_length_px, params.motion_angle_deg, optics.numerical_aperture, sigma]
-    return blurred[inner], sharp[inner], stage[inner], np.array(p, np.float32)
+    """One pair of ``kind`` from the field at ``path`` (:func:`wsi_deblur.blur.degrade.restore_pair`), or None."""
+    return restore_pair(load_field(path), size, rng, kind, out_of_plane)
 
 
 def _worker(args, *, out_of_plane: float = 0.0) -> dict[str, np.ndarray]:

@@ -25,38 +25,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from pipelines.provenance import command_line, machine, sha256_of, start_weights
-from pipelines.blur_data import DEFOCUS_MIN_SIGMA_PX, SHARP_MAX_SIGMA_PX, unambiguous
+from wsi_deblur.blur.degrade import DEFOCUS_MIN_SIGMA_PX, SHARP_MAX_SIGMA_PX, unambiguous
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.classify.network import DEFOCUS_SCALE_UM, MOTION_SCALE_PX, BlurNet, macs_per_pixel
 from wsi_deblur.classify.neural import load_blurnet
+from wsi_deblur.training.batches import to_tensor
+from wsi_deblur.training.loops import Schedule, fit_blurnet
 
 MODELS = Path(__file__).resolve().parents[1] / "wsi_deblur" / "models"
-
-
-def targets(severity: torch.Tensor) -> torch.Tensor:
-    """(defocus/8, length/40, cos 2a, sin 2a) from (defocus_um, length_px, angle_deg, na)."""
-    a = torch.deg2rad(severity[:, 2]) * 2
-    return torch.stack([severity[:, 0] / DEFOCUS_SCALE_UM, severity[:, 1] / MOTION_SCALE_PX,
-                        torch.cos(a), torch.sin(a)], dim=1)
-
-
-def loss_fn(out: torch.Tensor, labels: torch.Tensor, severity: torch.Tensor) -> torch.Tensor:
-    t = targets(severity)
-    moving = (labels >= 2).float()  # motion or mixed
-    ce = F.cross_entropy(out[:, :4], labels)
-    sev = F.smooth_l1_loss(out[:, 4:6], t[:, :2], beta=0.05)
-    ang = (F.smooth_l1_loss(out[:, 6:], t[:, 2:], reduction="none", beta=0.1).sum(1) * moving).mean()
-    return ce + 2.0 * sev + 0.5 * ang
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """``(n, y, x, 3)`` uint8 to ``(n, 3, y, x)`` float in [0, 1], channels-last in memory."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
-    return x.contiguous(memory_format=torch.channels_last)
 
 
 def confusion_matrix(labels: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -193,20 +172,13 @@ def main() -> None:
     init = start_weights(args.init)
     if args.init is not None:
         net = copy.deepcopy(load_blurnet(str(args.init))[0]).train()  # its architecture, from its metadata
-    net = net.to(memory_format=torch.channels_last)  # fastest on this CPU in fp32 (bf16 training is not)
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
     t0 = time.perf_counter()
-    for step in range(args.steps):
-        idx = rng.integers(0, len(labels), args.batch)
-        x = to_tensor(images[idx])
-        loss = loss_fn(net(x), torch.from_numpy(labels[idx]), torch.from_numpy(severity[idx]))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+
+    def report(step: int, loss: float) -> None:
         if step % 250 == 0 or step == args.steps - 1:
-            print(f"step {step} loss {loss.item():.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+            print(f"step {step} loss {loss:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    fit_blurnet(net, images, labels, severity, Schedule(args.steps, args.batch, args.lr), rng, on_step=report)
     train_seconds = time.perf_counter() - t0
     sources = [str(v) for v in data["test_sources"]]
     test = evaluate(net, data["test_images"], data["test_labels"], data["test_severity"],

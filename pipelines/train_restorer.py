@@ -43,13 +43,13 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from pipelines.losses import LOSSES
 from pipelines.provenance import command_line, machine, sha256_of, start_weights
-from pipelines.train_classifier import to_tensor
 from wsi_deblur.blur.estimate import BLUR_CLASSES
-from wsi_deblur.restore.direction_fold import fold, fold_direction
 from wsi_deblur.restore.networks import build_network, macs_per_pixel
 from wsi_deblur.restore.neural import run_network
+from wsi_deblur.training.batches import pair_angles
+from wsi_deblur.training.loops import Schedule, fit_restorer
+from wsi_deblur.training.losses import LOSSES
 
 MODELS = Path(__file__).resolve().parents[1] / "wsi_deblur" / "models"
 
@@ -76,32 +76,6 @@ def select(data: dict, split: str, blur: str) -> tuple[np.ndarray, np.ndarray, n
     keep = np.isin(kinds, [BLUR_CLASSES.index(k) for k in TRAINING_KINDS[blur]])
     target = data[f"{split}_stage"] if blur == "motion" else data[f"{split}_sharp"]
     return data[f"{split}_blurred"][keep], target[keep], kinds[keep], data[f"{split}_params"][keep]
-
-
-def augment(x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, *,
-            keep_direction: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same random quarter-turn and mirror on input and target; only a half-turn if ``keep_direction``."""
-    k = 2 * int(rng.integers(2)) if keep_direction else int(rng.integers(4))
-    if k:
-        x, y = torch.rot90(x, k, (2, 3)), torch.rot90(y, k, (2, 3))
-    if not keep_direction and rng.random() < 0.5:
-        x, y = x.flip(3), y.flip(3)
-    return x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
-
-
-def pair_angles(kinds: np.ndarray, params: np.ndarray, rng: np.random.Generator, jitter_deg: float) -> np.ndarray:
-    """The direction a pair is folded by: its motion's, off by N(0, ``jitter_deg``); in-focus pairs at random."""
-    return np.where(kinds == BLUR_CLASSES.index("in_focus"), rng.uniform(0.0, 180.0, len(kinds)),
-                    params[:, 2] + rng.normal(0.0, jitter_deg, len(kinds)))
-
-
-def in_folded_sector(x: torch.Tensor, y: torch.Tensor,
-                     angles: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Input and target folded so each pair's direction lies in 0-45 degrees, and the folded directions."""
-    moves = [fold_direction(a) for a in angles]
-    x = torch.stack([fold(x[i:i + 1], m, t)[0] for i, (m, t, _) in enumerate(moves)])
-    y = torch.stack([fold(y[i:i + 1], m, t)[0] for i, (m, t, _) in enumerate(moves)])
-    return x, y, torch.tensor([a for _, _, a in moves], dtype=torch.float32)
 
 
 def start_widths(path: Path) -> tuple[int, ...] | None:
@@ -268,28 +242,15 @@ def main() -> None:
             load_start_weights(net, load_file(str(args.init)))
         except ValueError as err:
             parser.error(f"--init {args.init}: {err}")
-    net = net.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
-    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=cfg["steps"], pct_start=0.1)
-             if cfg["schedule"] == "one-cycle" else None)
-    loss_fn = LOSSES[cfg["loss"]]
     t0 = time.perf_counter()
-    for step in range(cfg["steps"]):
-        idx = rng.integers(0, len(blurred), cfg["batch"])
-        x, y = to_tensor(blurred[idx]), to_tensor(target[idx])
-        folded = ()
-        if directional:
-            x, y, angles = in_folded_sector(x, y, pair_angles(kinds[idx], params[idx], rng, args.angle_jitter))
-            folded = (angles,)
-        x, y = augment(x, y, rng, keep_direction=directional)
-        loss = loss_fn(net(x, *folded), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
+
+    def report(step: int, loss: float) -> None:
         if step % 100 == 0 or step == cfg["steps"] - 1:
-            print(f"step {step} loss {loss.item():.5f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+            print(f"step {step} loss {loss:.5f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    fit_restorer(net, blurred, target, kinds, params,
+                 Schedule(cfg["steps"], cfg["batch"], cfg["lr"], one_cycle=cfg["schedule"] == "one-cycle"), rng,
+                 loss=cfg["loss"], angle_jitter_deg=args.angle_jitter, on_step=report)
     train_seconds = time.perf_counter() - t0
     test_angles = pair_angles(test_kinds, test_params, np.random.default_rng(12), 0.0) if directional else None
     test = held_out_metrics(net, test_blurred, test_target, test_kinds, test_angles)

@@ -86,7 +86,7 @@ def test_wide_defocus_of_a_40x_scan_is_restored_where_level_0_fails(fast):
 
 
 def test_trained_widths_match_the_training_data():
-    from pipelines.restore_data import RESTORE_SIGMA_PX
+    from wsi_deblur.blur.degrade import RESTORE_SIGMA_PX
     from wsi_deblur.blur.simulate import RANGES
 
     assert TRAINED_DEFOCUS_SIGMA_PX == RESTORE_SIGMA_PX[1]

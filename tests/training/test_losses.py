@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
-from pipelines.losses import l1_ssim_loss, ssim
+from wsi_deblur.training.losses import l1_ssim_loss, ssim
 from wsi_deblur.synthetic import SyntheticSlide
 
 

@@ -1,4 +1,4 @@
-"""Training losses for the deblurring networks.
+"""Training losses: the deblurring networks' (L1, MSE, L1 + SSIM) and BlurNet's.
 
 SSIM here is the figure the evaluation reports (scikit-image's
 ``structural_similarity`` with its defaults: a 7 x 7 uniform window, sample
@@ -50,6 +50,29 @@ def ssim(x: torch.Tensor, y: torch.Tensor, *, window: int = 7, data_range: float
 def l1_ssim_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """(1 - SSIM) + ``L1_WEIGHT`` * L1, images in 0-1."""
     return (1.0 - ssim(output, target)) + L1_WEIGHT * F.l1_loss(output, target)
+
+
+def blurnet_targets(severity: torch.Tensor) -> torch.Tensor:
+    """(defocus/8, length/40, cos 2a, sin 2a) from (defocus_um, length_px, angle_deg, na)."""
+    from wsi_deblur.classify.network import DEFOCUS_SCALE_UM, MOTION_SCALE_PX
+
+    a = torch.deg2rad(severity[:, 2]) * 2
+    return torch.stack([severity[:, 0] / DEFOCUS_SCALE_UM, severity[:, 1] / MOTION_SCALE_PX,
+                        torch.cos(a), torch.sin(a)], dim=1)
+
+
+def blurnet_loss(out: torch.Tensor, labels: torch.Tensor, severity: torch.Tensor) -> torch.Tensor:
+    """BlurNet's loss: cross-entropy on the class, smooth L1 on the severities.
+
+    The defocus distance and motion length count for every crop, the motion
+    direction only for motion and mixed crops (labels 2 and 3).
+    """
+    t = blurnet_targets(severity)
+    moving = (labels >= 2).float()
+    ce = F.cross_entropy(out[:, :4], labels)
+    sev = F.smooth_l1_loss(out[:, 4:6], t[:, :2], beta=0.05)
+    ang = (F.smooth_l1_loss(out[:, 6:], t[:, 2:], reduction="none", beta=0.1).sum(1) * moving).mean()
+    return ce + 2.0 * sev + 0.5 * ang
 
 
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
