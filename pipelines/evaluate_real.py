@@ -41,7 +41,8 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from pipelines.shared_data import find_shared_data
 from wsi_deblur.blur.estimate import BlurEstimate
-from wsi_deblur.blur.fit import (fit_defocus, noise_sigma, spectral_distance, ssim_inner, transfer_profile)
+from wsi_deblur.blur.fit import (fit_defocus, gradient_sharpness, noise_sigma, spectral_distance, ssim_inner,
+                                 transfer_profile)
 from wsi_deblur.blur.psf import defocus_psf
 from wsi_deblur.blur.simulate import Optics, add_out_of_plane, convolve_rgb, defocus_psf_optics
 from wsi_deblur.io import open_slide
@@ -70,9 +71,7 @@ def pair_mpp(folder: Path, name: str, default: float) -> float:
 
 def sharpness(image: np.ndarray) -> float:
     """Mean gradient magnitude of the grey image (grey levels per pixel), border left out."""
-    g = np.asarray(image, np.float64).mean(axis=2)[BORDER:-BORDER, BORDER:-BORDER]
-    gy, gx = np.gradient(g)
-    return float(np.hypot(gy, gx).mean())
+    return gradient_sharpness(image, border=BORDER)
 
 
 def scores(image: np.ndarray, sharp: np.ndarray) -> dict[str, float]:

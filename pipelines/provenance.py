@@ -1,35 +1,17 @@
-"""What a model card records about how its weights came to be: machine, start weights, digests."""
+"""What a training pipeline's model card records: the command, the start weights (and the machine, digests)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shlex
 import sys
 from pathlib import Path
 
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+from wsi_deblur.provenance import machine, sha256_of  # noqa: F401 (the pipelines import them from here)
 
 
 def start_weights(path: Path | None) -> str | None:
     """``"<name> (sha256 <first 16 hex>)"`` of the weights a fine-tune starts from, None when from scratch."""
     return None if path is None else f"{Path(path).name} (sha256 {sha256_of(path)[:16]})"
-
-
-def machine() -> str:
-    """``"<n> CPU cores (<model name>)"`` of this machine, as /proc/cpuinfo names it."""
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{len(os.sched_getaffinity(0))} CPU cores ({model})"
 
 
 def command_line(module: str, argv: list[str] | None = None) -> str:

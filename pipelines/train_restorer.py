@@ -47,15 +47,12 @@ from pipelines.provenance import command_line, machine, sha256_of, start_weights
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.restore.networks import build_network, macs_per_pixel
 from wsi_deblur.restore.neural import run_network
-from wsi_deblur.training.batches import pair_angles
+from wsi_deblur.training.batches import TRAINING_KINDS, pair_angles
 from wsi_deblur.training.loops import Schedule, fit_restorer
 from wsi_deblur.training.losses import LOSSES
 
 MODELS = Path(__file__).resolve().parents[1] / "wsi_deblur" / "models"
 
-#: Kinds each network trains on, and which stored target it learns.
-TRAINING_KINDS = {"defocus": ("in_focus", "defocus"), "motion": ("in_focus", "motion", "mixed"),
-                  "mixed": ("in_focus", "mixed")}
 
 #: Networks told the motion direction (their pairs folded by it) when the architecture allows.
 DIRECTIONAL_BLURS = ("motion", "mixed")

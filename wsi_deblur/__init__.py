@@ -18,5 +18,14 @@ from wsi_deblur.pipeline import (BatchOutcome, RunOptions, SlideResult, compute_
 
 __version__ = "0.1.0"
 
-__all__ = ["BatchOutcome", "BlurMap", "RunOptions", "Slide", "SlideError", "SlideResult", "compute_blurmap",
+
+def adapt(sources, out_dir, options=None, **kwargs):
+    """Adapt the networks to a site's slides: :func:`wsi_deblur.adaptation.job.adapt` (imports torch when called)."""
+    from wsi_deblur.adaptation.job import AdaptOptions
+    from wsi_deblur.adaptation.job import adapt as _adapt
+
+    return _adapt(sources, out_dir, options or AdaptOptions(), **kwargs)
+
+
+__all__ = ["adapt", "BatchOutcome", "BlurMap", "RunOptions", "Slide", "SlideError", "SlideResult", "compute_blurmap",
            "open_slide", "process_batch", "process_slide", "use_scheduler", "__version__"]

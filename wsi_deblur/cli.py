@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import traceback
@@ -35,6 +36,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="blurred share of tissue from which a slide is flagged for review (default 0.05)")
     p.add_argument("--rescan-fraction", type=float, default=0.20,
                    help="blurred share of tissue from which a slide should be rescanned (default 0.20)")
+    p.add_argument("--weights", metavar="DIR",
+                   help="a folder written by `wsi-deblur adapt`: its networks replace the shipped ones "
+                        "(those it lacks stay shipped, with a warning)")
     p.add_argument("--scheduler", default=None,
                    help="where work runs: omitted = threads in this process, 'local' = a LocalCluster of "
                         "processes, or a scheduler address such as tcp://10.0.0.5:8786")
@@ -71,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("images", nargs="+", help="image or slide files")
     classify.add_argument("--classifier", default="neural", choices=CLASSIFIERS)
     classify.add_argument("--mpp", type=float, help="micrometres per pixel of the images, if not in their metadata")
+    classify.add_argument("--weights", metavar="DIR",
+                          help="a folder written by `wsi-deblur adapt`: its networks replace the shipped ones "
+                               "(those it lacks stay shipped, with a warning)")
     classify.add_argument("--debug", action="store_true")
 
     restore = sub.add_parser("restore", help="deblur whole images (fields, tiles) into DIR/<stem>.png")
@@ -84,9 +91,30 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--device", help="torch device for the networks (default: cuda if present, else cpu)")
     restore.add_argument("--mpp", type=float, help="micrometres per pixel, if not in the images' metadata "
                                                    "(the result depends on it; 0.5 is assumed when neither gives one)")
+    restore.add_argument("--weights", metavar="DIR",
+                         help="a folder written by `wsi-deblur adapt`: its networks replace the shipped ones "
+                              "(those it lacks stay shipped, with a warning)")
     restore.add_argument("--no-guard", action="store_true",
                          help="keep the restorer's output even where it contradicts the optics")
     restore.add_argument("--debug", action="store_true")
+
+    adapt = sub.add_parser("adapt", help="fine-tune the networks to a site's own slides (no ground truth) "
+                                         "into a weights folder for --weights")
+    adapt.add_argument("slides", nargs="+", help="slide files, images, folders of them, or glob patterns")
+    adapt.add_argument("-o", "--out", required=True, help="weights folder to write (safetensors and a model card)")
+    adapt.add_argument("--steps", type=int, default=300, help="training steps per network (default 300)")
+    adapt.add_argument("--max-tiles", type=int, default=128,
+                       help="in-focus and blurred tiles sampled (each), over all slides (default 128)")
+    adapt.add_argument("--mpp", type=float, help="micrometres per pixel, for files without one")
+    adapt.add_argument("--reader", default="auto", choices=("auto", "tifffile", "openslide", "pillow"))
+    adapt.add_argument("--seed", type=int, default=0, help="seed of the sampling and training (default 0)")
+    adapt.add_argument("--device", help="torch device to train on (default: cuda if present, else cpu)")
+    adapt.add_argument("--scheduler", default=None,
+                       help="where the slides are classified: omitted = threads here, 'local' = a LocalCluster, "
+                            "or a scheduler address")
+    adapt.add_argument("--workers", type=int, default=None, help="worker processes for --scheduler local")
+    adapt.add_argument("--no-progress", action="store_true", help="no progress lines")
+    adapt.add_argument("--debug", action="store_true", help="show tracebacks")
 
     info = sub.add_parser("info", help="size, levels, pixel size and reader of slides (JSON lines)")
     info.add_argument("slides", nargs="+")
@@ -111,7 +139,7 @@ def _options(args: argparse.Namespace, restore: bool):
     return RunOptions(tile_size=args.tile_size, halo=args.halo, chunk=args.chunk, min_tissue=args.min_tissue,
                       min_confidence=args.min_confidence, classifier=args.classifier, mpp=args.mpp,
                       reader=args.reader, review_fraction=args.review_fraction,
-                      rescan_fraction=args.rescan_fraction, **extra)
+                      rescan_fraction=args.rescan_fraction, weights=_checked_weights(args.weights), **extra)
 
 
 def _error_reporter(debug: bool):
@@ -162,15 +190,25 @@ def _warn_if_assumed(result: dict) -> None:
               "(pass --mpp; a 40x scan is about 0.25)", file=sys.stderr, flush=True)
 
 
+def _checked_weights(weights: str | None) -> str | None:
+    """``--weights`` checked before any work (ValueError: a usage error), as an absolute path."""
+    if weights is None:
+        return None
+    from wsi_deblur.weights import check_weights_dir
+
+    return str(check_weights_dir(weights).resolve())
+
+
 def _cmd_classify(args: argparse.Namespace) -> int:
     from wsi_deblur.classify.image import classify_image
     from wsi_deblur.models import make_classifier
 
-    classifier = make_classifier(args.classifier, threads=os.cpu_count() or 1)
+    weights = _checked_weights(args.weights)
+    classifier = make_classifier(args.classifier, threads=os.cpu_count() or 1, weights_dir=weights)
     status = EXIT_OK
     for path in args.images:
         try:
-            result = classify_image(path, classifier, mpp=args.mpp)
+            result = {**classify_image(path, classifier, mpp=args.mpp), "weights": weights}
             print(json.dumps(result), flush=True)
             _warn_if_assumed(result)
         except SlideError as exc:
@@ -183,20 +221,47 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     from wsi_deblur.models import make_classifier, make_restorer
     from wsi_deblur.restore.image import restore_image, uses_classifier
 
-    restorer = make_restorer(args.model, device=args.device, threads=os.cpu_count() or 1)
-    classifier = (make_classifier(args.classifier, threads=os.cpu_count() or 1)
+    weights = _checked_weights(args.weights)
+    restorer = make_restorer(args.model, device=args.device, threads=os.cpu_count() or 1, weights_dir=weights)
+    classifier = (make_classifier(args.classifier, threads=os.cpu_count() or 1, weights_dir=weights)
                   if uses_classifier(args.blur_type) else None)
     status = EXIT_OK
     for path in args.images:
         try:
-            result = restore_image(path, args.out, restorer, classifier=classifier, blur_type=args.blur_type,
-                                   mpp=args.mpp, guard=not args.no_guard)
+            result = {**restore_image(path, args.out, restorer, classifier=classifier, blur_type=args.blur_type,
+                                      mpp=args.mpp, guard=not args.no_guard), "weights": weights}
             print(json.dumps(result), flush=True)
             _warn_if_assumed(result)
         except SlideError as exc:
             _error_reporter(args.debug)(exc)
             status = EXIT_FAILED
     return status
+
+
+def _cmd_adapt(args: argparse.Namespace) -> int:
+    from wsi_deblur.adaptation.job import AdaptOptions, adapt
+    from wsi_deblur.pipeline.scheduler import use_scheduler
+
+    options = AdaptOptions(steps=args.steps, max_tiles=args.max_tiles, mpp=args.mpp, reader=args.reader,
+                           seed=args.seed, device=args.device)
+    failures = []
+
+    def on_error(exc: SlideError) -> None:
+        failures.append(exc)
+        _error_reporter(args.debug)(exc)
+
+    def say(line: str) -> None:
+        if not args.no_progress:
+            print(f"adapt: {line}", file=sys.stderr, flush=True)
+
+    with use_scheduler(args.scheduler, n_workers=args.workers):
+        result = adapt(args.slides, args.out, options, on_progress=say, on_error=on_error)
+    for name, entry in result.report["networks"].items():
+        print(f"{entry['file']}: {'adapted' if entry['kept'] else 'shipped kept'} ({entry.get('reason', '')})",
+              flush=True)
+    for path in result.outputs:
+        print(f"  {path}", flush=True)
+    return EXIT_FAILED if failures else EXIT_OK
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -234,6 +299,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    logging.addLevelName(logging.WARNING, "warning")
     try:
         if args.command == "run":
             return _cmd_run(args, restore=True)
@@ -245,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_classify(args)
         if args.command == "restore":
             return _cmd_restore(args)
+        if args.command == "adapt":
+            return _cmd_adapt(args)
         return _cmd_demo(args)
     except (SlideError, ValueError, OSError) as exc:
         if args.debug:

@@ -77,6 +77,18 @@ def noise_sigma(image: np.ndarray, *, per_channel: bool = False) -> float | np.n
     return np.array(out) if per_channel else float(out[0])
 
 
+def gradient_sharpness(image: np.ndarray, *, border: int = 20) -> float:
+    """A no-reference sharpness: mean gradient magnitude of the grey image (grey levels per pixel).
+
+    ``border`` pixels on every side are left out (mirrored edges, blending).
+    """
+    g = np.asarray(image, np.float64).mean(axis=2)
+    if border:
+        g = g[border:-border, border:-border]
+    gy, gx = np.gradient(g)
+    return float(np.hypot(gy, gx).mean())
+
+
 def ring_power(image: np.ndarray, *, n_rings: int = 16) -> np.ndarray:
     """Mean spectral power per pixel in each ring, per channel: ``(3, n_rings)``.
 

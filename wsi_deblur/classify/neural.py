@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,10 @@ CROP = 256  # pixels at the working resolution
 
 
 def default_weights() -> Path:
-    return Path(str(resources.files("wsi_deblur") / "models" / WEIGHTS))
+    """The shipped BlurNet weights."""
+    from wsi_deblur.weights import shipped_dir
+
+    return shipped_dir() / WEIGHTS
 
 
 @lru_cache(maxsize=4)

@@ -10,6 +10,7 @@ from pathlib import Path
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io.slide import slide_stem
 from wsi_deblur.pipeline.manifest import Manifest, settings_hash
+from wsi_deblur.weights import weights_digest
 from wsi_deblur.pipeline.options import RunOptions
 from wsi_deblur.pipeline.slide_job import SlideResult, process_slide
 from wsi_deblur.report.batch_csv import failure_row, summary_row, write_batch_csv
@@ -72,7 +73,8 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
     stems: dict[str, str] = {}
     rows: list[dict] = []
     manifest = Manifest(out_dir)
-    settings = settings_hash({**options.as_dict(), "restore": restore})
+    adapted = {"models": weights_digest(options.weights)} if options.weights else {}  # new weights in one folder
+    settings = settings_hash({**options.as_dict(), "restore": restore, **adapted})
     for path in expand_inputs(inputs):
         stem = slide_stem(path)
         try:

@@ -48,6 +48,9 @@ class RunOptions:
     guard : bool
         Check every restored window against the optics and pull it back toward
         its input where it contradicts them (:mod:`wsi_deblur.restore.guard`).
+    weights : str, optional
+        A folder written by ``wsi-deblur adapt``: its networks replace the
+        shipped ones (those it lacks stay shipped, with a warning).
     review_fraction, rescan_fraction : float
         Blurred share of tissue tiles from which a slide's verdict is
         ``review`` or ``rescan`` (see :class:`~wsi_deblur.report.verdict.VerdictThresholds`).
@@ -70,11 +73,16 @@ class RunOptions:
     reader: str = "auto"
     gpu: bool = False
     guard: bool = True
+    weights: str | None = None
     review_fraction: float = 0.05
     rescan_fraction: float = 0.20
 
     def __post_init__(self) -> None:
         self.thresholds()  # validates them
+        if self.weights is not None:
+            from wsi_deblur.weights import check_weights_dir
+
+            check_weights_dir(self.weights)
         if self.chunk % self.tile_size or self.chunk % self.zarr_chunk:
             raise ValueError(f"chunk ({self.chunk}) must be a multiple of tile_size ({self.tile_size}) "
                              f"and of zarr_chunk ({self.zarr_chunk})")

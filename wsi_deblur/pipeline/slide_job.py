@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import dask
@@ -25,6 +22,7 @@ from wsi_deblur.report.geojson import write_blur_geojson
 from wsi_deblur.report.overlay import write_overlay_png
 from wsi_deblur.report.qc_json import qc_summary, write_qc_json
 from wsi_deblur.report.tiles_csv import write_tiles_csv
+from wsi_deblur.restore.neural import ROUTES
 from wsi_deblur.restore.reference import slide_reference
 from wsi_deblur.tiling.grid import TileGrid
 from wsi_deblur.tissue import tile_tissue_fraction, tissue_mask
@@ -32,6 +30,7 @@ from wsi_deblur.working_scale import working_grid
 from wsi_deblur.write import ome_tiff, ome_zarr
 from wsi_deblur.write.checkpoints import Checkpoints
 from wsi_deblur.write.location import OutputPath, remove
+from wsi_deblur.weights import CLASSIFIER_WEIGHTS, restorer_weights_name, weights_digest, weights_record
 from wsi_deblur.write.staging import StagedOutputs
 
 
@@ -94,7 +93,7 @@ def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False
         return SlideQC(blurmap, thumb, downsample, float(mask.mean()))
     fraction = tile_tissue_fraction(mask, downsample, grid.grid_shape, grid.tile_size)
     blurmap = BlurMap(grid, fraction, fraction >= options.min_tissue)
-    classifier = make_classifier(options.classifier)
+    classifier = make_classifier(options.classifier, weights_dir=options.weights)
     tasks = blurmap_tasks(slide, grid, blurmap.is_tissue, classifier, chunk=options.chunk)
     for results in compute(*tasks, progress=progress, label=f"{slide.stem}: classifying tiles"):
         for ij, estimate in results:
@@ -106,26 +105,26 @@ def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False
 
 
 def resume_key(path: str | Path, options: RunOptions, *, restore: bool) -> str:
-    """Digest of what the outputs depend on: the slide file, the settings, the shipped models.
+    """Digest of what the outputs depend on: the slide file, the settings, the weights.
 
     An interrupted run is resumed only by a run with the same key, so new
-    weights never finish a slide that older ones began.
+    weights (shipped or adapted) never finish a slide that older ones began.
     """
     try:
         identity = file_identity(path)
     except OSError:
         identity = None
-    return settings_hash({**options.as_dict(), "restore": restore, "file": identity, "models": _models_digest()})
+    return settings_hash({**options.as_dict(), "restore": restore, "file": identity,
+                          "models": weights_digest(options.weights)})
 
 
-@lru_cache(maxsize=1)
-def _models_digest() -> str:
-    """sha256 over the shipped weights (a few MB, hashed once per process)."""
-    digest = hashlib.sha256()
-    for weights in sorted(resources.files("wsi_deblur").joinpath("models").iterdir(), key=lambda p: p.name):
-        if weights.name.endswith(".safetensors"):
-            digest.update(weights.name.encode() + weights.read_bytes())
-    return digest.hexdigest()[:16]
+def models_used(options: RunOptions, *, restore: bool) -> dict[str, dict[str, str]]:
+    """The weights files a run's networks load: source (shipped or adapted), path, sha256 (for qc.json)."""
+    names = [CLASSIFIER_WEIGHTS] if options.classifier == "neural" else []
+    if restore and options.restorer in ROUTES:
+        names += [restorer_weights_name(options.restorer, blur) for blur in dict.fromkeys(
+            b for route in ROUTES[options.restorer].values() for b in route)]
+    return weights_record(names, options.weights)
 
 
 def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = RunOptions(), *,
@@ -151,7 +150,7 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    register_preloader(options.classifier, options.restorer if restore else None)
+    register_preloader(options.classifier, options.restorer if restore else None, options.weights)
     slide = open_for_processing(path, options)
     stem = slide.stem
 
@@ -184,7 +183,7 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
                              tissue_area_fraction=qc.tissue_area_fraction, restored_tiles=restored_tiles,
                              thresholds=options.thresholds(),
                              settings={**options.as_dict(), "restore": restore}, timings_s=timings, outputs=names,
-                             resumed=resumed)
+                             resumed=resumed, models=models_used(options, restore=restore))
         write_overlay_png(staged.path(f"{stem}.blurmap.png"), qc.thumbnail, qc.downsample, blurmap,
                           title=f"{stem}: {summary['verdict']}, {summary['blurred_fraction_of_tissue']:.1%} "
                                 f"of tissue blurred")
@@ -209,7 +208,8 @@ def _write_restored(slide: Slide, blurmap: BlurMap, options: RunOptions, zarr_pa
         checkpoints.mark("zarr-created")
     restored = blurmap.restore_mask(min_confidence=options.min_confidence)
     reference = slide_reference(slide, blurmap) if options.guard and restored.any() else None
-    image = restored_level0(slide, blurmap, make_restorer(options.restorer), chunk=options.chunk,
+    restorer = make_restorer(options.restorer, weights_dir=options.weights)
+    image = restored_level0(slide, blurmap, restorer, chunk=options.chunk,
                             min_confidence=options.min_confidence, gpu=options.gpu, guard=options.guard,
                             reference=reference)
     # A restore chunk whose 3 x 3 neighbourhood of regions was written by an earlier run is not run again.

@@ -13,18 +13,22 @@ from typing import Any
 from distributed.diagnostics.plugin import WorkerPlugin
 
 
-def preload(classifier: str | None = None, restorer: str | None = None) -> list[str]:
-    """Load the named classifier's and restorer's networks into this process; returns what was loaded."""
+def preload(classifier: str | None = None, restorer: str | None = None,
+            weights_dir: str | None = None) -> list[str]:
+    """Load the named classifier's and restorer's networks into this process; returns what was loaded.
+
+    ``weights_dir``: adapted weights (see :mod:`wsi_deblur.weights`).
+    """
     from wsi_deblur.models import make_classifier, make_restorer
 
     loaded = []
     if classifier:
-        model = make_classifier(classifier)
+        model = make_classifier(classifier, weights_dir=weights_dir)
         if hasattr(model, "preload"):
             model.preload()
             loaded.append(f"classifier:{classifier}")
     if restorer:
-        model = make_restorer(restorer)
+        model = make_restorer(restorer, weights_dir=weights_dir)
         if hasattr(model, "preload"):
             model.preload()
             loaded.append(f"restorer:{restorer}")
@@ -38,22 +42,26 @@ class ModelPreloader(WorkerPlugin):
     ----------
     classifier, restorer : str, optional
         Names from :mod:`wsi_deblur.models`.
+    weights_dir : str, optional
+        Adapted weights (:mod:`wsi_deblur.weights`); a path the workers can read.
     """
 
-    def __init__(self, classifier: str | None = None, restorer: str | None = None) -> None:
-        self.classifier, self.restorer = classifier, restorer
-        self.name = f"wsi-deblur-models-{classifier}-{restorer}"
+    def __init__(self, classifier: str | None = None, restorer: str | None = None,
+                 weights_dir: str | None = None) -> None:
+        self.classifier, self.restorer, self.weights_dir = classifier, restorer, weights_dir
+        self.name = f"wsi-deblur-models-{classifier}-{restorer}-{weights_dir}"
 
     def setup(self, worker: Any) -> None:
-        preload(self.classifier, self.restorer)
+        preload(self.classifier, self.restorer, self.weights_dir)
 
 
-def register_preloader(classifier: str | None = None, restorer: str | None = None) -> bool:
+def register_preloader(classifier: str | None = None, restorer: str | None = None,
+                       weights_dir: str | None = None) -> bool:
     """Register :class:`ModelPreloader` with the current distributed client, if there is one."""
     from wsi_deblur.pipeline.scheduler import current_client
 
     client = current_client()
     if client is None:
         return False
-    client.register_plugin(ModelPreloader(classifier, restorer))
+    client.register_plugin(ModelPreloader(classifier, restorer, weights_dir))
     return True

@@ -30,11 +30,14 @@ def package_versions() -> dict[str, str]:
 def qc_summary(*, slide_path: str, stem: str, shape: tuple[int, int], mpp: float, n_levels: int,
                backend: str, blurmap: BlurMap, tissue_area_fraction: float, restored_tiles: int,
                thresholds: VerdictThresholds, settings: dict[str, Any], timings_s: dict[str, float],
-               outputs: list[str], resumed: dict[str, Any] | None = None) -> dict[str, Any]:
+               outputs: list[str], resumed: dict[str, Any] | None = None,
+               models: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
     """The qc.json document of one slide (sizes in pixels, mpp in micrometres).
 
     ``resumed``: what an interrupted earlier run had finished and was reused
-    (``None`` for a run from scratch).
+    (``None`` for a run from scratch). ``models``: the weights file each
+    network loaded (:func:`wsi_deblur.weights.weights_record`: shipped or
+    adapted, path, sha256).
     """
     h, w = shape
     grid = blurmap.grid
@@ -59,6 +62,7 @@ def qc_summary(*, slide_path: str, stem: str, shape: tuple[int, int], mpp: float
         "restored_tiles": int(restored_tiles),
         "restoration_guard": blurmap.guard_summary() if restored_tiles else None,
         "settings": settings,
+        "models": models or {},
         "timings_s": {k: round(v, 3) for k, v in timings_s.items()},
         "outputs": outputs,
         "resumed": resumed,

@@ -20,7 +20,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ from safetensors.torch import load_file
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.restore.direction_fold import restore_folded
 from wsi_deblur.restore.networks import ARCHITECTURES, build_network
+from wsi_deblur.weights import resolve, restorer_weights_name, shipped_dir
 
 #: DBMID's routes: the networks each blur type goes through, in order.
 DBMID_ROUTES = {"in_focus": (), "defocus": ("defocus",), "motion": ("motion",), "mixed": ("motion", "defocus")}
@@ -41,7 +41,7 @@ ROUTES = {"dbmid": DBMID_ROUTES, "fast": {**DBMID_ROUTES, "mixed": ("mixed",)}}
 
 def default_weights(architecture: str, blur: str) -> Path:
     """The shipped weights of ``architecture``'s DL_``blur`` network."""
-    return Path(str(resources.files("wsi_deblur") / "models" / f"deblur_{architecture}_{blur}.safetensors"))
+    return shipped_dir() / restorer_weights_name(architecture, blur)
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -57,7 +57,9 @@ def load_deblur_network(path: str, device: str = "cpu") -> torch.nn.Module:
 
     Cached per process: a worker loads each network once, not once per task.
     The network's ``directional`` attribute says whether it takes the motion
-    direction (see :func:`run_network`).
+    direction (see :func:`run_network`); its ``iterations`` how many times
+    its route applies it (1 unless its config says otherwise: adaptation by
+    further degradation, :mod:`wsi_deblur.adaptation`, chooses it).
     """
     with safe_open(path, framework="pt") as f:
         config = json.loads(dict(f.metadata() or {}).get("config", "{}"))
@@ -70,6 +72,7 @@ def load_deblur_network(path: str, device: str = "cpu") -> torch.nn.Module:
                         directional=bool(config.get("directional", False)))
     net.load_state_dict(load_file(path))
     net.eval()
+    net.iterations = int(config.get("iterations", 1))
     dev = torch.device(device)
     if dev.type == "cuda":
         return net.to(dev).half()
@@ -130,6 +133,10 @@ class NeuralRestorer:
     chain_mixed : bool
         Route mixed blur through DL_motion then DL_defocus, as DBMID, even
         where the architecture has a DL_mixed (for comparison).
+    fallback : bool
+        A network ``weights_dir`` lacks loads the shipped weights (with a
+        warning) instead of raising FileNotFoundError: what ``--weights``
+        wants of a folder adapted for some networks only.
     """
 
     architecture: str = "fast"
@@ -138,6 +145,7 @@ class NeuralRestorer:
     max_pixels: int = 2 ** 21
     threads: int = 1
     chain_mixed: bool = False
+    fallback: bool = False
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -159,8 +167,11 @@ class NeuralRestorer:
 
     def network(self, blur: str) -> torch.nn.Module:
         """The DL_``blur`` network (one of :attr:`networks`), loaded once per process."""
-        name = f"deblur_{self.architecture}_{blur}.safetensors"
-        path = Path(self.weights_dir) / name if self.weights_dir else default_weights(self.architecture, blur)
+        name = restorer_weights_name(self.architecture, blur)
+        if self.fallback:
+            path = resolve(name, self.weights_dir)
+        else:
+            path = Path(self.weights_dir) / name if self.weights_dir else default_weights(self.architecture, blur)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: weights not found")
         return load_deblur_network(str(path), str(pick_device(self.device)))
@@ -171,15 +182,16 @@ class NeuralRestorer:
             self.network(blur)
 
     def restore_as(self, windows: np.ndarray, label: str, angles_deg: Sequence[float] | None = None) -> np.ndarray:
-        """Restore every window as blur type ``label`` (by that type's route).
+        """Restore every window as blur type ``label`` (by that type's route, each network ``iterations`` times).
 
         ``angles_deg``: each window's motion direction (degrees), for a
         directional network; 0 (along x) when not given.
         """
         out = windows
         for blur in self.routes[label]:
-            out = run_network(self.network(blur), out, angles_deg=angles_deg,
-                              max_pixels=self.max_pixels, threads=self.threads)
+            net = self.network(blur)
+            for _ in range(getattr(net, "iterations", 1)):
+                out = run_network(net, out, angles_deg=angles_deg, max_pixels=self.max_pixels, threads=self.threads)
         return out.copy() if out is windows else out
 
     def restore(self, windows: np.ndarray, estimates: Sequence[BlurEstimate]) -> np.ndarray:

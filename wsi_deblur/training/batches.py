@@ -14,6 +14,10 @@ import torch
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.restore.direction_fold import fold, fold_direction
 
+#: Kinds each deblurring network trains on (DL_motion learns mixed -> defocus only, the first step of DBMID's chain).
+TRAINING_KINDS = {"defocus": ("in_focus", "defocus"), "motion": ("in_focus", "motion", "mixed"),
+                  "mixed": ("in_focus", "mixed")}
+
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """``(n, y, x, 3)`` uint8 to ``(n, 3, y, x)`` float in [0, 1], channels-last in memory."""

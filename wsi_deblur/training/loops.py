@@ -64,12 +64,14 @@ def _step(opt, sched, loss: torch.Tensor) -> float:
 
 def fit_restorer(net: torch.nn.Module, blurred: np.ndarray, target: np.ndarray, kinds: np.ndarray,
                  params: np.ndarray, schedule: Schedule, rng: np.random.Generator, *, loss: str = "l1",
-                 angle_jitter_deg: float = 5.0, on_step: StepCallback | None = None) -> torch.nn.Module:
+                 angle_jitter_deg: float = 5.0, on_step: StepCallback | None = None,
+                 device: str = "cpu") -> torch.nn.Module:
     """Train a deblurring network in place on ``(n, y, x, 3)`` uint8 pairs; returns it in train mode.
 
     ``kinds``: each pair's blur class index; ``params``: its degradation,
     ``params[:, 2]`` the motion direction a directional network's pairs are
     folded by (with N(0, ``angle_jitter_deg``) added, about BlurNet's error).
+    ``device``: where the network and its batches go (a torch device).
     """
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; available: {', '.join(LOSSES)}")
@@ -77,7 +79,7 @@ def fit_restorer(net: torch.nn.Module, blurred: np.ndarray, target: np.ndarray, 
         raise ValueError(f"need as many targets as inputs (at least one), not {len(blurred)} and {len(target)}")
     directional = bool(getattr(net, "directional", False))
     net.train()
-    net.to(memory_format=torch.channels_last)
+    net.to(device=device, memory_format=torch.channels_last)
     opt, sched = _optimiser(net, schedule)
     loss_fn = LOSSES[loss]
     for step in range(schedule.steps):
@@ -88,6 +90,7 @@ def fit_restorer(net: torch.nn.Module, blurred: np.ndarray, target: np.ndarray, 
             x, y, angles = in_folded_sector(x, y, pair_angles(kinds[idx], params[idx], rng, angle_jitter_deg))
             folded = (angles,)
         x, y = augment(x, y, rng, keep_direction=directional)
+        x, y, folded = x.to(device), y.to(device), tuple(a.to(device) for a in folded)
         value = _step(opt, sched, loss_fn(net(x, *folded), y))
         if on_step is not None:
             on_step(step, value)
@@ -96,7 +99,7 @@ def fit_restorer(net: torch.nn.Module, blurred: np.ndarray, target: np.ndarray, 
 
 def fit_blurnet(net: torch.nn.Module, images: np.ndarray, labels: np.ndarray, severity: np.ndarray,
                 schedule: Schedule, rng: np.random.Generator, *,
-                on_step: StepCallback | None = None) -> torch.nn.Module:
+                on_step: StepCallback | None = None, device: str = "cpu") -> torch.nn.Module:
     """Train BlurNet in place on ``(n, y, x, 3)`` uint8 crops; returns it in train mode.
 
     ``labels``: class indices; ``severity``: ``(n, 4)`` defocus um, motion
@@ -106,12 +109,13 @@ def fit_blurnet(net: torch.nn.Module, images: np.ndarray, labels: np.ndarray, se
         raise ValueError(f"need one label and severity per crop (at least one crop), not {len(images)}, "
                          f"{len(labels)} and {len(severity)}")
     net.train()
-    net.to(memory_format=torch.channels_last)
+    net.to(device=device, memory_format=torch.channels_last)
     opt, sched = _optimiser(net, schedule)
     for step in range(schedule.steps):
         idx = rng.integers(0, len(labels), schedule.batch)
-        out = net(to_tensor(images[idx]))
-        value = _step(opt, sched, blurnet_loss(out, torch.from_numpy(labels[idx]), torch.from_numpy(severity[idx])))
+        out = net(to_tensor(images[idx]).to(device))
+        value = _step(opt, sched, blurnet_loss(out, torch.from_numpy(labels[idx]).to(device),
+                                               torch.from_numpy(severity[idx]).to(device)))
         if on_step is not None:
             on_step(step, value)
     return net

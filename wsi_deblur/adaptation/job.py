@@ -1,0 +1,399 @@
+"""``adapt``: sample a site's tiles, fine-tune the networks on them, keep what helps, write a weights folder.
+
+The folder (``OUT``) gets, for each network that adaptation improved on the
+held-back tiles, its safetensors under the shipped name, and always
+``adaptation.md`` (the model card) and ``adaptation.json`` (the same
+figures). A network adaptation did not improve is left out, so ``--weights``
+runs the shipped one for it (and says so). The shipped weights are never
+changed. Work is staged in ``OUT/.adapt.partial-<key>/`` and resumed from
+there by the same command (sampled tiles and finished networks are kept);
+other settings or other slides start over.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wsi_deblur.errors import SlideError
+
+logger = logging.getLogger(__name__)
+
+#: The ``fast`` networks adaptation fine-tunes (DL_<name>), and BlurNet.
+RESTORER_NETWORKS = ("defocus", "motion", "mixed")
+ARCHITECTURE = "fast"
+#: Held-back pairs and crops per network (fixed seed: shipped and adapted see the same ones).
+HELD_OUT_PAIRS = 64
+HELD_OUT_SEED = 1234
+#: An adapted restorer must keep in-focus held-out pairs at least this close to themselves (SSIM).
+MIN_SHARP_UNCHANGED = 0.98
+
+
+@dataclass(frozen=True)
+class AdaptOptions:
+    """How adaptation samples and trains.
+
+    Attributes
+    ----------
+    steps : int
+        Training steps per network (batch ``batch``; BlurNet twice the batch).
+    max_tiles : int
+        In-focus tiles and blurred tiles sampled (each), over all slides.
+    tile_size : int
+        Tile edge at the working pixel size (about 0.5 um/px).
+    held_out : float
+        Share of the sampled tiles held back to score shipped against adapted.
+    pairs : int
+        Simulated training pairs per network (and half as many further-degraded ones).
+    crop : int
+        Edge of a training crop (pixels).
+    batch : int
+    lr : float
+        Peak learning rate (one-cycle) of the fine-tuning.
+    max_iterations : int
+        Most iterations the stopping rule may choose (:mod:`wsi_deblur.adaptation.iterations`).
+    mpp : float, optional
+        Pixel size of slides whose files lack one.
+    reader : str
+    seed : int
+    device : str, optional
+        Torch device to train on (default: CUDA when present, else the CPU).
+    """
+
+    steps: int = 300
+    max_tiles: int = 128
+    tile_size: int = 512
+    held_out: float = 0.25
+    pairs: int = 1024
+    crop: int = 128
+    batch: int = 16
+    lr: float = 5e-4
+    max_iterations: int = 4
+    mpp: float | None = None
+    reader: str = "auto"
+    seed: int = 0
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "max_tiles", "pairs", "batch", "max_iterations"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if not 0.0 < self.held_out < 1.0:
+            raise ValueError(f"held_out must be in (0, 1), not {self.held_out}")
+        if self.crop < 32 or self.crop % 8:
+            raise ValueError(f"crop must be a multiple of 8 of at least 32, not {self.crop}")
+        if self.tile_size < self.crop:
+            raise ValueError(f"tile_size ({self.tile_size}) must be at least crop ({self.crop})")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, not {self.lr}")
+        if self.mpp is not None and not 0 < self.mpp < 100:
+            raise ValueError(f"mpp must be a pixel size in micrometres, not {self.mpp}")
+
+
+@dataclass
+class AdaptResult:
+    """What :func:`adapt` wrote and measured: ``outputs`` (paths) and ``report`` (adaptation.json)."""
+
+    outputs: list[Path]
+    report: dict
+
+
+Progress = Callable[[str], None]
+
+
+def adapt(sources: Sequence[str | Path], out_dir: str | Path, options: AdaptOptions = AdaptOptions(), *,
+          progress: bool = False, on_progress: Progress | None = None,
+          on_error: Callable[[SlideError], None] | None = None) -> AdaptResult:
+    """Adapt BlurNet and the ``fast`` networks to the slides (or images, or folders) in ``sources``.
+
+    Parameters
+    ----------
+    sources : sequence of str or Path
+        Slide files, images, folders of them or glob patterns.
+    out_dir : str or Path
+        The weights folder to write (created; safetensors, ``adaptation.md``, ``adaptation.json``).
+    options : AdaptOptions
+    progress : bool
+        Dask progress bars while the slides are classified.
+    on_progress : callable, optional
+        Called with one line per stage and every 50 training steps.
+    on_error : callable, optional
+        Called with the SlideError of a slide that cannot be read (it is left
+        out); by default such an error is raised.
+
+    Returns
+    -------
+    AdaptResult
+
+    Raises
+    ------
+    SlideError
+        A slide cannot be read (without ``on_error``).
+    ValueError
+        No slide given, or none had a tile to adapt on.
+
+    Examples
+    --------
+    >>> from wsi_deblur import adapt                                # doctest: +SKIP
+    >>> result = adapt(["site/slide-1.svs"], "weights/site-a")     # doctest: +SKIP
+    >>> result.report["networks"]["defocus"]["kept"]                # doctest: +SKIP
+    """
+    from wsi_deblur.pipeline.batch import expand_inputs
+    from wsi_deblur.pipeline.manifest import file_identity, settings_hash
+    from wsi_deblur.weights import weights_digest
+    from wsi_deblur.write.checkpoints import Checkpoints
+    from wsi_deblur.write.staging import StagedOutputs
+
+    paths = expand_inputs(sources)
+    if not paths:
+        raise ValueError(f"no slides or images in {', '.join(map(str, sources)) or 'the arguments'}")
+    say = on_progress or (lambda line: logger.info("%s", line))
+    identities = {p: _identity(p, file_identity) for p in paths}
+    key = settings_hash({**asdict(options), "sources": identities, "models": weights_digest()})
+    t0 = time.perf_counter()
+    with StagedOutputs(out_dir, "adapt", resume_key=key) as staged:
+        checkpoints = Checkpoints(staged.staging)
+        tiles = _site_tiles(paths, options, checkpoints, say, progress=progress, on_error=on_error)
+        split = _held_out_split(tiles, options)
+        report = {"sources": tiles.slides, "options": asdict(options), "networks": {},
+                  "tiles": {"in_focus": int(len(tiles.sharp)), "blurred": int(len(tiles.blurred)),
+                            "held_out_in_focus": int(len(split["held_sharp"])),
+                            "held_out_blurred": int(len(split["held_blurred"])),
+                            "window_px": int(tiles.sharp.shape[1] if len(tiles.sharp) else tiles.blurred.shape[1]),
+                            "mpp": tiles.mpp}}
+        for network in RESTORER_NETWORKS:
+            report["networks"][network] = _adapted_restorer(network, tiles, split, options, staged, checkpoints, say)
+        report["networks"]["classifier"] = _adapted_classifier(tiles, split, options, staged, checkpoints, say)
+        report["seconds"] = round(time.perf_counter() - t0, 1)
+        from wsi_deblur.adaptation.card import write_card
+
+        write_card(staged.path("adaptation.md"), report)
+        staged.path("adaptation.json").write_text(json.dumps(report, indent=2) + "\n")
+        outputs = staged.commit()
+    say(f"adapted in {report['seconds']:.0f} s; weights in {out_dir}")
+    return AdaptResult([Path(str(p)) for p in outputs], report)
+
+
+def _identity(path: str, file_identity) -> dict | None:
+    try:
+        return file_identity(path)
+    except OSError:
+        return None
+
+
+def _site_tiles(paths, options: AdaptOptions, checkpoints, say: Progress, *, progress: bool, on_error):
+    from wsi_deblur.adaptation.site_tiles import SiteTiles, sample_site_tiles
+
+    saved = checkpoints.path("tiles.npz")
+    if checkpoints.done("tiles"):
+        say("sampled tiles: reused from the interrupted run")
+        return SiteTiles.load(saved)
+    say(f"classifying {len(paths)} slide(s) and sampling tiles")
+    tiles = sample_site_tiles(paths, max_tiles=options.max_tiles, tile_size=options.tile_size, mpp=options.mpp,
+                              reader=options.reader, seed=options.seed, progress=progress, on_error=on_error)
+    if len(tiles.sharp) == 0 and len(tiles.blurred) == 0:
+        raise ValueError("no tissue tile to adapt on: no slide had tiles called in focus or blurred")
+    say(f"sampled {len(tiles.sharp)} in-focus and {len(tiles.blurred)} blurred tiles")
+    tiles.save(saved)
+    checkpoints.mark("tiles")
+    return tiles
+
+
+def _held_out_split(tiles, options: AdaptOptions) -> dict:
+    """Training and held-back indices of the sharp and blurred tiles (at least one of each trains when there are two)."""
+    rng = np.random.default_rng(options.seed + 1)
+    out = {}
+    for name, n in (("sharp", len(tiles.sharp)), ("blurred", len(tiles.blurred))):
+        order = rng.permutation(n)
+        held = int(round(options.held_out * n)) if n > 1 else 0
+        held = min(max(held, 1 if n > 1 else 0), n - 1) if n > 1 else 0
+        out[f"held_{name}"], out[f"train_{name}"] = np.sort(order[:held]), np.sort(order[held:])
+    return out
+
+
+def _device(options: AdaptOptions) -> str:
+    from wsi_deblur.restore.neural import pick_device
+
+    return str(pick_device(options.device))
+
+
+def _adapted_restorer(network: str, tiles, split: dict, options: AdaptOptions, staged, checkpoints,
+                      say: Progress) -> dict:
+    """Fine-tune DL_``network``; write it if it does at least as well as the shipped one on held-back tiles."""
+    from safetensors.torch import save_file
+
+    from wsi_deblur.adaptation.evaluation import restorer_scores
+    from wsi_deblur.adaptation.iterations import choose_iterations, iteration_scores
+    from wsi_deblur.adaptation.pairs import ROUTE_NETWORK, further_degraded_pairs, joined, simulated_pairs
+    from wsi_deblur.restore.neural import default_weights, load_deblur_network
+    from wsi_deblur.training.loops import Schedule, fit_restorer
+    from wsi_deblur.weights import restorer_weights_name
+
+    name = restorer_weights_name(ARCHITECTURE, network)
+    record = checkpoints.path(f"{network}.json")
+    if checkpoints.done(network):
+        say(f"DL_{network}: reused from the interrupted run")
+        return json.loads(record.read_text())
+    rng = np.random.default_rng(options.seed + 10 + RESTORER_NETWORKS.index(network))
+    train_sharp = tiles.sharp[split["train_sharp"]]
+    train_blurred = tiles.blurred[split["train_blurred"]]
+    train_estimates = [tiles.estimates[i] for i in split["train_blurred"]]
+    simulated = simulated_pairs(train_sharp, network, options.pairs, options.crop, rng)
+    further = further_degraded_pairs(train_blurred, train_estimates, network, options.pairs // 2, options.crop, rng,
+                                     mpp=tiles.mpp)
+    entry = {"file": name, "simulated_pairs": int(len(simulated["kinds"])),
+             "further_degraded_pairs": int(len(further["kinds"])), "kept": False}
+    if entry["simulated_pairs"] + entry["further_degraded_pairs"] == 0:
+        entry["reason"] = "no tiles of this kind to adapt on"
+        say(f"DL_{network}: not adapted ({entry['reason']})")
+        return _finish(entry, record, checkpoints, network)
+    shipped = load_deblur_network(str(default_weights(ARCHITECTURE, network)))
+    net = copy.deepcopy(shipped).float()
+    pairs = joined(simulated, further) if entry["further_degraded_pairs"] else simulated
+    t0 = time.perf_counter()
+    fit_restorer(net, pairs["blurred"], pairs["target"], pairs["kinds"], pairs["params"],
+                 Schedule(options.steps, options.batch, options.lr), rng,
+                 loss="l1+ssim", device=_device(options), on_step=_reporter(f"DL_{network}", options.steps, say, t0))
+    net = net.cpu().eval()
+    entry["train_seconds"] = round(time.perf_counter() - t0, 1)
+
+    held_rng = np.random.default_rng(HELD_OUT_SEED + RESTORER_NETWORKS.index(network))
+    held = simulated_pairs(tiles.sharp[split["held_sharp"]], network, HELD_OUT_PAIRS, options.crop, held_rng)
+    entry["held_out"] = {"shipped": restorer_scores(shipped, held), "adapted": restorer_scores(net, held)}
+    held_idx = [i for i in split["held_blurred"] if ROUTE_NETWORK.get(tiles.estimates[i].label) == network]
+    windows, estimates = tiles.blurred[held_idx], [tiles.estimates[i] for i in held_idx]
+    reference = _reference(tiles)
+    entry["scanned_blur"] = {
+        "n": len(held_idx),
+        "shipped": iteration_scores(shipped, windows, estimates, mpp=tiles.mpp, reference=reference,
+                                    max_iterations=1),
+        "adapted": iteration_scores(net, windows, estimates, mpp=tiles.mpp, reference=reference,
+                                    max_iterations=options.max_iterations if entry["further_degraded_pairs"] else 1)}
+    iterations = choose_iterations(entry["scanned_blur"]["adapted"])
+    entry["iterations"] = iterations
+    entry["kept"], entry["reason"] = _keep_restorer(entry, iterations)
+    if entry["kept"]:
+        config = {"architecture": ARCHITECTURE, "widths": list(net.widths), "blur": network,
+                  "directional": bool(getattr(net, "directional", False)), "iterations": iterations,
+                  "adapted": True}
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(staged.path(name)),
+                  metadata={"config": json.dumps(config), "format": "pt"})
+    say(f"DL_{network}: {'kept' if entry['kept'] else 'not kept'} ({entry['reason']})")
+    return _finish(entry, record, checkpoints, network)
+
+
+def _keep_restorer(entry: dict, iterations: int) -> tuple[bool, str]:
+    """Keep an adapted restorer only where the held-back tiles say it is at least as good as the shipped one."""
+    shipped, adapted = entry["held_out"]["shipped"], entry["held_out"]["adapted"]
+    if adapted is not None:
+        if adapted["ssim_gain"] < shipped["ssim_gain"]:
+            return False, (f"held-out SSIM gain {adapted['ssim_gain']:+.4f}, shipped {shipped['ssim_gain']:+.4f}")
+        unchanged = adapted.get("sharp_unchanged_ssim")
+        if unchanged is not None and unchanged < MIN_SHARP_UNCHANGED:
+            return False, f"changes in-focus tiles (SSIM {unchanged:.3f} to themselves)"
+    scanned = entry["scanned_blur"]
+    if scanned["n"]:
+        ours = scanned["adapted"][iterations - 1]
+        theirs = scanned["shipped"][0]
+        if ours["kept"] < theirs["kept"]:
+            return False, (f"the guard keeps {ours['kept']:.0%} of its restorations of scanned blur, "
+                           f"the shipped network's {theirs['kept']:.0%}")
+    elif adapted is None:
+        return False, "nothing held back to judge it on"
+    parts = []
+    if adapted is not None:
+        parts.append(f"held-out SSIM gain {adapted['ssim_gain']:+.4f} (shipped {shipped['ssim_gain']:+.4f})")
+    if scanned["n"]:
+        parts.append(f"scanned blur: sharpness {scanned['adapted'][iterations - 1]['sharpness']:.2f} after "
+                     f"{iterations} iteration(s) (shipped {scanned['shipped'][0]['sharpness']:.2f}), guard keeps "
+                     f"{scanned['adapted'][iterations - 1]['kept']:.0%}")
+    return True, "; ".join(parts)
+
+
+def _reference(tiles) -> np.ndarray | None:
+    """The site's in-focus spectrum (the guard's cap), from its sampled in-focus tiles."""
+    from wsi_deblur.restore.guard import band_amplitude
+
+    return band_amplitude(tiles.sharp[:8]) if len(tiles.sharp) else None
+
+
+def _adapted_classifier(tiles, split: dict, options: AdaptOptions, staged, checkpoints, say: Progress) -> dict:
+    """Fine-tune BlurNet on the site's in-focus tiles degraded into the four classes; keep it if not worse."""
+    from safetensors.torch import save_file
+
+    from wsi_deblur.adaptation.evaluation import classifier_scores
+    from wsi_deblur.adaptation.pairs import classifier_crops
+    from wsi_deblur.classify.neural import NeuralBlurClassifier, default_weights, load_blurnet
+    from wsi_deblur.training.loops import Schedule, fit_blurnet
+    from wsi_deblur.weights import CLASSIFIER_WEIGHTS
+
+    record = checkpoints.path("classifier.json")
+    if checkpoints.done("classifier"):
+        say("BlurNet: reused from the interrupted run")
+        return json.loads(record.read_text())
+    rng = np.random.default_rng(options.seed + 20)
+    crops = classifier_crops(tiles.sharp[split["train_sharp"]], options.pairs, options.crop, rng)
+    entry = {"file": CLASSIFIER_WEIGHTS, "crops": int(len(crops["labels"])), "kept": False}
+    if entry["crops"] == 0:
+        entry["reason"] = "no in-focus tiles to adapt on"
+        say(f"BlurNet: not adapted ({entry['reason']})")
+        return _finish(entry, record, checkpoints, "classifier")
+    shipped_net, meta = load_blurnet(str(default_weights()))
+    net = copy.deepcopy(shipped_net)
+    t0 = time.perf_counter()
+    fit_blurnet(net, crops["images"], crops["labels"], crops["severity"],
+                Schedule(options.steps, 2 * options.batch, options.lr), rng, device=_device(options),
+                on_step=_reporter("BlurNet", options.steps, say, t0))
+    net = net.cpu().eval()
+    entry["train_seconds"] = round(time.perf_counter() - t0, 1)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(staged.path(CLASSIFIER_WEIGHTS)),
+              metadata={**meta, "adapted": "true"})
+    held = classifier_crops(tiles.sharp[split["held_sharp"]], 2 * HELD_OUT_PAIRS, options.crop,
+                            np.random.default_rng(HELD_OUT_SEED))
+    sharp_tiles = tiles.sharp[split["held_sharp"]]
+    load_blurnet.cache_clear()  # the staged file is new: never a cached network of an earlier run's path
+    entry["held_out"] = {
+        "shipped": classifier_scores(NeuralBlurClassifier(threads=2), held, sharp_tiles),
+        "adapted": classifier_scores(NeuralBlurClassifier(str(staged.path(CLASSIFIER_WEIGHTS)), threads=2), held,
+                                     sharp_tiles)}
+    entry["kept"], entry["reason"] = _keep_classifier(entry["held_out"])
+    if not entry["kept"]:
+        staged.path(CLASSIFIER_WEIGHTS).unlink()
+    say(f"BlurNet: {'kept' if entry['kept'] else 'not kept'} ({entry['reason']})")
+    return _finish(entry, record, checkpoints, "classifier")
+
+
+def _keep_classifier(held: dict) -> tuple[bool, str]:
+    shipped, adapted = held["shipped"], held["adapted"]
+    if adapted is None:
+        return False, "nothing held back to judge it on"
+    if adapted["blurred_or_not_accuracy"] < shipped["blurred_or_not_accuracy"]:
+        return False, (f"blurred-or-not accuracy {adapted['blurred_or_not_accuracy']:.1%}, "
+                       f"shipped {shipped['blurred_or_not_accuracy']:.1%}")
+    if (adapted["false_alarms"] or 0.0) > (shipped["false_alarms"] or 0.0):
+        return False, (f"calls {adapted['false_alarms']:.1%} of held-back in-focus tiles blurred, "
+                       f"shipped {shipped['false_alarms']:.1%}")
+    return True, (f"blurred-or-not accuracy {adapted['blurred_or_not_accuracy']:.1%} "
+                  f"(shipped {shipped['blurred_or_not_accuracy']:.1%}), 4-class {adapted['accuracy']:.1%} "
+                  f"(shipped {shipped['accuracy']:.1%})")
+
+
+def _reporter(name: str, steps: int, say: Progress, t0: float):
+    def report(step: int, loss: float) -> None:
+        if (step + 1) % 50 == 0 or step + 1 == steps:
+            say(f"{name}: step {step + 1}/{steps}, loss {loss:.4f} ({time.perf_counter() - t0:.0f} s)")
+
+    return report
+
+
+def _finish(entry: dict, record, checkpoints, name: str) -> dict:
+    record.write_text(json.dumps(entry, indent=2) + "\n")
+    checkpoints.mark(name)
+    return entry

@@ -1,0 +1,94 @@
+"""Which weights file each network loads: the shipped ones, or a facility's adapted ones.
+
+``wsi-deblur adapt`` writes a folder of safetensors under the shipped names
+(``blur_classifier.safetensors``, ``deblur_fast_defocus.safetensors``, ...);
+``--weights DIR`` (``RunOptions.weights``) makes every network load its file
+from there, and a network the folder lacks falls back to the shipped file,
+with one warning per process naming it. Nothing here loads a network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from wsi_deblur.provenance import sha256_of
+
+logger = logging.getLogger(__name__)
+
+#: File name of BlurNet's weights.
+CLASSIFIER_WEIGHTS = "blur_classifier.safetensors"
+
+
+def restorer_weights_name(architecture: str, blur: str) -> str:
+    """File name of ``architecture``'s DL_``blur`` network."""
+    return f"deblur_{architecture}_{blur}.safetensors"
+
+
+def shipped_dir() -> Path:
+    """The folder of the weights shipped in the package."""
+    return Path(str(resources.files("wsi_deblur") / "models"))
+
+
+def check_weights_dir(weights_dir: str | Path) -> Path:
+    """``weights_dir`` as a Path, after checking it is a folder holding at least one network of ours.
+
+    Raises ValueError naming the folder otherwise (before any work starts).
+    """
+    path = Path(weights_dir)
+    if not path.is_dir():
+        raise ValueError(f"{path}: --weights needs a folder written by `wsi-deblur adapt`, and this is not a folder")
+    if not any(_is_ours(p.name) for p in path.glob("*.safetensors")):
+        raise ValueError(f"{path}: no blur_classifier.safetensors or deblur_*.safetensors in it; "
+                         "is it a folder written by `wsi-deblur adapt`?")
+    return path
+
+
+def _is_ours(name: str) -> bool:
+    return name == CLASSIFIER_WEIGHTS or name.startswith("deblur_")
+
+
+def resolve(name: str, weights_dir: str | Path | None = None) -> Path:
+    """The file to load for the network named ``name``: ``weights_dir``'s if it has one, else the shipped one.
+
+    A fallback is logged once per process and folder ("... has no ...; the shipped one runs").
+    """
+    if weights_dir is not None:
+        own = Path(weights_dir) / name
+        if own.is_file():
+            return own
+        _warn_fallback(str(weights_dir), name)
+    return shipped_dir() / name
+
+
+@lru_cache(maxsize=None)
+def _warn_fallback(weights_dir: str, name: str) -> None:
+    logger.warning("%s has no %s; the shipped %s runs", weights_dir, name, name)
+
+
+def weights_record(names: list[str], weights_dir: str | Path | None = None) -> dict[str, dict[str, str]]:
+    """For each network file name, where it came from (``adapted`` or ``shipped``), its path and sha256."""
+    out = {}
+    for name in names:
+        path = resolve(name, weights_dir)
+        out[name] = {"source": "shipped" if path.parent == shipped_dir() else "adapted", "path": str(path),
+                     "sha256": _cached_sha(str(path), path.stat().st_mtime_ns)}
+    return out
+
+
+@lru_cache(maxsize=64)
+def _cached_sha(path: str, mtime_ns: int) -> str:
+    return sha256_of(Path(path))
+
+
+def weights_digest(weights_dir: str | Path | None = None) -> str:
+    """A short digest of every network file a run could load (shipped, and those of ``weights_dir``)."""
+    digest = hashlib.sha256()
+    folders = [shipped_dir()] + ([Path(weights_dir)] if weights_dir is not None else [])
+    for folder in folders:
+        for path in sorted(folder.glob("*.safetensors")):
+            digest.update(path.name.encode() + _cached_sha(str(path), path.stat().st_mtime_ns).encode())
+    return digest.hexdigest()[:16]
