@@ -114,3 +114,21 @@ def test_real_slide_end_to_end(tmp_path, real_svs):
 
         np.testing.assert_array_equal(group["0"][:].transpose(1, 2, 0),
                                       open_slide(real_svs).read_region(0, 0, 2967, 2220))
+
+
+def test_adapt_then_classify_and_run_with_the_weights(tmp_path, small_slide):
+    weights = tmp_path / "site"
+    r = cli("adapt", small_slide, "-o", weights, "--steps", "2", "--max-tiles", "6", "--tile-size", "256",
+            "--pairs", "24")
+    assert r.returncode == 0, r.stderr
+    assert "adapt: sampled" in r.stderr and "Traceback" not in r.stderr
+    assert (weights / "adaptation.md").is_file() and (weights / "adaptation.json").is_file()
+    assert sum(line.endswith(")") and ".safetensors: " in line for line in r.stdout.splitlines()) == 4
+    c = cli("classify", small_slide, "--weights", weights)
+    assert c.returncode == 0, c.stderr
+    assert json.loads(c.stdout.splitlines()[0])["weights"] == str(weights.resolve())
+    missing = cli("run", small_slide, "-o", tmp_path / "out", "--weights", tmp_path / "nowhere", *SMALL)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [f"error: {tmp_path / 'nowhere'}: --weights needs a folder "
+                                                   "written by `wsi-deblur adapt`, and this is not a folder"]
+    assert not (tmp_path / "out").exists()

@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("--steps", type=int, default=300, help="training steps per network (default 300)")
     adapt.add_argument("--max-tiles", type=int, default=128,
                        help="in-focus and blurred tiles sampled (each), over all slides (default 128)")
+    adapt.add_argument("--pairs", type=int, default=1024,
+                       help="simulated training pairs per network, and half as many further-degraded (default 1024)")
+    adapt.add_argument("--tile-size", type=int, default=512,
+                       help="tile edge in pixels at about 0.5 um/px (default 512; 256 for small images)")
     adapt.add_argument("--mpp", type=float, help="micrometres per pixel, for files without one")
     adapt.add_argument("--reader", default="auto", choices=("auto", "tifffile", "openslide", "pillow"))
     adapt.add_argument("--seed", type=int, default=0, help="seed of the sampling and training (default 0)")
@@ -242,8 +246,8 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
     from wsi_deblur.adaptation.job import AdaptOptions, adapt
     from wsi_deblur.pipeline.scheduler import use_scheduler
 
-    options = AdaptOptions(steps=args.steps, max_tiles=args.max_tiles, mpp=args.mpp, reader=args.reader,
-                           seed=args.seed, device=args.device)
+    options = AdaptOptions(steps=args.steps, max_tiles=args.max_tiles, pairs=args.pairs, tile_size=args.tile_size,
+                           mpp=args.mpp, reader=args.reader, seed=args.seed, device=args.device)
     failures = []
 
     def on_error(exc: SlideError) -> None:

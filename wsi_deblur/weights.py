@@ -19,6 +19,8 @@ from wsi_deblur.provenance import sha256_of
 
 logger = logging.getLogger(__name__)
 
+#: What ``adapt`` writes beside the weights: the figures (and ``adaptation.md``, the card).
+ADAPTATION_REPORT = "adaptation.json"
 #: File name of BlurNet's weights.
 CLASSIFIER_WEIGHTS = "blur_classifier.safetensors"
 
@@ -34,16 +36,18 @@ def shipped_dir() -> Path:
 
 
 def check_weights_dir(weights_dir: str | Path) -> Path:
-    """``weights_dir`` as a Path, after checking it is a folder holding at least one network of ours.
+    """``weights_dir`` as a Path, after checking it is a folder ``adapt`` wrote (its card, or a network of ours).
+
+    A folder whose card says no network was kept is valid: every network is then the shipped one.
 
     Raises ValueError naming the folder otherwise (before any work starts).
     """
     path = Path(weights_dir)
     if not path.is_dir():
         raise ValueError(f"{path}: --weights needs a folder written by `wsi-deblur adapt`, and this is not a folder")
-    if not any(_is_ours(p.name) for p in path.glob("*.safetensors")):
-        raise ValueError(f"{path}: no blur_classifier.safetensors or deblur_*.safetensors in it; "
-                         "is it a folder written by `wsi-deblur adapt`?")
+    if not (path / ADAPTATION_REPORT).is_file() and not any(_is_ours(p.name) for p in path.glob("*.safetensors")):
+        raise ValueError(f"{path}: no {ADAPTATION_REPORT}, blur_classifier.safetensors or deblur_*.safetensors "
+                         "in it; is it a folder written by `wsi-deblur adapt`?")
     return path
 
 

@@ -5,8 +5,9 @@ shipped and adapted see the same pairs): each restorer's SSIM gain on the
 pairs of its own kinds, BlurNet's four-class and blurred-or-not accuracy.
 The held-back tiles as scanned say what the simulator cannot: how many sharp
 tiles BlurNet calls blurred (false alarms), and for the scanner's own blurred
-tiles the guard's verdict and the sharpness a restorer adds
-(:func:`wsi_deblur.adaptation.iterations.iteration_scores`).
+tiles, one level down (:func:`further_degraded_scores`): blurred again at
+their estimated blur, how close a restorer brings them back to themselves as
+scanned, the one ground truth a blurred tile has.
 """
 
 from __future__ import annotations
@@ -56,3 +57,22 @@ def classifier_scores(classifier, crops: dict[str, np.ndarray], sharp_tiles: np.
         out["false_alarms"] = float(np.mean([e.is_blurred for e in calls]))
         out["n_sharp_tiles"] = int(len(sharp_tiles))
     return out
+
+
+def further_degraded_scores(net, pairs: dict[str, np.ndarray], *, max_iterations: int = 1) -> list[dict[str, float]]:
+    """SSIM to the scanned tile of the further-degraded held-back pairs, after 1 to ``max_iterations`` applications.
+
+    ``pairs`` from :func:`wsi_deblur.adaptation.pairs.further_degraded_pairs`
+    (input ``K b``, target ``b``). Rows: ``iterations``, ``input_ssim``,
+    ``ssim``; empty without pairs.
+    """
+    if len(pairs["kinds"]) == 0:
+        return []
+    x, target, angles = pairs["blurred"], pairs["target"], pairs["params"][:, 2]
+    before = float(np.mean([_ssim(a, t) for a, t in zip(x, target)]))
+    rows, out = [], x
+    for k in range(1, max_iterations + 1):
+        out = run_network(net, out, angles_deg=angles)
+        rows.append({"iterations": k, "input_ssim": before,
+                     "ssim": float(np.mean([_ssim(a, t) for a, t in zip(out, target)]))})
+    return rows

@@ -2,15 +2,20 @@
 
 A network trained to undo ``K`` on ``K b`` and applied to ``b`` undoes part
 of the scanner's blur; applied again it sharpens further, and eventually
-invents: contrast keeps rising while detail erodes. Each iteration is
-therefore judged on held-back scanned blurred windows, with no ground truth,
-by two measures: the consistency guard (:func:`wsi_deblur.restore.guard.guard_window`:
-blurred again by the estimated PSF, does the result still explain the window
-as scanned, within its noise, and stay under the slide's in-focus spectrum?)
-and the detail it adds (gradient sharpness, :func:`wsi_deblur.blur.fit.gradient_sharpness`).
-One more iteration is taken only while the guard keeps at least as large a
-share of windows as after the first, and the sharpness still rises by
-``min_gain``.
+invents: contrast keeps rising while detail erodes. Two measures on
+held-back tiles decide, with no sharp twin:
+
+- one level down (:func:`wsi_deblur.adaptation.evaluation.further_degraded_scores`):
+  held-back blurred tiles blurred again, ``K b``; an extra iteration must
+  bring them closer to ``b`` (SSIM up by ``min_gain``), i.e. one application
+  still under-restores a blur of this kind;
+- the consistency guard on the tiles as scanned (:func:`iteration_scores`):
+  blurred again by the estimated PSF, the result must still explain the tile
+  within its noise and stay under the site's in-focus spectrum; an extra
+  iteration must not make the guard reject more windows than the first.
+
+The gradient sharpness (:func:`wsi_deblur.blur.fit.gradient_sharpness`) of
+the scanned tiles is recorded beside them, to show what each iteration adds.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ from wsi_deblur.restore.neural import run_network
 
 #: Most iterations tried.
 MAX_ITERATIONS = 4
-#: Relative rise in sharpness an extra iteration must bring.
-MIN_GAIN = 0.03
+#: SSIM an extra iteration must add one level down.
+MIN_GAIN = 0.002
 
 
 def iteration_scores(net: torch.nn.Module, windows: np.ndarray, estimates: Sequence[BlurEstimate], *,
@@ -59,21 +64,26 @@ def iteration_scores(net: torch.nn.Module, windows: np.ndarray, estimates: Seque
     return rows
 
 
-def choose_iterations(rows: list[dict[str, float]], *, min_gain: float = MIN_GAIN) -> int:
-    """The number of iterations the rule of this module picks from :func:`iteration_scores`' rows (1 if none).
+def choose_iterations(down: list[dict[str, float]], guard: list[dict[str, float]], *,
+                      min_gain: float = MIN_GAIN) -> int:
+    """The iterations the rule of this module picks (1 when there is nothing to judge by).
+
+    ``down``: rows of :func:`~wsi_deblur.adaptation.evaluation.further_degraded_scores`;
+    ``guard``: rows of :func:`iteration_scores` (may be empty: no guard check).
 
     Examples
     --------
-    >>> rows = [{"iterations": 1, "kept": 1.0, "sharpness": 5.0}, {"iterations": 2, "kept": 1.0, "sharpness": 5.5},
-    ...         {"iterations": 3, "kept": 0.5, "sharpness": 7.0}]
-    >>> choose_iterations(rows)
+    >>> down = [{"iterations": 1, "ssim": 0.80}, {"iterations": 2, "ssim": 0.83}, {"iterations": 3, "ssim": 0.82}]
+    >>> choose_iterations(down, [])
     2
+    >>> choose_iterations(down, [{"kept": 1.0}, {"kept": 0.5}])
+    1
     """
-    if not rows:
-        return 1
     chosen = 1
-    for before, row in zip(rows, rows[1:]):
-        if row["kept"] < rows[0]["kept"] or row["sharpness"] < before["sharpness"] * (1.0 + min_gain):
+    for k in range(1, len(down)):
+        if down[k]["ssim"] < down[chosen - 1]["ssim"] + min_gain:
             break
-        chosen = int(row["iterations"])
+        if len(guard) > k and guard[k]["kept"] < guard[0]["kept"]:
+            break
+        chosen = k + 1
     return chosen

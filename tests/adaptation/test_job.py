@@ -1,0 +1,123 @@
+"""``adapt`` end to end on a small synthetic slide: a weights folder ``--weights`` can use, never the shipped one changed."""
+
+import json
+import logging
+
+import pytest
+
+from wsi_deblur import RunOptions, adapt, process_slide
+from wsi_deblur.adaptation.job import AdaptOptions
+from wsi_deblur.errors import SlideError
+from wsi_deblur.provenance import sha256_of
+from wsi_deblur.weights import shipped_dir
+
+#: Few steps and pairs: what is tested is the job, not the figures (benchmarks/adapt.py measures those).
+QUICK = AdaptOptions(steps=4, max_tiles=12, tile_size=256, pairs=48, batch=4, max_iterations=2)
+
+
+def _shipped_digests():
+    return {p.name: sha256_of(p) for p in sorted(shipped_dir().glob("*.safetensors"))}
+
+
+@pytest.fixture(scope="module")
+def adapted(small_slide, tmp_path_factory):
+    before = _shipped_digests()
+    out = tmp_path_factory.mktemp("weights") / "site"
+    lines = []
+    result = adapt([small_slide], out, QUICK, on_progress=lines.append)
+    return result, out, lines, before
+
+
+def test_adapt_writes_a_card_and_only_the_networks_it_kept(adapted):
+    result, out, lines, before = adapted
+    report = json.loads((out / "adaptation.json").read_text())
+    assert report == result.report
+    assert report["tiles"]["in_focus"] > 0 and report["tiles"]["blurred"] > 0
+    assert report["sources"][0]["sha256"] and report["sources"][0]["name"] == "small.ome.tif"
+    for name, entry in report["networks"].items():
+        assert (out / entry["file"]).is_file() == entry["kept"], name
+        assert entry["reason"]
+    card = (out / "adaptation.md").read_text()
+    assert "small.ome.tif" in card and "| DL_defocus |" in card and "BlurNet" in card
+    for entry in report["networks"].values():
+        if entry["kept"]:
+            assert sha256_of(out / entry["file"]) in card
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging left
+    assert any("DL_defocus: step 4/4" in line for line in lines)
+
+
+def test_adapt_never_changes_the_shipped_weights(adapted):
+    *_, before = adapted
+    assert _shipped_digests() == before
+
+
+def test_defocus_is_judged_one_level_down_on_the_scanned_blur(adapted):
+    result, *_ = adapted
+    defocus = result.report["networks"]["defocus"]
+    assert defocus["further_degraded_pairs"] > 0  # DeepContrast pairs from the slide's own blurred tiles
+    down = defocus["one_level_down"]
+    if down["n"]:
+        assert len(down["shipped"]) == 1 and 1 <= len(down["adapted"]) <= QUICK.max_iterations
+        assert 1 <= defocus["iterations"] <= len(down["adapted"])
+
+
+def test_a_run_with_the_adapted_weights_records_which_ran(adapted, small_slide, tmp_path, caplog):
+    result, out, *_ = adapted
+    (out / "deblur_fast_motion.safetensors").unlink(missing_ok=True)  # one network the folder lacks
+    with caplog.at_level(logging.WARNING):
+        run = process_slide(small_slide, tmp_path, RunOptions(tile_size=256, tiff=False, weights=str(out)))
+    models = run.summary["models"]
+    assert models["deblur_fast_motion.safetensors"]["source"] == "shipped"
+    assert any("has no deblur_fast_motion.safetensors" in r.getMessage() for r in caplog.records)
+    for name, entry in result.report["networks"].items():
+        if entry["kept"] and entry["file"] in models:
+            assert models[entry["file"]]["source"] == "adapted"
+            assert models[entry["file"]]["sha256"] == sha256_of(out / entry["file"])
+    assert json.loads((tmp_path / "small.qc.json").read_text())["settings"]["weights"] == str(out)
+
+
+def test_an_interrupted_adaptation_resumes_where_it_stopped(small_slide, tmp_path):
+    class Stop(KeyboardInterrupt):
+        pass
+
+    def stop_at_motion(line):
+        if line.startswith("DL_motion"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        adapt([small_slide], tmp_path, QUICK, on_progress=stop_at_motion)
+    staging = [p for p in tmp_path.iterdir() if p.name.startswith(".adapt.partial-")]
+    assert len(staging) == 1 and not (tmp_path / "adaptation.json").exists()
+    lines = []
+    result = adapt([small_slide], tmp_path, QUICK, on_progress=lines.append)
+    assert "sampled tiles: reused from the interrupted run" in lines
+    assert "DL_defocus: reused from the interrupted run" in lines
+    assert not any(line.startswith("DL_defocus: step") for line in lines)
+    assert (tmp_path / "adaptation.json").is_file() and result.report["networks"]["motion"]["reason"]
+
+
+def test_a_slide_it_cannot_read_is_reported_and_the_others_used(small_slide, tmp_path):
+    bad = tmp_path / "broken.svs"
+    bad.write_bytes(b"not a slide")
+    errors = []
+    result = adapt([bad, small_slide], tmp_path / "w", QUICK, on_error=errors.append)
+    assert len(errors) == 1 and isinstance(errors[0], SlideError) and "broken.svs" in str(errors[0])
+    assert [s["name"] for s in result.report["sources"]] == ["broken.svs", "small.ome.tif"]
+    assert "error" in result.report["sources"][0]
+    with pytest.raises(SlideError, match="broken.svs"):
+        adapt([bad], tmp_path / "w2", QUICK)
+    assert not (tmp_path / "w2" / "adaptation.json").exists()
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(steps=0), "steps must be at least 1"), (dict(held_out=1.0), "held_out must be in"),
+    (dict(crop=100), "crop must be a multiple of 8"), (dict(tile_size=64), "tile_size .* must be at least crop"),
+])
+def test_options_are_checked_when_made(bad, message):
+    with pytest.raises(ValueError, match=message):
+        AdaptOptions(**bad)
+
+
+def test_no_slides_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="no slides or images"):
+        adapt([str(tmp_path / "*.svs")], tmp_path / "w")
