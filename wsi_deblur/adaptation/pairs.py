@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wsi_deblur.blur.degrade import MARGIN, degraded_crop, restore_pair, unambiguous
+from wsi_deblur.blur.degrade import MARGIN, SiteAcquisition, degraded_crop, restore_pair, unambiguous
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.blur.estimated_psf import estimate_psf, is_delta
 from wsi_deblur.blur.fit import noise_sigma
@@ -43,8 +43,8 @@ def _draws(n: int) -> int:
     return 50 * n + 100
 
 
-def simulated_pairs(tiles: np.ndarray, network: str, n: int, crop: int,
-                    rng: np.random.Generator) -> dict[str, np.ndarray]:
+def simulated_pairs(tiles: np.ndarray, network: str, n: int, crop: int, rng: np.random.Generator, *,
+                    site: SiteAcquisition | None = None) -> dict[str, np.ndarray]:
     """``n`` (blurred, target) pairs of ``crop`` px for DL_``network`` from sharp ``(m, s, s, 3)`` tiles.
 
     Kinds as :data:`TRAINING_KINDS` (in-focus pairs :data:`IN_FOCUS_SHARE`,
@@ -52,6 +52,7 @@ def simulated_pairs(tiles: np.ndarray, network: str, n: int, crop: int,
     field as target, the first step of DBMID's chain. Returns ``blurred``,
     ``target`` (``(n, crop, crop, 3)`` uint8), ``kinds`` (class indices) and
     ``params`` (defocus um, motion length px, angle deg, NA, added sigma px).
+    ``site``: the simulator narrowed to the site (:mod:`wsi_deblur.adaptation.site_model`).
     """
     if network not in TRAINING_KINDS:
         raise ValueError(f"unknown network {network!r}; available: {', '.join(TRAINING_KINDS)}")
@@ -65,7 +66,7 @@ def simulated_pairs(tiles: np.ndarray, network: str, n: int, crop: int,
         if len(out["kinds"]) == n:
             break
         kind = kinds[int(rng.choice(len(kinds), p=share))]
-        made = restore_pair(tiles[int(rng.integers(len(tiles)))], crop, rng, kind)
+        made = restore_pair(tiles[int(rng.integers(len(tiles)))], crop, rng, kind, site=site)
         if made is None:
             continue
         blurred, sharp, stage, params = made
@@ -76,15 +77,19 @@ def simulated_pairs(tiles: np.ndarray, network: str, n: int, crop: int,
     return _stacked(out, crop)
 
 
-def classifier_crops(tiles: np.ndarray, n: int, crop: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """``n`` crops for BlurNet, the four classes in turn: ``images``, ``labels``, ``severity`` (n, 4)."""
+def classifier_crops(tiles: np.ndarray, n: int, crop: int, rng: np.random.Generator, *,
+                     site: SiteAcquisition | None = None) -> dict[str, np.ndarray]:
+    """``n`` crops for BlurNet, the four classes in turn: ``images``, ``labels``, ``severity`` (n, 4).
+
+    ``site``: the site's scale, stain and noise (the blur of each class stays the pipelines').
+    """
     images, labels, severity = [], [], []
     if len(tiles):
         for _ in range(_draws(n)):
             if len(labels) == n:
                 break
             label = BLUR_CLASSES[len(labels) % 4]
-            made = degraded_crop(tiles[int(rng.integers(len(tiles)))], crop, rng, label)
+            made = degraded_crop(tiles[int(rng.integers(len(tiles)))], crop, rng, label, site=site)
             if made is None:
                 continue
             image, p = made

@@ -12,7 +12,7 @@ by the blur the optics really add (:func:`added_sigma_px`), not the distance.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -27,6 +27,34 @@ NUMERICAL_APERTURES = (0.5, 0.65, 0.75, 0.85, 0.95)
 OUT_OF_PLANE_STRENGTH = (0.1, 0.4)
 #: Photons at full scale of out-of-plane examples: the noise measured on the real focus pair (1-3 grey levels).
 OUT_OF_PLANE_PHOTONS = (5000.0, 50000.0)
+
+
+@dataclass(frozen=True)
+class SiteAcquisition:
+    """The simulator narrowed to one site's scanner (:func:`wsi_deblur.adaptation.site_model.fit_site`).
+
+    The training pipelines draw over every scanner (any scale, stain, noise
+    and defocus); a site's own tiles have one scale and stain, and their
+    noise and the defocus of their blurred tiles can be measured.
+
+    Attributes
+    ----------
+    photons : (float, float), optional
+        Range (log-uniform) of photons at full scale; default the pipelines'.
+    defocus_um : (float, float), optional
+        Range of defocus of defocus and mixed pairs (then kept whatever blur
+        they add); default the pipelines' (added std 1.2-6 px).
+    numerical_aperture : float, optional
+        The objective's NA; default one of :data:`NUMERICAL_APERTURES` at random.
+    rescale, colour_jitter : bool
+        Random rescaling and stain jitter of the sharp crops (off: the site's own).
+    """
+
+    photons: tuple[float, float] | None = None
+    defocus_um: tuple[float, float] | None = None
+    numerical_aperture: float | None = None
+    rescale: bool = False
+    colour_jitter: bool = False
 
 
 @lru_cache(maxsize=4096)
@@ -106,9 +134,12 @@ def colour_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out * rng.uniform(0.93, 1.05)
 
 
-def random_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray | None:
-    """A ``size``-px crop with structure, at a random scale (half the time 0.55-1x); None if none fits."""
-    scale = rng.uniform(0.55, 1.0) if rng.random() < 0.5 else 1.0
+def random_crop(img: np.ndarray, size: int, rng: np.random.Generator, *, rescale: bool = True) -> np.ndarray | None:
+    """A ``size``-px crop with structure, at a random scale (half the time 0.55-1x); None if none fits.
+
+    ``rescale=False``: always at the image's own scale (no random numbers drawn for it).
+    """
+    scale = (rng.uniform(0.55, 1.0) if rng.random() < 0.5 else 1.0) if rescale else 1.0
     need = int(np.ceil(size / scale))
     h, w = img.shape[:2]
     if h < need or w < need:
@@ -139,7 +170,7 @@ def sample_mixed_params(label: str, rng: np.random.Generator, optics: Optics) ->
 
 
 def degraded_crop(img: np.ndarray, size: int, rng: np.random.Generator, label: str, *, out_of_plane: float = 0.0,
-                  min_defocus_um: float | None = None):
+                  min_defocus_um: float | None = None, site: SiteAcquisition | None = None):
     """One degraded ``size``-px crop of class ``label`` from the sharp ``img``, and its parameters; None if none fits.
 
     ``out_of_plane``: probability that a defocus or mixed crop carries another
@@ -148,14 +179,20 @@ def degraded_crop(img: np.ndarray, size: int, rng: np.random.Generator, label: s
     ``min_defocus_um``: the lowest defocus of defocus crops (default that of
     :data:`wsi_deblur.blur.simulate.RANGES`). Neither draws a random number
     when left at its default, so the crops are those of earlier versions.
+    ``site``: the site's scale, stain and noise (:class:`SiteAcquisition`;
+    the classes' blur stays the pipelines', so every class is still taught).
     """
     margin = 40
-    patch = random_crop(img, size + 2 * margin, rng)
+    patch = random_crop(img, size + 2 * margin, rng, rescale=site is None or site.rescale)
     if patch is None:
         return None
-    patch = colour_jitter(np.ascontiguousarray(patch), rng)
+    patch = np.ascontiguousarray(patch, dtype=np.float64)
+    if site is None or site.colour_jitter:
+        patch = colour_jitter(patch, rng)
     optics = Optics(numerical_aperture=float(rng.choice(NUMERICAL_APERTURES)), mpp=0.5)
     params = sample_mixed_params(label, rng, optics)
+    if site is not None and site.photons:
+        params = replace(params, photons=float(np.exp(rng.uniform(*np.log(site.photons)))))
     if min_defocus_um is not None and label == "defocus":
         params = replace(params, defocus_um=float(rng.uniform(min_defocus_um, RANGES["defocus_um"][1])))
     blurred = convolve_rgb(patch, psf_of(params))
@@ -197,7 +234,8 @@ def defocus_only(patch: np.ndarray, params) -> np.ndarray:
     return np.clip(np.rint(convolve_rgb(patch, defocus_kernels_of(params))), 0, 255).astype(np.uint8)
 
 
-def restore_pair(img: np.ndarray, size: int, rng: np.random.Generator, kind: str, out_of_plane: float = 0.0):
+def restore_pair(img: np.ndarray, size: int, rng: np.random.Generator, kind: str, out_of_plane: float = 0.0, *,
+                 site: SiteAcquisition | None = None):
     """One ``size``-px pair of ``kind`` from the sharp ``img``: (blurred, sharp, stage, params), or None if none fits.
 
     ``stage`` is the target of the first network of DBMID's mixed route (the
@@ -206,17 +244,26 @@ def restore_pair(img: np.ndarray, size: int, rng: np.random.Generator, kind: str
 
     ``out_of_plane``: probability that a defocus or mixed pair carries another
     plane's detail (no random numbers are drawn for it when 0, so the pairs
-    are those of earlier versions).
+    are those of earlier versions). ``site``: the simulator narrowed to one
+    site (:class:`SiteAcquisition`); None, the pipelines' draws, unchanged.
     """
-    patch = random_crop(img, size + 2 * MARGIN, rng)
+    patch = random_crop(img, size + 2 * MARGIN, rng, rescale=site is None or site.rescale)
     if patch is None:
         return None
-    patch = np.clip(colour_jitter(np.ascontiguousarray(patch), rng), 0, 255)
-    optics = Optics(numerical_aperture=float(rng.choice(NUMERICAL_APERTURES)), mpp=0.5)
+    patch = np.ascontiguousarray(patch)
+    if site is None or site.colour_jitter:
+        patch = colour_jitter(patch, rng)
+    patch = np.clip(patch, 0, 255)
+    na = site.numerical_aperture if site is not None and site.numerical_aperture else rng.choice(NUMERICAL_APERTURES)
+    optics = Optics(numerical_aperture=float(na), mpp=0.5)
     params = sample_mixed_params(kind, rng, optics)
-    params = replace(params, photons=float(np.exp(rng.uniform(*np.log(RESTORE_PHOTONS)))))
+    photons = site.photons if site is not None and site.photons else RESTORE_PHOTONS
+    params = replace(params, photons=float(np.exp(rng.uniform(*np.log(photons)))))
+    site_defocus = site is not None and site.defocus_um is not None and kind in ("defocus", "mixed")
+    if site_defocus:
+        params = replace(params, defocus_um=float(rng.uniform(*site.defocus_um)))
     sigma = float(added_sigma_px(np.array([params.defocus_um]), np.array([optics.numerical_aperture]))[0])
-    if kind in ("defocus", "mixed") and not RESTORE_SIGMA_PX[0] <= sigma <= RESTORE_SIGMA_PX[1]:
+    if kind in ("defocus", "mixed") and not site_defocus and not RESTORE_SIGMA_PX[0] <= sigma <= RESTORE_SIGMA_PX[1]:
         return None
     if kind in ("in_focus", "motion") and sigma > 0.5:
         return None
