@@ -1,6 +1,7 @@
 """Adaptation to unseen tissue and to real defocus: shipped weights against weights adapted on the blurred slide itself.
 
     python benchmarks/adapt.py [--steps 300] [--max-tiles 128] [--out out/bench-adapt] [--skip-real]
+    python benchmarks/adapt.py --timing-size 32768     # only: how long adapt takes on a 1.07 Gpx slide
 
 1. **Unseen tissue.** A slide (0.5 um/px, JPEG-tiled OME-TIFF) built from the
    eight held-out fields of ``../shared/data`` (H&E, IHC and Pap; never used
@@ -17,6 +18,10 @@
    each weights folder: SSIM to the in-focus plane (20-px border left out, as
    ``pipelines.evaluate_real``).
 
+3. **Time** (``--timing-size N``, instead of the above): ``adapt`` with its
+   default options on the benchmarks' synthetic N x N slide (JPEG tiles,
+   0.5 um/px, blurred patches; 32768 is 1.07 Gpx), the seconds of each stage.
+
 Prints one JSON document; the README and ``docs/adaptation.md`` quote it.
 """
 
@@ -32,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines.blur_data import TEST_IMAGES, load_field  # noqa: E402
 from pipelines.shared_data import find_shared_data  # noqa: E402
@@ -196,6 +202,21 @@ def real_defocus(root: Path, folder: Path, options: AdaptOptions) -> dict:
     return out
 
 
+def timing(size: int, folder: Path, options: AdaptOptions) -> dict:
+    from common import benchmark_slide
+
+    slide = benchmark_slide(size, folder / "slides")
+    stages, t0 = [], time.perf_counter()
+
+    def say(line: str) -> None:
+        if "step " not in line or line.split("step ")[1].startswith(f"{options.steps}/"):
+            stages.append({"at_s": round(time.perf_counter() - t0, 1), "line": line})
+            print(line, file=sys.stderr, flush=True)
+
+    adapt([slide], folder / f"weights-{size}", options, on_progress=say)
+    return {"slide_px": size * size, "seconds": round(time.perf_counter() - t0, 1), "stages": stages}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=AdaptOptions.steps)
@@ -203,7 +224,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("out/bench-adapt"))
     parser.add_argument("--skip-real", action="store_true", help="only the unseen-tissue slide")
+    parser.add_argument("--timing-size", type=int, help="only time adapt on a synthetic slide of this edge (px)")
     args = parser.parse_args()
+    if args.timing_size:
+        options = AdaptOptions(steps=args.steps, max_tiles=args.max_tiles, seed=args.seed)
+        print(json.dumps({"timing": timing(args.timing_size, args.out, options)}, indent=2))
+        return
     root = find_shared_data()
     if root is None:
         raise SystemExit("../shared/data not found beside the checkout; set WSI_DEBLUR_SHARED_DATA")

@@ -8,8 +8,10 @@ with a blur map and a QC report.
 >>> from wsi_deblur import open_slide, process_slide, RunOptions
 >>> result = process_slide("slide.svs", "out/")            # doctest: +SKIP
 >>> result.summary["blur_fractions_of_tissue"]             # doctest: +SKIP
+>>> adapt(["site/slide-1.svs"], "weights/site-a")          # doctest: +SKIP
 """
 
+from wsi_deblur.adaptation.job import AdaptOptions, adapt
 from wsi_deblur.blurmap import BlurMap
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io import Slide, open_slide
@@ -18,14 +20,5 @@ from wsi_deblur.pipeline import (BatchOutcome, RunOptions, SlideResult, compute_
 
 __version__ = "0.1.0"
 
-
-def adapt(sources, out_dir, options=None, **kwargs):
-    """Adapt the networks to a site's slides: :func:`wsi_deblur.adaptation.job.adapt` (imports torch when called)."""
-    from wsi_deblur.adaptation.job import AdaptOptions
-    from wsi_deblur.adaptation.job import adapt as _adapt
-
-    return _adapt(sources, out_dir, options or AdaptOptions(), **kwargs)
-
-
-__all__ = ["adapt", "BatchOutcome", "BlurMap", "RunOptions", "Slide", "SlideError", "SlideResult", "compute_blurmap",
-           "open_slide", "process_batch", "process_slide", "use_scheduler", "__version__"]
+__all__ = ["AdaptOptions", "BatchOutcome", "BlurMap", "RunOptions", "Slide", "SlideError", "SlideResult", "adapt",
+           "compute_blurmap", "open_slide", "process_batch", "process_slide", "use_scheduler", "__version__"]

@@ -172,6 +172,7 @@ def adapt(sources: Sequence[str | Path], out_dir: str | Path, options: AdaptOpti
             report["networks"][network] = _adapted_restorer(network, tiles, split, options, staged, checkpoints, say)
         report["networks"]["classifier"] = _adapted_classifier(tiles, split, options, staged, checkpoints, say)
         report["seconds"] = round(time.perf_counter() - t0, 1)
+        report = json.loads(json.dumps(report))  # what adaptation.json holds (lists, not tuples)
         from wsi_deblur.adaptation.card import write_card
 
         write_card(staged.path("adaptation.md"), report)
@@ -300,36 +301,35 @@ def _adapted_restorer(network: str, tiles, split: dict, options: AdaptOptions, s
 
 
 def _keep_restorer(entry: dict, iterations: int) -> tuple[bool, str]:
-    """Keep an adapted restorer only if every held-back figure there is says it does at least as well as the shipped one.
+    """Keep an adapted restorer only if the held-back tiles say it does at least as well as the shipped one.
 
-    Simulated blur of held-back in-focus tiles (SSIM gain, and in-focus
-    tiles left as they are); the scanner's own blur one level down (SSIM of
-    ``K b`` restored to ``b``, after the chosen iterations); the guard's share
-    of kept restorations of the scanned blurred tiles.
+    Simulated blur of held-back in-focus tiles, by the site's fitted
+    simulator (SSIM gain, and in-focus tiles left as they are); the guard's
+    share of kept restorations of the scanned blurred tiles. The score one
+    level down is reported but not compared with the shipped network's: it
+    rewards under-restoring (the target ``b`` is itself blurred), and the
+    shipped network, which restores towards sharp, loses there by design
+    (measured: on the real focus pair a network trained one level down won
+    it, 0.92 against 0.86, and restored the real blur worse, 0.522 against 0.535).
     """
     shipped, adapted = entry["held_out"]["shipped"], entry["held_out"]["adapted"]
     down, scanned = entry["one_level_down"], entry["scanned_blur"]
-    if adapted is None and not down["n"]:
-        return False, "nothing held back to judge it on"
-    parts = []
-    if adapted is not None:
-        if adapted["ssim_gain"] < shipped["ssim_gain"]:
-            return False, f"held-out SSIM gain {adapted['ssim_gain']:+.4f}, shipped {shipped['ssim_gain']:+.4f}"
-        unchanged = adapted.get("sharp_unchanged_ssim")
-        if unchanged is not None and unchanged < MIN_SHARP_UNCHANGED:
-            return False, f"changes in-focus tiles (SSIM {unchanged:.3f} to themselves)"
-        parts.append(f"held-out SSIM gain {adapted['ssim_gain']:+.4f} (shipped {shipped['ssim_gain']:+.4f})")
-    if down["n"]:
-        ours, theirs = down["adapted"][iterations - 1]["ssim"], down["shipped"][0]["ssim"]
-        if ours < theirs:
-            return False, f"scanned blur one level down: SSIM {ours:.4f}, shipped {theirs:.4f}"
-        parts.append(f"scanned blur one level down: SSIM {ours:.4f} after {iterations} iteration(s) "
-                     f"(shipped {theirs:.4f}, as degraded {down['shipped'][0]['input_ssim']:.4f})")
+    if adapted is None:
+        return False, "no in-focus tiles held back to judge it on"
+    if adapted["ssim_gain"] < shipped["ssim_gain"]:
+        return False, f"held-out SSIM gain {adapted['ssim_gain']:+.4f}, shipped {shipped['ssim_gain']:+.4f}"
+    unchanged = adapted.get("sharp_unchanged_ssim")
+    if unchanged is not None and unchanged < MIN_SHARP_UNCHANGED:
+        return False, f"changes in-focus tiles (SSIM {unchanged:.3f} to themselves)"
+    parts = [f"held-out SSIM gain {adapted['ssim_gain']:+.4f} (shipped {shipped['ssim_gain']:+.4f})"]
     if scanned["n"]:
         ours, theirs = scanned["adapted"][iterations - 1]["kept"], scanned["shipped"][0]["kept"]
         if ours < theirs:
-            return False, f"the guard keeps {ours:.0%} of its restorations of scanned blur, the shipped network's {theirs:.0%}"
+            return False, (f"the guard keeps {ours:.0%} of its restorations of scanned blur, "
+                           f"the shipped network's {theirs:.0%}")
         parts.append(f"guard keeps {ours:.0%} of scanned blur")
+    if down["n"]:
+        parts.append(f"{iterations} iteration(s), one level down SSIM {down['adapted'][iterations - 1]['ssim']:.4f}")
     return True, "; ".join(parts)
 
 

@@ -22,7 +22,6 @@ from wsi_deblur.report.geojson import write_blur_geojson
 from wsi_deblur.report.overlay import write_overlay_png
 from wsi_deblur.report.qc_json import qc_summary, write_qc_json
 from wsi_deblur.report.tiles_csv import write_tiles_csv
-from wsi_deblur.restore.neural import ROUTES
 from wsi_deblur.restore.reference import slide_reference
 from wsi_deblur.tiling.grid import TileGrid
 from wsi_deblur.tissue import tile_tissue_fraction, tissue_mask
@@ -120,6 +119,8 @@ def resume_key(path: str | Path, options: RunOptions, *, restore: bool) -> str:
 
 def models_used(options: RunOptions, *, restore: bool) -> dict[str, dict[str, str]]:
     """The weights files a run's networks load: source (shipped or adapted), path, sha256 (for qc.json)."""
+    from wsi_deblur.restore.neural import ROUTES
+
     names = [CLASSIFIER_WEIGHTS] if options.classifier == "neural" else []
     if restore and options.restorer in ROUTES:
         names += [restorer_weights_name(options.restorer, blur) for blur in dict.fromkeys(
