@@ -119,6 +119,10 @@ def build_slide(root: Path, folder: Path) -> tuple[Path, np.ndarray, list[tuple[
     return path, sharp, rects
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def restored_level0(zarr_path: Path) -> np.ndarray:
     from wsi_deblur.write.ome_zarr import levels_of
 
@@ -166,7 +170,7 @@ def unseen_tissue(root: Path, folder: Path, options: AdaptOptions) -> dict:
     shipped = process_slide(path, folder / "shipped", RunOptions(**run))
     out["shipped"] = slide_scores(shipped, folder / "shipped", sharp, rects)
     t0 = time.perf_counter()
-    adapted_report = adapt([path], folder / "weights", replace(options, tile_size=TILE), on_progress=lambda line: print(line, file=sys.stderr))
+    adapted_report = adapt([path], folder / "weights", replace(options, tile_size=TILE), on_progress=_to_stderr)
     out["adapt_seconds"] = round(time.perf_counter() - t0, 1)
     out["kept"] = {k: v["kept"] for k, v in adapted_report.report["networks"].items()}
     adapted = process_slide(path, folder / "adapted", RunOptions(**run, weights=str(folder / "weights")))
@@ -189,7 +193,7 @@ def real_defocus(root: Path, folder: Path, options: AdaptOptions) -> dict:
     out = {"ssim_as_scanned": round(ssim_inner(blurred, sharp), 4)}
     t0 = time.perf_counter()
     report = adapt([blurred_path], folder / "weights-real", replace(options, mpp=0.25, tile_size=REAL_TILE),
-                   on_progress=lambda line: print(line, file=sys.stderr)).report
+                   on_progress=_to_stderr).report
     out["adapt_seconds"] = round(time.perf_counter() - t0, 1)
     out["kept"] = {k: v["kept"] for k, v in report["networks"].items()}
     out["defocus_iterations"] = report["networks"]["defocus"].get("iterations")

@@ -258,8 +258,14 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
         if not args.no_progress:
             print(f"adapt: {line}", file=sys.stderr, flush=True)
 
-    with use_scheduler(args.scheduler, n_workers=args.workers):
-        result = adapt(args.slides, args.out, options, on_progress=say, on_error=on_error)
+    try:
+        with use_scheduler(args.scheduler, n_workers=args.workers):
+            result = adapt(args.slides, args.out, options, on_progress=say, on_error=on_error)
+    except ValueError as exc:
+        if not failures:
+            raise  # a usage error
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     for name, entry in result.report["networks"].items():
         print(f"{entry['file']}: {'adapted' if entry['kept'] else 'shipped kept'} ({entry.get('reason', '')})",
               flush=True)

@@ -3,6 +3,7 @@
 import json
 import logging
 
+import numpy as np
 import pytest
 
 from wsi_deblur import RunOptions, adapt, process_slide
@@ -121,3 +122,21 @@ def test_options_are_checked_when_made(bad, message):
 def test_no_slides_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no slides or images"):
         adapt([str(tmp_path / "*.svs")], tmp_path / "w")
+
+
+@pytest.mark.timeout(300)
+def test_adapted_weights_give_the_same_run_on_a_local_cluster_as_in_threads(adapted, small_slide, tmp_path):
+    import zarr
+
+    from wsi_deblur.pipeline.scheduler import use_scheduler
+
+    _, out, *_ = adapted
+    options = RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff=False, weights=str(out))
+    with use_scheduler(None):
+        a = process_slide(small_slide, tmp_path / "threads", options)
+    with use_scheduler("local", n_workers=1):
+        b = process_slide(small_slide, tmp_path / "cluster", options)
+    assert a.summary["models"] == b.summary["models"]
+    np.testing.assert_array_equal(a.blurmap.label, b.blurmap.label)
+    np.testing.assert_array_equal(zarr.open_group(str(tmp_path / "threads" / "small.ome.zarr"), mode="r")["0"][:],
+                                  zarr.open_group(str(tmp_path / "cluster" / "small.ome.zarr"), mode="r")["0"][:])

@@ -199,6 +199,8 @@ def _site_tiles(paths, options: AdaptOptions, checkpoints, say: Progress, *, pro
     say(f"classifying {len(paths)} slide(s) and sampling tiles")
     tiles = sample_site_tiles(paths, max_tiles=options.max_tiles, tile_size=options.tile_size, mpp=options.mpp,
                               reader=options.reader, seed=options.seed, progress=progress, on_error=on_error)
+    if all("error" in s for s in tiles.slides):
+        raise ValueError(f"none of the {len(paths)} slide(s) could be read; nothing to adapt on")
     if len(tiles.sharp) == 0 and len(tiles.blurred) == 0:
         raise ValueError("no tissue tile to adapt on: no slide had tiles called in focus or blurred")
     say(f"sampled {len(tiles.sharp)} in-focus and {len(tiles.blurred)} blurred tiles")
@@ -208,13 +210,12 @@ def _site_tiles(paths, options: AdaptOptions, checkpoints, say: Progress, *, pro
 
 
 def _held_out_split(tiles, options: AdaptOptions) -> dict:
-    """Training and held-back indices of the sharp and blurred tiles (at least one of each trains when there are two)."""
+    """Training and held-back indices of the sharp and blurred tiles (with two or more, at least one of each trains)."""
     rng = np.random.default_rng(options.seed + 1)
     out = {}
     for name, n in (("sharp", len(tiles.sharp)), ("blurred", len(tiles.blurred))):
         order = rng.permutation(n)
-        held = int(round(options.held_out * n)) if n > 1 else 0
-        held = min(max(held, 1 if n > 1 else 0), n - 1) if n > 1 else 0
+        held = min(max(int(round(options.held_out * n)), 1), n - 1) if n > 1 else 0
         out[f"held_{name}"], out[f"train_{name}"] = np.sort(order[:held]), np.sort(order[held:])
     return out
 
