@@ -231,9 +231,8 @@ def _adapted_restorer(network: str, tiles, split: dict, options: AdaptOptions, s
     """Fine-tune DL_``network``; write it if it does at least as well as the shipped one on held-back tiles."""
     from safetensors.torch import save_file
 
-    from wsi_deblur.adaptation.evaluation import further_degraded_scores, restorer_scores
-    from wsi_deblur.adaptation.iterations import choose_iterations, iteration_scores
-    from wsi_deblur.adaptation.pairs import ROUTE_NETWORK, further_degraded_pairs, joined, simulated_pairs
+    from wsi_deblur.adaptation.iterations import choose_iterations
+    from wsi_deblur.adaptation.pairs import further_degraded_pairs, joined, simulated_pairs
     from wsi_deblur.adaptation.site_model import fit_site
     from wsi_deblur.restore.neural import default_weights, load_deblur_network
     from wsi_deblur.training.loops import Schedule, fit_restorer
@@ -270,24 +269,8 @@ def _adapted_restorer(network: str, tiles, split: dict, options: AdaptOptions, s
     net = net.cpu().eval()
     entry["train_seconds"] = round(time.perf_counter() - t0, 1)
 
-    held_rng = np.random.default_rng(HELD_OUT_SEED + RESTORER_NETWORKS.index(network))
-    held = simulated_pairs(tiles.sharp[split["held_sharp"]], network, HELD_OUT_PAIRS, options.crop, held_rng,
-                           site=site)
-    entry["held_out"] = {"shipped": restorer_scores(shipped, held), "adapted": restorer_scores(net, held)}
-    held_idx = [i for i in split["held_blurred"] if ROUTE_NETWORK.get(tiles.estimates[i].label) == network]
-    windows, estimates = tiles.blurred[held_idx], [tiles.estimates[i] for i in held_idx]
-    down = further_degraded_pairs(windows, estimates, network, HELD_OUT_PAIRS, options.crop, held_rng, mpp=tiles.mpp)
-    most = options.max_iterations if entry["further_degraded_pairs"] else 1
-    entry["one_level_down"] = {"n": int(len(down["kinds"])),
-                               "shipped": further_degraded_scores(shipped, down),
-                               "adapted": further_degraded_scores(net, down, max_iterations=most)}
-    reference = _reference(tiles)
-    entry["scanned_blur"] = {
-        "n": len(held_idx),
-        "shipped": iteration_scores(shipped, windows, estimates, mpp=tiles.mpp, reference=reference,
-                                    max_iterations=1),
-        "adapted": iteration_scores(net, windows, estimates, mpp=tiles.mpp, reference=reference,
-                                    max_iterations=most)}
+    entry.update(_restorer_scores(network, net, shipped, tiles, split, site, options, adapted_iterations=(
+        options.max_iterations if entry["further_degraded_pairs"] else 1)))
     iterations = choose_iterations(entry["one_level_down"]["adapted"], entry["scanned_blur"]["adapted"])
     entry["iterations"] = iterations
     entry["kept"], entry["reason"] = _keep_restorer(entry, iterations)
@@ -299,6 +282,31 @@ def _adapted_restorer(network: str, tiles, split: dict, options: AdaptOptions, s
                   metadata={"config": json.dumps(config), "format": "pt"})
     say(f"DL_{network}: {'kept' if entry['kept'] else 'not kept'} ({entry['reason']})")
     return _finish(entry, record, checkpoints, network)
+
+
+def _restorer_scores(network: str, net, shipped, tiles, split: dict, site, options: AdaptOptions, *,
+                     adapted_iterations: int) -> dict:
+    """Shipped against adapted on the held-back tiles: simulated blur, one level down, the guard on scanned blur."""
+    from wsi_deblur.adaptation.evaluation import further_degraded_scores, restorer_scores
+    from wsi_deblur.adaptation.iterations import iteration_scores
+    from wsi_deblur.adaptation.pairs import ROUTE_NETWORK, further_degraded_pairs, simulated_pairs
+
+    held_rng = np.random.default_rng(HELD_OUT_SEED + RESTORER_NETWORKS.index(network))
+    held = simulated_pairs(tiles.sharp[split["held_sharp"]], network, HELD_OUT_PAIRS, options.crop, held_rng,
+                           site=site)
+    held_idx = [i for i in split["held_blurred"] if ROUTE_NETWORK.get(tiles.estimates[i].label) == network]
+    windows, estimates = tiles.blurred[held_idx], [tiles.estimates[i] for i in held_idx]
+    down = further_degraded_pairs(windows, estimates, network, HELD_OUT_PAIRS, options.crop, held_rng, mpp=tiles.mpp)
+    reference = _reference(tiles)
+    return {
+        "held_out": {"shipped": restorer_scores(shipped, held), "adapted": restorer_scores(net, held)},
+        "one_level_down": {"n": int(len(down["kinds"])), "shipped": further_degraded_scores(shipped, down),
+                           "adapted": further_degraded_scores(net, down, max_iterations=adapted_iterations)},
+        "scanned_blur": {"n": len(held_idx),
+                         "shipped": iteration_scores(shipped, windows, estimates, mpp=tiles.mpp, reference=reference,
+                                                     max_iterations=1),
+                         "adapted": iteration_scores(net, windows, estimates, mpp=tiles.mpp, reference=reference,
+                                                     max_iterations=adapted_iterations)}}
 
 
 def _keep_restorer(entry: dict, iterations: int) -> tuple[bool, str]:
