@@ -132,3 +132,11 @@ def test_adapt_then_classify_and_run_with_the_weights(tmp_path, small_slide):
     assert missing.stderr.strip().splitlines() == [f"error: {tmp_path / 'nowhere'}: --weights needs a folder "
                                                    "written by `wsi-deblur adapt`, and this is not a folder"]
     assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_folder_or_a_glob_matching_nothing_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for target in (tmp_path / "empty", tmp_path / "empty" / "*.svs"):
+        r = cli("qc", target, "-o", tmp_path / "out")
+        assert r.returncode == 2 and r.stderr.startswith("error: no slides in"), r.stderr
+    assert not (tmp_path / "out").exists()

@@ -4,6 +4,8 @@ import json
 import os
 import shutil
 
+import pytest
+
 from wsi_deblur.pipeline import RunOptions, process_batch
 
 SMALL = RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff=False)
@@ -49,3 +51,20 @@ def csv_rows(out):
 
     with open(out / "qc.csv") as f:
         yield from csv.DictReader(f)
+
+
+def test_a_slide_named_with_a_leading_dot_gets_visible_outputs_and_hidden_files_are_not_slides(tmp_path,
+                                                                                                small_slide):
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    shutil.copy(small_slide, slides / ".x.ome.tif")
+    (slides / "._y.svs").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # what macOS leaves beside copied files
+    out = tmp_path / "out"
+    named = process_batch([slides / ".x.ome.tif"], out, SMALL)
+    assert not named.failures and [r.stem for r in named.results] == ["x"]
+    listed = json.loads((out / "manifest.json").read_text())["slides"]["x"]["outputs"]
+    assert listed and all((out / os.path.basename(p)).exists() for p in listed)
+    assert (out / "x.qc.json").is_file() and (out / "x.ome.zarr").is_dir()
+    with pytest.raises(ValueError, match="no slides in"):  # the folder holds only hidden files
+        process_batch([slides], tmp_path / "out2", SMALL, restore=False)
+    assert not (tmp_path / "out2").exists()

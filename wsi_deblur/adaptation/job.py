@@ -177,7 +177,8 @@ def adapt(sources: Sequence[str | Path], out_dir: str | Path, options: AdaptOpti
 
         write_card(staged.path("adaptation.md"), report)
         staged.path("adaptation.json").write_text(json.dumps(report, indent=2) + "\n")
-        outputs = staged.commit()
+        kept = [e["file"] for e in report["networks"].values() if e["kept"]]
+        outputs = staged.commit([*kept, "adaptation.md", "adaptation.json"], commit_point="adaptation.json")
     say(f"adapted in {report['seconds']:.0f} s; weights in {out_dir}")
     return AdaptResult([Path(str(p)) for p in outputs], report)
 

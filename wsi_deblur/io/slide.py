@@ -261,9 +261,13 @@ def _read_block(slide: Slide, level: int, chunk: int, block_info=None) -> np.nda
 
 
 def slide_stem(path: str | Path) -> str:
-    """``/a/b/CMU-1.svs`` -> ``CMU-1``; ``x.ome.tif`` -> ``x``."""
-    name = Path(path).name
+    """The name a slide's outputs get: ``/a/b/CMU-1.svs`` -> ``CMU-1``; ``x.ome.tif`` -> ``x``; ``.x.svs`` -> ``x``.
+
+    Leading dots are dropped: outputs named ``.x.qc.json`` would be hidden
+    files, and names starting with a dot are the staging folder's.
+    """
+    name = Path(path).name.lstrip(".")
     for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr"):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
-    return Path(name).stem
+    return Path(name).stem if "." in name else name

@@ -36,7 +36,7 @@ class BatchOutcome:
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[str]:
-    """Slides named by paths, folders (their slide files) and glob patterns.
+    """Slides named by paths, folders (their slide files, hidden files left out) and glob patterns.
 
     A path that matches nothing is kept, so that it is reported as missing.
     """
@@ -44,7 +44,8 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[str]:
     for item in map(str, inputs):
         p = Path(item)
         if p.is_dir() and not item.lower().endswith(".ome.zarr"):
-            out.extend(sorted(str(f) for f in p.iterdir() if f.is_file() and f.name.lower().endswith(SLIDE_SUFFIXES)))
+            out.extend(sorted(str(f) for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
+                              and f.name.lower().endswith(SLIDE_SUFFIXES)))  # hidden: macOS ._x.svs and the like
         elif any(ch in item for ch in "*?[") and not p.exists():
             out.extend(sorted(glob.glob(item)))
         else:
@@ -75,7 +76,12 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
     manifest = Manifest(out_dir)
     adapted = {"models": weights_digest(options.weights)} if options.weights else {}  # new weights in one folder
     settings = settings_hash({**options.as_dict(), "restore": restore, **adapted})
-    for path in expand_inputs(inputs):
+    inputs = list(inputs)
+    paths = expand_inputs(inputs)
+    if not paths:  # an empty folder or a glob matching nothing: a cron job must not "succeed"
+        raise ValueError(f"no slides in {', '.join(map(str, inputs)) or 'the arguments'} "
+                         f"(folders are searched for {', '.join(SLIDE_SUFFIXES)})")
+    for path in paths:
         stem = slide_stem(path)
         try:
             if stem in stems:

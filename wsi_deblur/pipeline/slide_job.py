@@ -189,7 +189,7 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
                           title=f"{stem}: {summary['verdict']}, {summary['blurred_fraction_of_tissue']:.1%} "
                                 f"of tissue blurred")
         write_qc_json(staged.path(f"{stem}.qc.json"), summary)
-        outputs = staged.commit()
+        outputs = staged.commit(names, commit_point=f"{stem}.qc.json")
     return SlideResult(str(path), stem, outputs, blurmap, summary)
 
 

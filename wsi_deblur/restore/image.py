@@ -149,7 +149,7 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
     stem = slide_stem(path)
     with StagedOutputs(out_dir, stem) as staged:  # no half-written PNG under the final name
         staged.path(f"{stem}.png").write_bytes(encode_png(restored))
-        out = staged.commit()[0]
+        out = staged.commit([f"{stem}.png"])[0]
     result.update({"output": str(out), "class": estimate.label, "detected": detected, "restorer": restorer.name,
                    "mpp": slide.mpp or WORKING_MPP, "mpp_source": slide.mpp_source, "guard": guard_counts(reports)})
     return result

@@ -9,14 +9,27 @@ staging folder has a stable name, ``OUT/.<stem>.partial-<key>/``: a run that
 is interrupted (killed, Ctrl-C) leaves it in place, and the next run with the
 same key continues in it (see :mod:`wsi_deblur.write.checkpoints`). A run
 that fails with an error removes it, as does one with another key.
+
+The commit moves the outputs by their names, and one of them (a slide's
+``qc.json``) is the *commit point*: the old one is removed before anything
+is replaced and the new one moved in last, so a process killed while
+committing leaves no commit point, and the set reads as incomplete (the next
+run redoes it) rather than as a mix of two runs. Old outputs moved aside
+during a commit (``.<name>.old-*``) that a kill left are removed when the
+next staging of that stem starts, and a staging folder whose commit was
+interrupted is never resumed.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
 
 from wsi_deblur.write.location import OutputPath, move, output_path, remove
+
+#: Written in the staging folder when its commit starts.
+COMMITTING = ".committing"
 
 
 class StagedOutputs:
@@ -45,6 +58,10 @@ class StagedOutputs:
         self.out_dir = output_path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.resume_key = resume_key
+        self.stem = stem
+        for leftover in self.out_dir.iterdir():
+            if leftover.name.startswith(f".{stem}.") and ".old-" in leftover.name:
+                remove(leftover)  # moved aside by a commit that was killed
         if resume_key is None:
             self.staging = self.out_dir / f".{stem}.partial-{uuid.uuid4().hex[:8]}"
         else:
@@ -52,6 +69,8 @@ class StagedOutputs:
             for stale in self.out_dir.iterdir():
                 if stale.name.startswith(f".{stem}.partial-") and stale.name != self.staging.name:
                     remove(stale)  # another file or other settings: cannot be resumed
+        if (self.staging / COMMITTING).exists():
+            remove(self.staging)  # killed while committing: part of it has moved out, it cannot be resumed
         self.resumed = self.staging.exists()
         self.staging.mkdir(exist_ok=True)
         self.committed: list[OutputPath] = []
@@ -60,23 +79,36 @@ class StagedOutputs:
         """Where to write output ``name`` while it is being made."""
         return self.staging / name
 
-    def commit(self) -> list[OutputPath]:
-        """Move every staged output to its final name, replacing older ones.
+    def commit(self, names: Sequence[str], *, commit_point: str | None = None) -> list[OutputPath]:
+        """Move the outputs ``names`` (made in the staging folder) to their final names, replacing older ones.
 
-        Hidden entries of the staging folder (bookkeeping such as resume
-        markers) are not outputs and are removed with the folder.
+        ``commit_point``, one of ``names``: removed from ``out_dir`` first and
+        moved in last (see the module). Anything else in the staging folder
+        (bookkeeping such as resume markers) is removed with it.
+
+        Raises
+        ------
+        FileNotFoundError
+            An output in ``names`` was not made (nothing is moved).
         """
-        for item in sorted(self.staging.iterdir()):
-            if item.name.startswith("."):
-                continue
-            final = self.out_dir / item.name
+        missing = [n for n in names if not (self.staging / n).exists()]
+        if missing:
+            raise FileNotFoundError(f"{self.staging}: outputs not made: {', '.join(missing)}")
+        if commit_point is not None and commit_point not in names:
+            raise ValueError(f"the commit point {commit_point!r} is not one of the outputs")
+        (self.staging / COMMITTING).write_bytes(b"")
+        if commit_point is not None:
+            remove(self.out_dir / commit_point)
+        order = [n for n in names if n != commit_point] + ([commit_point] if commit_point else [])
+        for name in order:
+            final = self.out_dir / name
             if final.exists():
-                old = self.out_dir / f".{item.name}.old-{uuid.uuid4().hex[:8]}"
+                old = self.out_dir / f".{name}.old-{uuid.uuid4().hex[:8]}"
                 move(final, old)
-                move(item, final)
+                move(self.staging / name, final)
                 remove(old)
             else:
-                move(item, final)
+                move(self.staging / name, final)
             self.committed.append(final)
         remove(self.staging)
         return self.committed
