@@ -36,10 +36,25 @@ def failure_row(slide: str, error: str) -> dict[str, Any]:
     return {"slide": slide, "status": "failed", "error": error}
 
 
+#: First characters that make a spreadsheet read a cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would evaluate (``=1+2``, ``@SUM(...)``), quoted with ``'``; others unchanged.
+
+    Examples
+    --------
+    >>> spreadsheet_safe("=HYPERLINK(\"http://x\")"), spreadsheet_safe("slide-1.svs"), spreadsheet_safe(-0.5)
+    ('\'=HYPERLINK("http://x")', 'slide-1.svs', -0.5)
+    """
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def write_batch_csv(path: str | os.PathLike, rows: Sequence[dict[str, Any]]) -> None:
-    """Write ``rows`` atomically (a temporary file renamed into place)."""
+    """Write ``rows`` atomically (a temporary file renamed into place), text cells made spreadsheet-safe."""
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=COLUMNS, restval="")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
     write_text_atomic(path, text.getvalue())

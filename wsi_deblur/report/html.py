@@ -13,7 +13,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from wsi_deblur.report.verdict import VERDICTS
 from wsi_deblur.write.location import write_text_atomic
 
 STYLE = """
@@ -74,12 +76,18 @@ COLUMNS = (  # header, row key, type, format
 )
 
 
+def _verdict(row: dict[str, Any]) -> str:
+    """The row's verdict if it is one of ours, else ``failed`` (a tampered qc.json cannot inject markup)."""
+    value = row.get("verdict")
+    return value if value in VERDICTS else "failed"
+
+
 def _cell(row: dict[str, Any], key: str, kind: str, fmt: str) -> str:
     value = row.get(key, "")
     if key == "stem" and not value:
         value = Path(str(row.get("slide", ""))).name
     if key == "verdict":
-        v = row.get("verdict") or "failed"
+        v = _verdict(row)
         return f'<td class="name" data-value="{v}"><span class="verdict {v}">{v}</span></td>'
     if value in ("", None):
         return '<td data-value="NaN"></td>' if kind == "number" else '<td class="name" data-value=""></td>'
@@ -95,13 +103,14 @@ def render_report(rows: Sequence[dict[str, Any]], *, title: str = "wsi-deblur QC
     body, figures = [], []
     for row in rows:
         stem = html.escape(str(row.get("stem") or Path(str(row.get("slide", ""))).name))
-        verdict = row.get("verdict") or "failed"
+        verdict = _verdict(row)
         cells = "".join(_cell(row, key, kind, fmt) for _, key, kind, fmt in COLUMNS)
         error = html.escape(str(row.get("error", "")))
         body.append(f'<tr data-verdict="{verdict}" data-stem="{stem}">{cells}'
                     f'<td class="name" data-value="{error}">{error}</td></tr>')
         if row.get("status") == "ok":
-            figures.append(f'<figure id="figure-{stem}"><img src="{stem}.blurmap.png" alt="blur map of {stem}">'
+            image = html.escape(quote(f"{row.get('stem') or ''}.blurmap.png"))
+            figures.append(f'<figure id="figure-{stem}"><img src="{image}" alt="blur map of {stem}">'
                            f'<figcaption>{stem}: <span class="verdict {verdict}">{verdict}</span>, '
                            f'{row["blurred_fraction_of_tissue"]:.1%} of tissue blurred</figcaption></figure>')
     options = "".join(f'<option value="{v}">{v}</option>' for v in ("all", "pass", "review", "rescan", "failed"))
