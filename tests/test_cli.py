@@ -35,8 +35,9 @@ def test_bad_inputs_get_one_line_each_and_the_batch_goes_on(tmp_path, small_slid
         assert any(name in e and reason in e for e in errors), (name, errors)
     assert "Traceback" not in r.stderr
     # the good slide still produced its outputs; the bad ones left nothing
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "qc.csv", "report.html", "small.blurmap.csv",
-                                                     "small.blurmap.geojson", "small.blurmap.png", "small.qc.json"]
+    outputs = sorted(p.name for p in out.iterdir() if p.name != ".wsi-deblur.lock")  # the lock stays: see write/lock
+    assert outputs == ["manifest.json", "qc.csv", "report.html", "small.blurmap.csv", "small.blurmap.geojson",
+                       "small.blurmap.png", "small.qc.json"]
     rows = list(csv.DictReader(open(out / "qc.csv")))
     assert [r["status"] for r in rows] == ["failed"] * 4 + ["ok"]
     assert "no such file" in rows[0]["error"] and rows[4]["verdict"] in ("review", "rescan")
@@ -140,3 +141,18 @@ def test_an_empty_folder_or_a_glob_matching_nothing_is_an_error(tmp_path):
         r = cli("qc", target, "-o", tmp_path / "out")
         assert r.returncode == 2 and r.stderr.startswith("error: no slides in"), r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_restore_refuses_a_second_input_with_the_same_name(tmp_path):
+    from wsi_deblur.synthetic import SyntheticSlide
+
+    rgb = SyntheticSlide((200, 200), tissue=False).render(0, 0, 200, 200)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(rgb).save(tmp_path / folder / "field.png")
+    r = cli("restore", tmp_path / "a" / "field.png", tmp_path / "b" / "field.png", "-o", tmp_path / "out",
+            "--mpp", "0.5", "--blur-type", "in_focus")
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 'b' / 'field.png'}: its output would overwrite that "
+                                             f"of {tmp_path / 'a' / 'field.png'} (same name 'field')"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["field.png"]

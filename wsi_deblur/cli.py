@@ -223,6 +223,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
 def _cmd_restore(args: argparse.Namespace) -> int:
     from wsi_deblur.models import make_classifier, make_restorer
+    from wsi_deblur.io.slide import slide_stem
     from wsi_deblur.restore.image import restore_image, uses_classifier
 
     weights = _checked_weights(args.weights)
@@ -230,8 +231,13 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     classifier = (make_classifier(args.classifier, threads=os.cpu_count() or 1, weights_dir=weights)
                   if uses_classifier(args.blur_type) else None)
     status = EXIT_OK
+    stems: dict[str, str] = {}
     for path in args.images:
         try:
+            stem = slide_stem(path)
+            if stem in stems:
+                raise SlideError(path, f"its output would overwrite that of {stems[stem]} (same name {stem!r})")
+            stems[stem] = path
             result = {**restore_image(path, args.out, restorer, classifier=classifier, blur_type=args.blur_type,
                                       mpp=args.mpp, guard=not args.no_guard), "weights": weights}
             print(json.dumps(result), flush=True)

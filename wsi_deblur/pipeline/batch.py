@@ -11,6 +11,7 @@ from wsi_deblur.errors import SlideError
 from wsi_deblur.io.slide import slide_stem
 from wsi_deblur.pipeline.manifest import Manifest, settings_hash
 from wsi_deblur.weights import weights_digest
+from wsi_deblur.write.lock import OutputLock
 from wsi_deblur.pipeline.options import RunOptions
 from wsi_deblur.pipeline.slide_job import SlideResult, process_slide
 from wsi_deblur.report.batch_csv import failure_row, summary_row, write_batch_csv
@@ -63,6 +64,14 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
     Each slide's status, timings and error go to ``OUT/manifest.json``. A
     slide already completed in ``out_dir`` for the same file and settings
     (verified: outputs present, qc.json readable) is skipped unless ``force``.
+    One batch at a time writes a folder (:mod:`wsi_deblur.write.lock`).
+
+    Raises
+    ------
+    ValueError
+        ``inputs`` name no slide (an empty folder, a glob matching nothing).
+    OutputInUse
+        Another run is writing ``out_dir``.
 
     Parameters
     ----------
@@ -73,7 +82,6 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
     out = output_path(out_dir)
     stems: dict[str, str] = {}
     rows: list[dict] = []
-    manifest = Manifest(out_dir)
     adapted = {"models": weights_digest(options.weights)} if options.weights else {}  # new weights in one folder
     settings = settings_hash({**options.as_dict(), "restore": restore, **adapted})
     inputs = list(inputs)
@@ -81,42 +89,44 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
     if not paths:  # an empty folder or a glob matching nothing: a cron job must not "succeed"
         raise ValueError(f"no slides in {', '.join(map(str, inputs)) or 'the arguments'} "
                          f"(folders are searched for {', '.join(SLIDE_SUFFIXES)})")
-    for path in paths:
-        stem = slide_stem(path)
-        try:
-            if stem in stems:
-                raise SlideError(path, f"its outputs would overwrite those of {stems[stem]} (same name {stem!r})")
-            stems[stem] = path
-            done = None if force else manifest.completed_summary(stem, path, settings)
-            if done is not None:
-                result = SlideResult(path, stem, [out / n for n in done["outputs"]], None, done)
-                outcome.skipped.append(result)
-                rows.append(summary_row(done))
-                if on_skip:
-                    on_skip(result)
-                continue
-            manifest.start(stem, path, settings)
-            result = process_slide(path, out_dir, options, restore=restore, progress=progress)
-        except SlideError as exc:
-            _record(outcome, exc, on_error)
-            rows.append(failure_row(path, exc.reason))
-            _finish_failed(manifest, stem, stems, path, exc.reason)
-        except (OSError, ValueError, RuntimeError, MemoryError) as exc:
-            error = SlideError(path, f"{type(exc).__name__}: {str(exc).strip()[:300]}")
-            _record(outcome, error, on_error)
-            rows.append(failure_row(path, error.reason))
-            _finish_failed(manifest, stem, stems, path, error.reason)
-        else:
-            outcome.results.append(result)
-            rows.append(summary_row(result.summary))
-            manifest.finish(stem, outputs=result.summary["outputs"], seconds=result.summary["timings_s"]["total"])
-            if on_done:
-                on_done(result)
-        # The batch table and report are rewritten after every slide: a
-        # crash mid-batch still leaves them describing what was done.
-        out.mkdir(parents=True, exist_ok=True)
-        write_batch_csv(out / "qc.csv", rows)
-        write_report(out / "report.html", rows)
+    with OutputLock(out_dir):  # one run at a time per output folder
+        manifest = Manifest(out_dir)
+        for path in paths:
+            stem = slide_stem(path)
+            try:
+                if stem in stems:
+                    raise SlideError(path, f"its outputs would overwrite those of {stems[stem]} (same name {stem!r})")
+                stems[stem] = path
+                done = None if force else manifest.completed_summary(stem, path, settings)
+                if done is not None:
+                    result = SlideResult(path, stem, [out / n for n in done["outputs"]], None, done)
+                    outcome.skipped.append(result)
+                    rows.append(summary_row(done))
+                    if on_skip:
+                        on_skip(result)
+                    continue
+                manifest.start(stem, path, settings)
+                result = process_slide(path, out_dir, options, restore=restore, progress=progress)
+            except SlideError as exc:
+                _record(outcome, exc, on_error)
+                rows.append(failure_row(path, exc.reason))
+                _finish_failed(manifest, stem, stems, path, exc.reason)
+            except (OSError, ValueError, RuntimeError, MemoryError) as exc:
+                error = SlideError(path, f"{type(exc).__name__}: {str(exc).strip()[:300]}")
+                _record(outcome, error, on_error)
+                rows.append(failure_row(path, error.reason))
+                _finish_failed(manifest, stem, stems, path, error.reason)
+            else:
+                outcome.results.append(result)
+                rows.append(summary_row(result.summary))
+                manifest.finish(stem, outputs=result.summary["outputs"], seconds=result.summary["timings_s"]["total"])
+                if on_done:
+                    on_done(result)
+            # The batch table and report are rewritten after every slide: a
+            # crash mid-batch still leaves them describing what was done.
+            out.mkdir(parents=True, exist_ok=True)
+            write_batch_csv(out / "qc.csv", rows)
+            write_report(out / "report.html", rows)
     return outcome
 
 
