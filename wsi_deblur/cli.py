@@ -14,6 +14,7 @@ from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE
 from wsi_deblur.errors import SlideError
 from wsi_deblur.models import CLASSIFIERS, RESTORERS
+from wsi_deblur.pipeline.options import NGFF_VERSIONS, READERS, TIFF_COMPRESSIONS, ZARR_COMPRESSIONS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -22,7 +23,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("slides", nargs="+", help="slide files, folders of slides, or glob patterns")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--mpp", type=float, help="micrometres per pixel, when the file has none (or to override it)")
-    p.add_argument("--reader", default="auto", choices=("auto", "tifffile", "openslide", "pillow"))
+    p.add_argument("--reader", default="auto", choices=READERS, help="force a reader (default: the fastest that reads it)")
     p.add_argument("--tile-size", type=int, default=512, help="tile edge in pixels (default 512)")
     p.add_argument("--halo", type=int, default=64, help="restoration context and half-overlap in pixels at about 0.5 um/px, doubled on a 40x scan (default 64: the fast networks see 62 px to each side)")
     p.add_argument("--chunk", type=int, default=2048, help="Dask chunk edge in pixels (default 2048)")
@@ -61,11 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-guard", action="store_true",
                      help="keep every restoration as the restorer made it (default: a restoration that contradicts "
                           "the optics is pulled back toward its input)")
-    run.add_argument("--ngff-version", default="0.4", choices=("0.4", "0.5"),
+    run.add_argument("--ngff-version", default="0.4", choices=NGFF_VERSIONS,
                      help="0.4 (Zarr v2, QuPath/Fiji; default) or 0.5 (Zarr v3)")
-    run.add_argument("--zarr-compression", default="blosc", choices=("blosc", "zlib", "none"))
-    run.add_argument("--tiff-compression", default="jpeg", choices=("jpeg", "deflate", "none"))
-    run.add_argument("--jpeg-quality", type=int, default=90)
+    run.add_argument("--zarr-compression", default="blosc", choices=ZARR_COMPRESSIONS,
+                     help="blosc (zstd; default), zlib or none: QuPath reads all three")
+    run.add_argument("--tiff-compression", default="jpeg", choices=TIFF_COMPRESSIONS,
+                     help="jpeg (default), deflate (lossless) or none")
+    run.add_argument("--jpeg-quality", type=int, default=90, help="JPEG quality of the OME-TIFF, 1-100 (default 90)")
     run.add_argument("--no-tiff", action="store_true", help="skip the OME-TIFF")
 
     qc = sub.add_parser("qc", help="blur QC only: qc.json and the per-tile blur map, no restored image")
@@ -110,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("--tile-size", type=int, default=512,
                        help="tile edge in pixels at about 0.5 um/px (default 512; 256 for small images)")
     adapt.add_argument("--mpp", type=float, help="micrometres per pixel, for files without one")
-    adapt.add_argument("--reader", default="auto", choices=("auto", "tifffile", "openslide", "pillow"))
+    adapt.add_argument("--reader", default="auto", choices=READERS, help="force a reader")
     adapt.add_argument("--seed", type=int, default=0, help="seed of the sampling and training (default 0)")
     adapt.add_argument("--device", help="torch device to train on (default: cuda if present, else cpu)")
     adapt.add_argument("--scheduler", default=None,

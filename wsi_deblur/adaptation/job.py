@@ -95,6 +95,10 @@ class AdaptOptions:
             raise ValueError(f"lr must be positive, not {self.lr}")
         if self.mpp is not None and not 0 < self.mpp < 100:
             raise ValueError(f"mpp must be a pixel size in micrometres, not {self.mpp}")
+        if self.device:
+            from wsi_deblur.restore.neural import check_device
+
+            check_device(self.device)
 
 
 @dataclass

@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
+import difflib
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE
 from wsi_deblur.report.verdict import VerdictThresholds
+
+
+#: The allowed values of the string options (the CLI's choices come from here too).
+NGFF_VERSIONS = ("0.4", "0.5")
+ZARR_COMPRESSIONS = ("blosc", "zlib", "none")
+TIFF_COMPRESSIONS = ("jpeg", "deflate", "none")
+READERS = ("auto", "tifffile", "openslide", "pillow")
+
+
+def check_choice(name: str, value: Any, allowed: Sequence[str]) -> None:
+    """Raise ValueError unless ``value`` is one of ``allowed``, suggesting the closest.
+
+    Examples
+    --------
+    >>> check_choice("restorer", "fsat", ("fast", "dbmid", "wiener"))
+    Traceback (most recent call last):
+    ...
+    ValueError: restorer 'fsat' is not one of fast, dbmid, wiener; did you mean 'fast'?
+    """
+    if value in allowed:
+        return
+    close = difflib.get_close_matches(str(value), allowed, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"{name} {value!r} is not one of {', '.join(allowed)}{hint}")
 
 
 @dataclass(frozen=True)
@@ -78,6 +105,25 @@ class RunOptions:
     rescan_fraction: float = 0.20
 
     def __post_init__(self) -> None:
+        from wsi_deblur.models import CLASSIFIERS, RESTORERS
+
+        for name, allowed in (("classifier", CLASSIFIERS), ("restorer", RESTORERS), ("ngff_version", NGFF_VERSIONS),
+                              ("zarr_compression", ZARR_COMPRESSIONS), ("tiff_compression", TIFF_COMPRESSIONS),
+                              ("reader", READERS)):
+            check_choice(name, getattr(self, name), allowed)
+        for name, low in (("tile_size", 64), ("chunk", 64), ("zarr_chunk", 16), ("halo", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be a whole number of pixels of at least {low}, not {value!r}")
+        for name in ("min_tissue", "min_confidence"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                hint = f" ({value:g} -> {value / 100:g}?)" if 1.0 < value <= 100.0 else ""
+                raise ValueError(f"{name} is a share in [0, 1], not {value!r}{hint}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in 1-100, not {self.jpeg_quality!r}")
+        if self.mpp is not None and not (math.isfinite(self.mpp) and 0.0 < self.mpp < 1000.0):
+            raise ValueError(f"mpp must be a pixel size in micrometres (0.25 for a 40x scan), not {self.mpp!r}")
         self.thresholds()  # validates them
         if self.weights is not None:
             from wsi_deblur.weights import check_weights_dir

@@ -51,6 +51,16 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def check_device(device: str) -> None:
+    """Raise ValueError unless ``device`` names a torch device this process has (``cpu``, ``cuda``, ``cuda:1``)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device {device!r} is not a torch device (cpu, cuda, cuda:0, ...)") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: this machine has no CUDA GPU that torch can use")
+
+
 @lru_cache(maxsize=8)
 def load_deblur_network(path: str, device: str = "cpu") -> torch.nn.Module:
     """A deblurring network in eval mode from a safetensors file (never a pickle).
@@ -150,6 +160,8 @@ class NeuralRestorer:
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"unknown model {self.architecture!r}; available: {', '.join(ARCHITECTURES)}")
+        if self.device:
+            check_device(self.device)
 
     @property
     def name(self) -> str:
