@@ -154,3 +154,46 @@ def test_stem_drops_ome_suffix():
     assert slide_stem("/a/b/x.ome.tif") == "x"
     assert slide_stem("CMU-1.svs") == "CMU-1"
     assert slide_stem("dir/slide.v2.ome.tiff") == "slide.v2"
+
+
+def _png_header_only(path, width, height):
+    """A PNG that declares ``width`` x ``height`` RGB pixels and holds almost none (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+                     + chunk(b"IEND", b""))
+
+
+def test_an_image_too_large_to_decode_whole_is_refused_before_decoding(tmp_path):
+    import resource
+
+    path = tmp_path / "bomb.png"
+    _png_header_only(path, 30000, 30000)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(SlideError, match=r"bomb.png: a plain image of 30000 x 30000 px \(900 Mpx\) is more than"):
+        open_slide(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # kB: nothing was decoded
+
+
+def test_a_huge_level_without_a_pyramid_is_refused_at_open(tmp_path):
+    path = tmp_path / "flat.tif"
+    tifffile.imwrite(path, shape=(70000, 70000, 3), dtype=np.uint8, photometric="rgb")  # sparse: no data written
+    with pytest.raises(SlideError, match=r"flat.tif: level 0 is 70000 x 70000 px .* with no reduced levels"):
+        open_slide(path)
+
+
+def test_a_48_bit_png_is_refused_not_reduced_to_8_bits(tmp_path):
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.zeros((8, 8), np.uint16)).save(path)  # a 16-bit grey PNG: the same refusal
+    with pytest.raises(SlideError, match="deep.png"):
+        open_slide(path)
+    import imagecodecs
+
+    path.write_bytes(imagecodecs.png_encode(np.full((8, 8, 3), 40000, np.uint16)))
+    with pytest.raises(SlideError, match="deep.png: .*(16|bit)"):
+        open_slide(path)

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,15 @@ from wsi_deblur.errors import SlideError
 #: OpenSlide vendors whose pixels tifffile reproduces exactly (tested on SVS).
 FAST_PATH_VENDORS = ("aperio", "generic-tiff")
 
-MAX_PLAIN_IMAGE_PIXELS = 30_000 * 30_000
+#: Largest plain image (PNG, JPEG, ...) decoded whole: 16384 x 16384 px, 0.8 GB as RGB. Checked on the
+#: header, before decoding: a 150 KB PNG can declare 30000 x 30000 px.
+MAX_PLAIN_IMAGE_PIXELS = 16384 * 16384
+#: Largest level 0 of a slide without reduced levels: its thumbnail and tissue mask read all of it.
+MAX_UNPYRAMIDED_PIXELS = 4 * 2 ** 30
+
+
+def _mpx(pixels: int) -> str:
+    return f"{pixels / 1e6:,.0f} Mpx"
 
 
 def _not_8bit(kind: object) -> str:
@@ -216,7 +225,9 @@ def _libpng_pixels(path: str) -> np.ndarray | None:
 
     with open(path, "rb") as f:
         pixels = imagecodecs.png_decode(f.read())
-    return pixels if pixels.dtype == np.uint8 and pixels.ndim == 3 else None
+    if pixels.dtype != np.uint8:  # 48- or 64-bit: Pillow would silently keep 8 of the 16 bits
+        raise SlideError(path, _not_8bit(pixels.dtype))
+    return pixels if pixels.ndim == 3 else None
 
 
 class PillowBackend:
@@ -228,9 +239,17 @@ class PillowBackend:
         from PIL import Image
 
         self.path = path
-        Image.MAX_IMAGE_PIXELS = MAX_PLAIN_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = 2 * MAX_PLAIN_IMAGE_PIXELS  # Pillow's own bomb check; ours comes first
         try:
-            with Image.open(path) as image:
+            with warnings.catch_warnings():  # Pillow warns of sizes our own check below refuses
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image = Image.open(path)
+            with image:
+                width, height = image.size  # from the header: nothing decoded yet
+                if width * height > MAX_PLAIN_IMAGE_PIXELS:
+                    raise SlideError(path, f"a plain image of {width} x {height} px ({_mpx(width * height)}) is more "
+                                           f"than the {_mpx(MAX_PLAIN_IMAGE_PIXELS)} read whole; save it as a "
+                                           "tiled, pyramidal TIFF")
                 pixels = _libpng_pixels(path) if image.format == "PNG" and image.mode in ("RGB", "RGBA") else None
                 if pixels is None:
                     image.load()
@@ -280,14 +299,18 @@ def open_backend(path: str, backend: str = "auto"):
     if p.stat().st_size == 0:
         raise SlideError(path, "file is empty")
     if backend == "tifffile":
-        return TiffBackend(path)
+        return _checked_size(TiffBackend(path), path)
     if backend == "openslide":
-        return OpenSlideBackend(path)
+        return _checked_size(OpenSlideBackend(path), path)
     if backend == "pillow":
         return PillowBackend(path)
     if backend != "auto":
         raise ValueError(f"unknown backend {backend!r}; use auto, tifffile, openslide or pillow")
 
+    return _checked_size(_auto_backend(path), path)
+
+
+def _auto_backend(path: str):
     vendor = _openslide_vendor(path)
     if vendor is not None and vendor not in FAST_PATH_VENDORS:
         return OpenSlideBackend(path)
@@ -296,6 +319,17 @@ def open_backend(path: str, backend: str = "auto"):
     if vendor is not None:
         return OpenSlideBackend(path)
     return PillowBackend(path)
+
+
+def _checked_size(handle, path: str):
+    """``handle``, unless its level 0 is too large to read whole for want of reduced levels (then closed)."""
+    h, w = handle.level_shapes[0]
+    if len(handle.level_shapes) == 1 and h * w > MAX_UNPYRAMIDED_PIXELS:
+        handle.close()
+        raise SlideError(path, f"level 0 is {w} x {h} px ({_mpx(h * w)}) with no reduced levels: its thumbnail "
+                               f"alone would read all of it; save it with a pyramid (e.g. `vips tiffsave --pyramid "
+                               "--tile`)")
+    return handle
 
 
 def _openslide_vendor(path: str) -> str | None:
