@@ -340,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_FAILED
     except KeyboardInterrupt:
-        print("interrupted; completed slides are in place, the slide in progress left nothing", file=sys.stderr)
+        print("interrupted; completed slides are in place, the slide in progress left nothing under its final "
+              "names (run the same command again to resume it)", file=sys.stderr)
         return 130
 
 

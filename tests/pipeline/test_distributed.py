@@ -113,3 +113,9 @@ def test_restore_tasks_run_only_on_gpu_workers(tmp_path, small_slide):
     assert set(restore_runs) == gpu
     with use_scheduler(None):
         np.testing.assert_array_equal(out, restored_level0(slide, blurmap, WienerRestorer(), chunk=512).compute())
+
+
+def test_a_local_cluster_without_workers_is_refused_not_waited_on():
+    with pytest.raises(ValueError, match="--workers must be at least 1, not 0"):
+        with use_scheduler("local", n_workers=0):
+            pass

@@ -9,6 +9,9 @@ from typing import Any
 
 import dask
 
+#: How long a local cluster's task may wait for a worker to run it before it fails.
+NO_WORKERS_TIMEOUT = "300s"
+
 
 @contextlib.contextmanager
 def use_scheduler(spec: str | None = None, *, n_workers: int | None = None) -> Iterator[Any]:
@@ -22,15 +25,22 @@ def use_scheduler(spec: str | None = None, *, n_workers: int | None = None) -> I
         single-threaded worker processes on 127.0.0.1. Anything else: the
         address of a running ``distributed`` scheduler (``tcp://host:8786``).
     n_workers : int, optional
-        Worker processes for ``"local"``; default one per core.
+        Worker processes for ``"local"`` (at least 1); default one per core.
+        A task that finds no worker for :data:`NO_WORKERS_TIMEOUT` fails (a
+        local cluster's scheduler reads it; a remote one has its own setting,
+        ``distributed.scheduler.no-workers-timeout``).
 
     Yields
     ------
     distributed.Client or None
     """
+    if n_workers is not None and n_workers < 1:
+        raise ValueError(f"--workers must be at least 1, not {n_workers} (a cluster without workers never finishes)")
     # Task fusion would merge the GPU-annotated restore tasks into others
-    # and lose their annotation (DESIGN.md §3).
-    with dask.config.set({"optimization.fuse.active": False}):
+    # and lose their annotation (DESIGN.md §3). A task no worker can run
+    # (every worker lost) fails after NO_WORKERS_TIMEOUT instead of waiting forever.
+    with dask.config.set({"optimization.fuse.active": False,
+                          "distributed.scheduler.no-workers-timeout": NO_WORKERS_TIMEOUT}):
         if spec in (None, "", "threads"):
             with dask.config.set(scheduler="threads"):
                 yield None

@@ -8,9 +8,12 @@ tasks that follow reuse the loaded networks.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
+
+logger = logging.getLogger(__name__)
 
 
 def preload(classifier: str | None = None, restorer: str | None = None,
@@ -57,11 +60,32 @@ class ModelPreloader(WorkerPlugin):
 
 def register_preloader(classifier: str | None = None, restorer: str | None = None,
                        weights_dir: str | None = None) -> bool:
-    """Register :class:`ModelPreloader` with the current distributed client, if there is one."""
+    """Register :class:`ModelPreloader` with the current distributed client, once per client and models.
+
+    Every slide of a batch asks; only the first registration reaches the
+    workers (a worker that joins later gets it from the scheduler). Losing a
+    worker while it registers fails nothing: preloading only saves the first
+    task the loading, which it otherwise does itself (the loaders cache per
+    process). Returns whether the plugin is registered.
+    """
     from wsi_deblur.pipeline.scheduler import current_client
 
     client = current_client()
     if client is None:
         return False
-    client.register_plugin(ModelPreloader(classifier, restorer, weights_dir))
+    plugin = ModelPreloader(classifier, restorer, weights_dir)
+    key = (id(client), client.id, plugin.name)
+    if key in _REGISTERED:
+        return True
+    try:
+        client.register_plugin(plugin)
+    except (OSError, TimeoutError, RuntimeError) as exc:  # CommClosedError is an OSError
+        logger.warning("models not preloaded on the workers (%s: %s); each loads them with its first task",
+                       type(exc).__name__, exc)
+        return False
+    _REGISTERED.add(key)
     return True
+
+
+#: Registrations made, by client and plugin name.
+_REGISTERED: set[tuple[int, str, str]] = set()
