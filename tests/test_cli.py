@@ -156,3 +156,16 @@ def test_restore_refuses_a_second_input_with_the_same_name(tmp_path):
     assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 'b' / 'field.png'}: its output would overwrite that "
                                              f"of {tmp_path / 'a' / 'field.png'} (same name 'field')"]
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["field.png"]
+
+
+def test_warnings_are_logged_once_and_quiet_silences_them(tmp_path):
+    from wsi_deblur.synthetic import SyntheticSlide
+
+    Image.fromarray(SyntheticSlide((96, 96), tissue=False).render(0, 0, 96, 96)).save(tmp_path / "f.png")
+    plain = cli("classify", tmp_path / "f.png")
+    assert plain.returncode == 0
+    assert [line for line in plain.stderr.splitlines() if line.startswith("warning:")] == [
+        f"warning: {tmp_path / 'f.png'}: no pixel size in the file; 0.5 um/px assumed (pass --mpp; a 40x scan is "
+        "about 0.25)"]
+    quiet = cli("classify", tmp_path / "f.png", "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == plain.stdout

@@ -18,6 +18,20 @@ from wsi_deblur.pipeline.options import NGFF_VERSIONS, READERS, TIFF_COMPRESSION
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+logger = logging.getLogger("wsi_deblur.cli")
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    """``--debug``, ``--verbose`` and ``--quiet``, on every command."""
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    loud = p.add_mutually_exclusive_group()
+    loud.add_argument("-v", "--verbose", action="store_true", help="also log what each stage does")
+    loud.add_argument("-q", "--quiet", action="store_true", help="errors only (no warnings)")
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    return logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
+
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("slides", nargs="+", help="slide files, folders of slides, or glob patterns")
@@ -47,7 +61,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="redo slides already completed in OUT (by default they are verified and skipped)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    _add_output_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--weights", metavar="DIR",
                           help="a folder written by `wsi-deblur adapt`: its networks replace the shipped ones "
                                "(those it lacks stay shipped, with a warning)")
-    classify.add_argument("--debug", action="store_true")
+    _add_output_options(classify)
 
     restore = sub.add_parser("restore", help="deblur whole images (fields, tiles) into DIR/<stem>.png")
     restore.add_argument("images", nargs="+", help="image files")
@@ -99,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "(those it lacks stay shipped, with a warning)")
     restore.add_argument("--no-guard", action="store_true",
                          help="keep the restorer's output even where it contradicts the optics")
-    restore.add_argument("--debug", action="store_true")
+    _add_output_options(restore)
 
     adapt = sub.add_parser("adapt", help="fine-tune the networks to a site's own slides (no ground truth) "
                                          "into a weights folder for --weights")
@@ -121,17 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
                             "or a scheduler address")
     adapt.add_argument("--workers", type=int, default=None, help="worker processes for --scheduler local")
     adapt.add_argument("--no-progress", action="store_true", help="no progress lines")
-    adapt.add_argument("--debug", action="store_true", help="show tracebacks")
+    _add_output_options(adapt)
 
     info = sub.add_parser("info", help="size, levels, pixel size and reader of slides (JSON lines)")
     info.add_argument("slides", nargs="+")
     info.add_argument("--mpp", type=float)
-    info.add_argument("--debug", action="store_true")
+    _add_output_options(info)
 
     demo = sub.add_parser("demo", help="make the built-in example slide and run on it")
     demo.add_argument("-o", "--out", default="out/demo", help="output folder (default out/demo)")
     demo.add_argument("--no-progress", action="store_true")
-    demo.add_argument("--debug", action="store_true")
+    _add_output_options(demo)
     return parser
 
 
@@ -191,10 +205,10 @@ def _cmd_run(args: argparse.Namespace, restore: bool) -> int:
 
 
 def _warn_if_assumed(result: dict) -> None:
-    """One line on stderr when an image's pixel size was assumed: the result depends on it."""
+    """One warning when an image's pixel size was assumed: the result depends on it."""
     if result.get("mpp_source") == "assumed":
-        print(f"warning: {result['path']}: no pixel size in the file; {result['mpp']} um/px assumed "
-              "(pass --mpp; a 40x scan is about 0.25)", file=sys.stderr, flush=True)
+        logger.warning("%s: no pixel size in the file; %s um/px assumed (pass --mpp; a 40x scan is about 0.25)",
+                       result["path"], result["mpp"])
 
 
 def _checked_weights(weights: str | None) -> str | None:
@@ -318,8 +332,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     logging.addLevelName(logging.WARNING, "warning")
+    logging.addLevelName(logging.INFO, "info")
+    logging.addLevelName(logging.ERROR, "error")
+    logging.basicConfig(level=_log_level(args), format="%(levelname)s: %(message)s")
+    for noisy in ("distributed", "asyncio", "tornado", "bokeh"):  # their own lines only with --verbose
+        logging.getLogger(noisy).setLevel(logging.INFO if args.verbose else logging.CRITICAL)
     try:
         if args.command == "run":
             return _cmd_run(args, restore=True)
