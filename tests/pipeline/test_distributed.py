@@ -119,3 +119,17 @@ def test_a_local_cluster_without_workers_is_refused_not_waited_on():
     with pytest.raises(ValueError, match="--workers must be at least 1, not 0"):
         with use_scheduler("local", n_workers=0):
             pass
+
+
+@pytest.mark.timeout(120)
+def test_a_local_cluster_serves_nothing_over_http():
+    import urllib.error
+    import urllib.request
+
+    with use_scheduler("local", n_workers=1) as client:
+        server = client.cluster.scheduler.http_server
+        port = next(iter(server._sockets.values())).getsockname()[1]
+        for route in ("/info/main/workers.html", "/json/counts.json", "/metrics", "/health"):
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{route}", timeout=5)
+            assert answer.value.code == 404, route

@@ -11,6 +11,9 @@ import dask
 
 #: How long a local cluster's task may wait for a worker to run it before it fails.
 NO_WORKERS_TIMEOUT = "300s"
+#: A local cluster serves nothing over HTTP: distributed's scheduler and workers always listen (on
+#: 127.0.0.1 here) for their routes (cluster info, metrics, a proxy) even with the dashboard off.
+NO_HTTP = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
 
 
 @contextlib.contextmanager
@@ -22,7 +25,8 @@ def use_scheduler(spec: str | None = None, *, n_workers: int | None = None) -> I
     spec : str, optional
         ``None`` or ``"threads"``: Dask's threaded scheduler in this process
         (the default). ``"local"``: a :class:`distributed.LocalCluster` of
-        single-threaded worker processes on 127.0.0.1. Anything else: the
+        single-threaded worker processes on 127.0.0.1, no dashboard and no
+        HTTP routes (:data:`NO_HTTP`). Anything else: the
         address of a running ``distributed`` scheduler (``tcp://host:8786``).
     n_workers : int, optional
         Worker processes for ``"local"`` (at least 1); default one per core.
@@ -48,8 +52,9 @@ def use_scheduler(spec: str | None = None, *, n_workers: int | None = None) -> I
         from distributed import Client, LocalCluster
 
         if spec == "local":
-            with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                              dashboard_address=None) as cluster, Client(cluster) as client:
+            with dask.config.set(NO_HTTP), LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                                        host="127.0.0.1", dashboard_address=None) as cluster, \
+                    Client(cluster) as client:
                 yield client
             return
         with Client(spec) as client:
