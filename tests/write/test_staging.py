@@ -92,3 +92,22 @@ def test_a_commit_killed_midway_leaves_no_commit_point_and_is_not_resumed(tmp_pa
     again = StagedOutputs(tmp_path, "s", resume_key="k")
     assert not again.resumed  # its commit was interrupted: started over
     assert not [p for p in tmp_path.iterdir() if ".old-" in p.name]  # what the kill left aside is gone
+
+
+def test_an_atomic_write_that_fails_leaves_neither_file_nor_temporary(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from wsi_deblur.write.location import write_text_atomic
+
+    (tmp_path / "manifest.json").write_text("old")
+
+    def full_disk(self, text, *args, **kwargs):
+        Path.write_bytes(self, text[:3].encode())  # part of it, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_text_atomic(tmp_path / "manifest.json", "new contents")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
+    assert (tmp_path / "manifest.json").read_text() == "old"

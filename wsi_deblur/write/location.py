@@ -51,8 +51,12 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     path = output_path(path)
     if is_local(path):
         tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no half-written temporary behind
+            raise
     else:
         path.write_text(text)  # one object, put whole
 
