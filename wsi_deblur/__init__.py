@@ -11,12 +11,33 @@ with a blur map and a QC report.
 >>> adapt(["site/slide-1.svs"], "weights/site-a")          # doctest: +SKIP
 """
 
-from wsi_deblur.adaptation.job import AdaptOptions, adapt
-from wsi_deblur.blurmap import BlurMap
-from wsi_deblur.errors import SlideError
-from wsi_deblur.io import Slide, open_slide
-from wsi_deblur.pipeline import (BatchOutcome, RunOptions, SlideResult, compute_blurmap, process_batch,
-                                 process_slide, use_scheduler)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Where each public name lives; imported on first use, so ``import wsi_deblur`` (and ``wsi-deblur --help``)
+#: does not load torch, dask or zarr.
+_PUBLIC = {
+    "AdaptOptions": "wsi_deblur.adaptation.job", "adapt": "wsi_deblur.adaptation.job",
+    "BlurMap": "wsi_deblur.blurmap", "SlideError": "wsi_deblur.errors",
+    "Slide": "wsi_deblur.io", "open_slide": "wsi_deblur.io",
+    "BatchOutcome": "wsi_deblur.pipeline.batch", "process_batch": "wsi_deblur.pipeline.batch",
+    "RunOptions": "wsi_deblur.pipeline.options", "use_scheduler": "wsi_deblur.pipeline.scheduler",
+    "SlideResult": "wsi_deblur.pipeline.slide_job", "compute_blurmap": "wsi_deblur.pipeline.slide_job",
+    "process_slide": "wsi_deblur.pipeline.slide_job",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'wsi_deblur' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])
+
 
 __version__ = "0.1.0"
 

@@ -188,10 +188,10 @@ def _report_skip(result) -> None:
 
 
 def _cmd_run(args: argparse.Namespace, restore: bool) -> int:
+    options = _options(args, restore)  # checked before the heavy imports: an option error is told at once
     from wsi_deblur.pipeline.batch import process_batch
     from wsi_deblur.pipeline.scheduler import use_scheduler
 
-    options = _options(args, restore)
     with use_scheduler(args.scheduler, n_workers=args.workers):
         outcome = process_batch(args.slides, args.out, options, restore=restore, force=args.force,
                                 progress=not args.no_progress and sys.stderr.isatty(),

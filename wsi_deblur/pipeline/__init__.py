@@ -1,9 +1,21 @@
-"""The pipeline: per-slide jobs, batches, the Dask graphs and where they run."""
+"""The pipeline: per-slide jobs, batches, the Dask graphs and where they run.
 
-from wsi_deblur.pipeline.batch import BatchOutcome, process_batch
-from wsi_deblur.pipeline.options import RunOptions
-from wsi_deblur.pipeline.scheduler import use_scheduler
-from wsi_deblur.pipeline.slide_job import SlideQC, SlideResult, compute_blurmap, process_slide
+Names are imported on first use (``from wsi_deblur.pipeline import RunOptions`` loads only the options).
+"""
 
-__all__ = ["BatchOutcome", "RunOptions", "SlideQC", "SlideResult", "compute_blurmap", "process_batch", "process_slide",
-           "use_scheduler"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_PUBLIC = {"BatchOutcome": "batch", "process_batch": "batch", "RunOptions": "options", "use_scheduler": "scheduler",
+           "SlideQC": "slide_job", "SlideResult": "slide_job", "compute_blurmap": "slide_job",
+           "process_slide": "slide_job"}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(f"wsi_deblur.pipeline.{_PUBLIC[name]}"), name)
+    raise AttributeError(f"module 'wsi_deblur.pipeline' has no attribute {name!r}")
