@@ -11,14 +11,10 @@ with a blur map and a QC report.
 >>> adapt(["site/slide-1.svs"], "weights/site-a")          # doctest: +SKIP
 """
 
-from __future__ import annotations
+from wsi_deblur.lazy_exports import lazy_exports
 
-import importlib
-from typing import Any
-
-#: Where each public name lives; imported on first use, so ``import wsi_deblur`` (and ``wsi-deblur --help``)
-#: does not load torch, dask or zarr.
-_PUBLIC = {
+# Imported on first use, so that ``import wsi_deblur`` (and ``wsi-deblur --help``) loads no torch, dask or zarr.
+__getattr__, _public = lazy_exports(__name__, {
     "AdaptOptions": "wsi_deblur.adaptation.job", "adapt": "wsi_deblur.adaptation.job",
     "BlurMap": "wsi_deblur.blurmap", "SlideError": "wsi_deblur.errors",
     "Slide": "wsi_deblur.io", "open_slide": "wsi_deblur.io",
@@ -26,20 +22,8 @@ _PUBLIC = {
     "RunOptions": "wsi_deblur.pipeline.options", "use_scheduler": "wsi_deblur.pipeline.scheduler",
     "SlideResult": "wsi_deblur.pipeline.slide_job", "compute_blurmap": "wsi_deblur.pipeline.slide_job",
     "process_slide": "wsi_deblur.pipeline.slide_job",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'wsi_deblur' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_PUBLIC])
-
+})
 
 __version__ = "0.1.0"
 
-__all__ = ["AdaptOptions", "BatchOutcome", "BlurMap", "RunOptions", "Slide", "SlideError", "SlideResult", "adapt",
-           "compute_blurmap", "open_slide", "process_batch", "process_slide", "use_scheduler", "__version__"]
+__all__ = [*_public, "__version__"]
