@@ -20,6 +20,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 logger = logging.getLogger("wsi_deblur.cli")
 
+#: Loggers of the libraries underneath, heard only with ``--verbose``: our error lines already say what failed.
+LIBRARY_LOGGERS = ("distributed", "asyncio", "tornado", "bokeh", "tifffile", "zarr", "numcodecs")
+
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
     """``--debug``, ``--verbose`` and ``--quiet``, on every command."""
@@ -336,8 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.addLevelName(logging.INFO, "info")
     logging.addLevelName(logging.ERROR, "error")
     logging.basicConfig(level=_log_level(args), format="%(levelname)s: %(message)s")
-    for noisy in ("distributed", "asyncio", "tornado", "bokeh"):  # their own lines only with --verbose
-        logging.getLogger(noisy).setLevel(logging.INFO if args.verbose else logging.CRITICAL)
+    if not args.verbose:  # the libraries' own lines (tracebacks of a lost connection, ...) only with --verbose
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(lambda record: not record.name.startswith(LIBRARY_LOGGERS))
     try:
         if args.command == "run":
             return _cmd_run(args, restore=True)

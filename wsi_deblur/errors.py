@@ -16,3 +16,12 @@ class SlideError(Exception):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class Resumable:
+    """Mixed into errors that mean the work was stopped from outside (not that the slide is bad).
+
+    A slide's staging folder is kept for them, as for Ctrl-C, so that the
+    next run with the same settings resumes from what was finished
+    (:mod:`wsi_deblur.write.staging`).
+    """

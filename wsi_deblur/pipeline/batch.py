@@ -11,6 +11,7 @@ from wsi_deblur.errors import SlideError
 from wsi_deblur.io.slide import slide_stem
 from wsi_deblur.pipeline.manifest import Manifest, settings_hash
 from wsi_deblur.weights import weights_digest
+from wsi_deblur.pipeline.scheduler import SchedulerLost
 from wsi_deblur.write.lock import OutputLock
 from wsi_deblur.pipeline.options import RunOptions
 from wsi_deblur.pipeline.slide_job import SlideResult, process_slide
@@ -107,6 +108,15 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
                     continue
                 manifest.start(stem, path, settings)
                 result = process_slide(path, out_dir, options, restore=restore, progress=progress)
+            except SchedulerLost as exc:
+                # Every later slide would fail the same way: stop, this slide's finished work kept in its staging
+                # folder (as after Ctrl-C), the manifest and the tables saying so.
+                manifest.interrupt(stem, str(exc))
+                rows.append(failure_row(path, f"interrupted: {exc}"))
+                write_batch_csv(out / "qc.csv", rows)
+                write_report(out / "report.html", rows)
+                raise SchedulerLost(f"{path}: {exc}; completed slides are in place, and running the same command "
+                                    "again resumes this one from its finished work") from exc
             except SlideError as exc:
                 _record(outcome, exc, on_error)
                 rows.append(failure_row(path, exc.reason))

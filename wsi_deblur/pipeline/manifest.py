@@ -74,6 +74,12 @@ class Manifest:
                               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         self.save()
 
+    def interrupt(self, stem: str, reason: str) -> None:
+        """Mark ``stem`` ``interrupted``: its finished work is kept in its staging folder, the next run resumes it."""
+        entry = self.entries.setdefault(stem, {})
+        entry.update(status="interrupted", error=reason, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        self.save()
+
     def finish(self, stem: str, *, outputs: list[str] | None = None, error: str | None = None,
                seconds: float | None = None) -> None:
         entry = self.entries.setdefault(stem, {})

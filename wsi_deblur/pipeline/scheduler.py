@@ -9,6 +9,8 @@ from typing import Any
 
 import dask
 
+from wsi_deblur.errors import Resumable
+
 #: How long a local cluster's task may wait for a worker to run it before it fails.
 NO_WORKERS_TIMEOUT = "300s"
 #: A local cluster serves nothing over HTTP: distributed's scheduler and workers always listen (on
@@ -61,6 +63,22 @@ def use_scheduler(spec: str | None = None, *, n_workers: int | None = None) -> I
             yield client
 
 
+class SchedulerLost(Resumable, ConnectionError):
+    """The Dask scheduler went away while work was running: that work is kept for the next run to resume."""
+
+
+def _gather(client: Any, futures: list) -> Sequence[Any]:
+    """``client.gather``, a lost scheduler connection raised as :class:`SchedulerLost` (one line, resumable)."""
+    from concurrent.futures import CancelledError
+
+    try:
+        return client.gather(futures)
+    except CancelledError as exc:
+        if "scheduler-connection-lost" not in str(exc):
+            raise
+        raise SchedulerLost("the connection to the Dask scheduler was lost") from exc
+
+
 def current_client() -> Any:
     """The active ``distributed.Client``, or None when work runs in this process."""
     try:
@@ -81,7 +99,7 @@ def compute(*collections: Any, progress: bool = False, label: str = "") -> Seque
 
             print(label, file=sys.stderr)
             show(futures, notebook=False)
-        return client.gather(futures)
+        return _gather(client, futures)
     if progress:
         from dask.diagnostics import ProgressBar
 

@@ -26,6 +26,7 @@ import os
 import uuid
 from collections.abc import Sequence
 
+from wsi_deblur.errors import Resumable
 from wsi_deblur.write.location import OutputPath, move, output_path, remove
 
 #: Written in the staging folder when its commit starts.
@@ -122,7 +123,7 @@ class StagedOutputs:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             return
-        interrupted = not issubclass(exc_type, Exception)  # KeyboardInterrupt, SystemExit
+        interrupted = not issubclass(exc_type, Exception) or issubclass(exc_type, Resumable)  # Ctrl-C, a lost cluster
         if self.resume_key is None or not interrupted:
             self.discard()
 
