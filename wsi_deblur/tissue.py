@@ -37,6 +37,33 @@ def tissue_score(rgb: np.ndarray) -> np.ndarray:
     return np.maximum(saturation, darkness)
 
 
+#: Median grey level (0-255) of a thumbnail below which the slide is taken for fluorescence: brightfield glass
+#: is near white (about 240), a fluorescence background near black (the probe's DAPI NDPI: 1).
+MIN_BRIGHTFIELD_MEDIAN = 60
+#: Slide properties that only fluorescence scans carry (Hamamatsu's excitation/emission keys).
+FLUORESCENCE_KEYS = ("hamamatsu.AHEX",)
+
+
+def fluorescence_reason(thumbnail: np.ndarray, properties: dict[str, str] | None = None) -> str | None:
+    """Why a slide looks like fluorescence rather than brightfield (None if it does not).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fluorescence_reason(np.full((8, 8, 3), 2, np.uint8))
+    'a dark background (thumbnail median 2 of 255): a fluorescence scan, not brightfield'
+    >>> fluorescence_reason(np.full((8, 8, 3), 240, np.uint8)) is None
+    True
+    """
+    keys = [k for k in (properties or {}) if k.startswith(FLUORESCENCE_KEYS)]
+    if keys:
+        return f"fluorescence metadata ({keys[0]}): a fluorescence scan, not brightfield"
+    median = float(np.median(np.asarray(thumbnail, np.float64).mean(axis=2)))
+    if median < MIN_BRIGHTFIELD_MEDIAN:
+        return f"a dark background (thumbnail median {median:.0f} of 255): a fluorescence scan, not brightfield"
+    return None
+
+
 def tissue_mask(rgb: np.ndarray, *, min_object_px: int = 16) -> np.ndarray:
     """Boolean mask of tissue in a low-resolution RGB image.
 

@@ -132,3 +132,15 @@ def test_without_the_guard_the_restorers_output_is_kept(tmp_path, small_slide, s
     a = zarr.open_group(str(tmp_path / "small.ome.zarr"), mode="r")["0"][:]
     b = zarr.open_group(str(guarded_out / "small.ome.zarr"), mode="r")["0"][:]
     np.testing.assert_array_equal(a, b)  # ... and then changes no pixel
+
+
+def test_a_fluorescence_slide_is_refused_with_one_line_and_no_outputs(tmp_path, small_slide_model):
+    stained = small_slide_model.render(0, 0, 512, 768)
+    dark = (255 - stained).astype(np.uint8) // 4  # bright nuclei on a black background, as DAPI
+    path = tmp_path / "dapi.ome.tif"
+    tifffile.imwrite(path, dark, photometric="rgb", tile=(256, 256), metadata={"axes": "YXS", "PhysicalSizeX": 0.5,
+                                                                              "PhysicalSizeY": 0.5}, ome=True)
+    with pytest.raises(SlideError, match=r"dapi.ome.tif: a dark background \(thumbnail median \d+ of 255\): a "
+                                         "fluorescence scan, not brightfield; wsi-deblur reads brightfield slides"):
+        process_slide(path, tmp_path / "out", SMALL)
+    assert not (tmp_path / "out").exists() or not [p for p in (tmp_path / "out").iterdir()]

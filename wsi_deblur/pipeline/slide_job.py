@@ -24,7 +24,7 @@ from wsi_deblur.report.qc_json import qc_summary, write_qc_json
 from wsi_deblur.report.tiles_csv import write_tiles_csv
 from wsi_deblur.restore.reference import slide_reference
 from wsi_deblur.tiling.grid import TileGrid
-from wsi_deblur.tissue import tile_tissue_fraction, tissue_mask
+from wsi_deblur.tissue import fluorescence_reason, tile_tissue_fraction, tissue_mask
 from wsi_deblur.working_scale import working_grid
 from wsi_deblur.write import ome_tiff, ome_zarr
 from wsi_deblur.write.checkpoints import Checkpoints
@@ -86,6 +86,9 @@ def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False
     """
     grid = tile_grid(slide, options)
     thumb, downsample = slide.thumbnail(max_size=1024)
+    fluorescence = fluorescence_reason(thumb, slide.properties)
+    if fluorescence:  # its dark background would count as tissue and be "restored" by brightfield networks
+        raise SlideError(slide.path, f"{fluorescence}; wsi-deblur reads brightfield slides only")
     mask = tissue_mask(thumb)
     if checkpoints is not None and checkpoints.done("blurmap"):
         blurmap = BlurMap.load(checkpoints.path("blurmap.npz"), grid)
