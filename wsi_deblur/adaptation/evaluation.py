@@ -13,14 +13,13 @@ scanned, the one ground truth a blurred tile has.
 from __future__ import annotations
 
 import numpy as np
-from skimage.metrics import structural_similarity
-
 from wsi_deblur.blur.estimate import BLUR_CLASSES
+from wsi_deblur.blur.fit import ssim_inner
 from wsi_deblur.restore.neural import run_network
 
 
 def _ssim(a: np.ndarray, b: np.ndarray) -> float:
-    return float(structural_similarity(a, b, channel_axis=2, data_range=255))
+    return ssim_inner(a, b, border=0)
 
 
 def restorer_scores(net, pairs: dict[str, np.ndarray]) -> dict[str, float] | None:

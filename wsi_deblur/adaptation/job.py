@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -166,15 +167,17 @@ def adapt(sources: Sequence[str | Path], out_dir: str | Path, options: AdaptOpti
         checkpoints = Checkpoints(staged.staging)
         tiles = _site_tiles(paths, options, checkpoints, say, progress=progress, on_error=on_error)
         split = _held_out_split(tiles, options)
+        data = _site_data(tiles, split)
         report = {"sources": tiles.slides, "options": asdict(options), "networks": {},
                   "tiles": {"in_focus": int(len(tiles.sharp)), "blurred": int(len(tiles.blurred)),
                             "held_out_in_focus": int(len(split["held_sharp"])),
                             "held_out_blurred": int(len(split["held_blurred"])),
                             "window_px": int(tiles.sharp.shape[1] if len(tiles.sharp) else tiles.blurred.shape[1]),
-                            "mpp": tiles.mpp}}
+                            "mpp": tiles.mpp},
+                  "site_model": asdict(data.acquisition)}
         for network in RESTORER_NETWORKS:
-            report["networks"][network] = _adapted_restorer(network, tiles, split, options, staged, checkpoints, say)
-        report["networks"]["classifier"] = _adapted_classifier(tiles, split, options, staged, checkpoints, say)
+            report["networks"][network] = _adapted_restorer(network, data, options, staged, checkpoints, say)
+        report["networks"]["classifier"] = _adapted_classifier(data, options, staged, checkpoints, say)
         report["seconds"] = round(time.perf_counter() - t0, 1)
         report = json.loads(json.dumps(report))  # what adaptation.json holds (lists, not tuples)
         from wsi_deblur.adaptation.card import write_card
@@ -225,20 +228,39 @@ def _held_out_split(tiles, options: AdaptOptions) -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class _SiteData:
+    """What adaptation knows of the site: its tiles, which are held back, the fitted simulator, its in-focus spectrum."""
+
+    tiles: Any
+    split: dict
+    acquisition: Any
+    reference: np.ndarray | None
+
+
+def _site_data(tiles, split: dict) -> _SiteData:
+    """The simulator fitted to the training tiles and the guard's cap, once for every network."""
+    from wsi_deblur.adaptation.site_model import fit_site
+    from wsi_deblur.restore.guard import band_amplitude
+
+    acquisition = fit_site(tiles.sharp[split["train_sharp"]], [tiles.estimates[i] for i in split["train_blurred"]],
+                           mpp=tiles.mpp)
+    return _SiteData(tiles, split, acquisition, band_amplitude(tiles.sharp[:8]) if len(tiles.sharp) else None)
+
+
 def _device(options: AdaptOptions) -> str:
     from wsi_deblur.restore.neural import pick_device
 
     return str(pick_device(options.device))
 
 
-def _adapted_restorer(network: str, tiles, split: dict, options: AdaptOptions, staged, checkpoints,
+def _adapted_restorer(network: str, data: _SiteData, options: AdaptOptions, staged, checkpoints,
                       say: Progress) -> dict:
     """Fine-tune DL_``network``; write it if it does at least as well as the shipped one on held-back tiles."""
     from safetensors.torch import save_file
 
     from wsi_deblur.adaptation.iterations import choose_iterations
     from wsi_deblur.adaptation.pairs import further_degraded_pairs, joined, simulated_pairs
-    from wsi_deblur.adaptation.site_model import fit_site
     from wsi_deblur.restore.neural import default_weights, load_deblur_network
     from wsi_deblur.training.loops import Schedule, fit_restorer
     from wsi_deblur.weights import restorer_weights_name
@@ -248,15 +270,15 @@ def _adapted_restorer(network: str, tiles, split: dict, options: AdaptOptions, s
     if checkpoints.done(network):
         say(f"DL_{network}: reused from the interrupted run")
         return json.loads(record.read_text())
+    tiles, split, site = data.tiles, data.split, data.acquisition
     rng = np.random.default_rng(options.seed + 10 + RESTORER_NETWORKS.index(network))
     train_sharp = tiles.sharp[split["train_sharp"]]
     train_blurred = tiles.blurred[split["train_blurred"]]
     train_estimates = [tiles.estimates[i] for i in split["train_blurred"]]
-    site = fit_site(train_sharp, train_estimates, mpp=tiles.mpp)
     simulated = simulated_pairs(train_sharp, network, options.pairs, options.crop, rng, site=site)
     further = further_degraded_pairs(train_blurred, train_estimates, network, options.pairs // 2, options.crop, rng,
                                      mpp=tiles.mpp)
-    entry = {"file": name, "site_model": asdict(site), "simulated_pairs": int(len(simulated["kinds"])),
+    entry = {"file": name, "simulated_pairs": int(len(simulated["kinds"])),
              "further_degraded_pairs": int(len(further["kinds"])), "kept": False}
     if entry["simulated_pairs"] == 0:
         # Measured (benchmarks/adapt.py): trained on further-degraded pairs alone, a network under-restores the
@@ -274,7 +296,7 @@ def _adapted_restorer(network: str, tiles, split: dict, options: AdaptOptions, s
     net = net.cpu().eval()
     entry["train_seconds"] = round(time.perf_counter() - t0, 1)
 
-    entry.update(_restorer_scores(network, net, shipped, tiles, split, site, options, adapted_iterations=(
+    entry.update(_restorer_scores(network, net, shipped, data, options, adapted_iterations=(
         options.max_iterations if entry["further_degraded_pairs"] else 1)))
     iterations = choose_iterations(entry["one_level_down"]["adapted"], entry["scanned_blur"]["adapted"])
     entry["iterations"] = iterations
@@ -289,20 +311,20 @@ def _adapted_restorer(network: str, tiles, split: dict, options: AdaptOptions, s
     return _finish(entry, record, checkpoints, network)
 
 
-def _restorer_scores(network: str, net, shipped, tiles, split: dict, site, options: AdaptOptions, *,
+def _restorer_scores(network: str, net, shipped, data: _SiteData, options: AdaptOptions, *,
                      adapted_iterations: int) -> dict:
     """Shipped against adapted on the held-back tiles: simulated blur, one level down, the guard on scanned blur."""
     from wsi_deblur.adaptation.evaluation import further_degraded_scores, restorer_scores
     from wsi_deblur.adaptation.iterations import iteration_scores
     from wsi_deblur.adaptation.pairs import ROUTE_NETWORK, further_degraded_pairs, simulated_pairs
 
+    tiles, split, reference = data.tiles, data.split, data.reference
     held_rng = np.random.default_rng(HELD_OUT_SEED + RESTORER_NETWORKS.index(network))
     held = simulated_pairs(tiles.sharp[split["held_sharp"]], network, HELD_OUT_PAIRS, options.crop, held_rng,
-                           site=site)
+                           site=data.acquisition)
     held_idx = [i for i in split["held_blurred"] if ROUTE_NETWORK.get(tiles.estimates[i].label) == network]
     windows, estimates = tiles.blurred[held_idx], [tiles.estimates[i] for i in held_idx]
     down = further_degraded_pairs(windows, estimates, network, HELD_OUT_PAIRS, options.crop, held_rng, mpp=tiles.mpp)
-    reference = _reference(tiles)
     return {
         "held_out": {"shipped": restorer_scores(shipped, held), "adapted": restorer_scores(net, held)},
         "one_level_down": {"n": int(len(down["kinds"])), "shipped": further_degraded_scores(shipped, down),
@@ -347,20 +369,12 @@ def _keep_restorer(entry: dict, iterations: int) -> tuple[bool, str]:
     return True, "; ".join(parts)
 
 
-def _reference(tiles) -> np.ndarray | None:
-    """The site's in-focus spectrum (the guard's cap), from its sampled in-focus tiles."""
-    from wsi_deblur.restore.guard import band_amplitude
-
-    return band_amplitude(tiles.sharp[:8]) if len(tiles.sharp) else None
-
-
-def _adapted_classifier(tiles, split: dict, options: AdaptOptions, staged, checkpoints, say: Progress) -> dict:
+def _adapted_classifier(data: _SiteData, options: AdaptOptions, staged, checkpoints, say: Progress) -> dict:
     """Fine-tune BlurNet on the site's in-focus tiles degraded into the four classes; keep it if not worse."""
     from safetensors.torch import save_file
 
     from wsi_deblur.adaptation.evaluation import classifier_scores
     from wsi_deblur.adaptation.pairs import classifier_crops
-    from wsi_deblur.adaptation.site_model import fit_site
     from wsi_deblur.classify.neural import NeuralBlurClassifier, default_weights, load_blurnet
     from wsi_deblur.training.loops import Schedule, fit_blurnet
     from wsi_deblur.weights import CLASSIFIER_WEIGHTS
@@ -369,9 +383,9 @@ def _adapted_classifier(tiles, split: dict, options: AdaptOptions, staged, check
     if checkpoints.done("classifier"):
         say("BlurNet: reused from the interrupted run")
         return json.loads(record.read_text())
+    tiles, split, site = data.tiles, data.split, data.acquisition
     rng = np.random.default_rng(options.seed + 20)
     train_sharp = tiles.sharp[split["train_sharp"]]
-    site = fit_site(train_sharp, [tiles.estimates[i] for i in split["train_blurred"]], mpp=tiles.mpp)
     crops = classifier_crops(train_sharp, options.pairs, options.crop, rng, site=site)
     entry = {"file": CLASSIFIER_WEIGHTS, "crops": int(len(crops["labels"])), "kept": False}
     if entry["crops"] == 0:

@@ -122,12 +122,11 @@ def resume_key(path: str | Path, options: RunOptions, *, restore: bool) -> str:
 
 def models_used(options: RunOptions, *, restore: bool) -> dict[str, dict[str, str]]:
     """The weights files a run's networks load: source (shipped or adapted), path, sha256 (for qc.json)."""
-    from wsi_deblur.restore.neural import ROUTES
+    from wsi_deblur.restore.neural import ARCHITECTURES, NeuralRestorer
 
     names = [CLASSIFIER_WEIGHTS] if options.classifier == "neural" else []
-    if restore and options.restorer in ROUTES:
-        names += [restorer_weights_name(options.restorer, blur) for blur in dict.fromkeys(
-            b for route in ROUTES[options.restorer].values() for b in route)]
+    if restore and options.restorer in ARCHITECTURES:
+        names += [restorer_weights_name(options.restorer, blur) for blur in NeuralRestorer(options.restorer).networks]
     return weights_record(names, options.weights)
 
 
