@@ -169,3 +169,28 @@ def test_warnings_are_logged_once_and_quiet_silences_them(tmp_path):
         "about 0.25)"]
     quiet = cli("classify", tmp_path / "f.png", "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == plain.stdout
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 3 MB tmpfs: full after the first few Zarr chunks (needs root; skipped where mount is not allowed)."""
+    import shutil
+    import subprocess
+
+    mount_point = tmp_path / "full"
+    mount_point.mkdir()
+    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3M", "tmpfs",
+                                                        str(mount_point)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], capture_output=True)
+
+
+def test_a_full_disk_is_one_error_line_and_leaves_no_partial_output(full_disk, small_slide):
+    out = full_disk / "out"
+    r = cli("run", small_slide, "-o", out, "--no-progress")
+    assert r.returncode == 1
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "No space left on device" in errors[0], r.stderr
+    assert not [p.name for p in out.iterdir() if ".partial-" in p.name]
+    assert json.loads((out / "manifest.json").read_text())["slides"]["small"]["status"] == "failed"

@@ -1,11 +1,41 @@
-"""Errors that wsi-deblur reports to users as one line."""
+"""The errors wsi-deblur reports to users as one line, and the exit codes of the command.
+
+Every error the package raises on purpose derives from :class:`WsiDeblurError`
+and from the built-in that says what kind of problem it is, so that callers
+can catch either (as tifffile's do): bad input (a slide, an option) is a
+``ValueError``, a file, folder or cluster that fails is an ``OSError``.
+
+=====================  =====================  ==========================================
+error                  built-in               ``wsi-deblur`` exits with
+=====================  =====================  ==========================================
+:class:`SlideError`    ``ValueError``         1 (:data:`EXIT_FAILED`); a batch goes on
+:class:`OptionError`   ``ValueError``         2 (:data:`EXIT_USAGE`), before any work
+``OutputInUse``        ``OSError``            1 (another run holds the output folder)
+``SchedulerLost``      ``ConnectionError``    1, the slide left resumable
+=====================  =====================  ==========================================
+
+Any other ``OSError`` (a full or read-only disk) exits with 1, an interrupt
+with 130 (:data:`EXIT_INTERRUPTED`). The cause stays attached
+(``raise ... from exc``): ``--debug`` prints the whole chain.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+#: Exit codes of ``wsi-deblur``: done; a slide, file or output failed; options refused; interrupted.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-class SlideError(Exception):
+
+class WsiDeblurError(Exception):
+    """The root of the errors wsi-deblur raises on purpose (each also derives from a built-in)."""
+
+
+class OptionError(WsiDeblurError, ValueError):
+    """An option or setting that cannot be used (checked before any work starts)."""
+
+
+class SlideError(WsiDeblurError, ValueError):
     """A slide or image that cannot be processed.
 
     The message always names the file and the reason, so a batch log reads

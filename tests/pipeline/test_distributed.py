@@ -133,3 +133,15 @@ def test_a_local_cluster_serves_nothing_over_http():
             with pytest.raises(urllib.error.HTTPError) as answer:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}{route}", timeout=5)
             assert answer.value.code == 404, route
+
+
+def test_a_remote_scheduler_without_workers_is_refused_in_one_line_instead_of_waiting_forever():
+    from distributed import LocalCluster
+
+    from wsi_deblur.pipeline.scheduler import NoWorkers
+
+    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        with pytest.raises(NoWorkers, match=f"{address}: the Dask scheduler has had no worker for 1 s"):
+            with use_scheduler(address, worker_wait_s=1.0):
+                pass

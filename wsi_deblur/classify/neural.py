@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +15,8 @@ from safetensors.torch import load_file
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.classify.base import luma
 from wsi_deblur.classify.network import DEFOCUS_SCALE_UM, MOTION_SCALE_PX, BlurNet
+
+logger = logging.getLogger(__name__)
 
 WEIGHTS = "blur_classifier.safetensors"
 CROP = 256  # pixels at the working resolution
@@ -38,6 +41,7 @@ def load_blurnet(path: str) -> tuple[BlurNet, dict]:
                   tuple(config.get("strides", (2, 1, 2, 1, 2, 2))))
     net.load_state_dict(load_file(path))
     net.eval()
+    logger.info("%s: BlurNet loaded", path)
     return net, meta
 
 

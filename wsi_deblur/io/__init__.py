@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from pathlib import Path
 
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io.slide import Slide, SlideSource, forget_open_slides, slide_stem
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Slide", "SlideError", "open_slide", "forget_open_slides", "slide_stem"]
 
@@ -37,4 +41,7 @@ def open_slide(path: str | Path, *, mpp: float | None = None, backend: str = "au
         raise SlideError(path, f"--mpp must be a positive number of micrometres per pixel, got {mpp}")
     handle = open_backend(path, backend)
     source = SlideSource(path=path, backend=handle.name, mpp_override=mpp)
-    return Slide(source, handle)
+    slide = Slide(source, handle)
+    logger.info("%s: read with %s, %d x %d px in %d levels, %s um/px", path, handle.name, slide.shape[1],
+                slide.shape[0], len(slide.level_shapes), slide.mpp)
+    return slide

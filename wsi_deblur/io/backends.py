@@ -88,7 +88,7 @@ class TiffBackend:
                 self._tif = tifffile.TiffFile(path)
                 series = self._tif.series[0]
         except Exception as exc:  # tifffile raises many kinds
-            raise SlideError(path, f"not a readable TIFF ({_short(exc)})") from None
+            raise SlideError(path, f"not a readable TIFF ({_short(exc)})") from exc
         try:
             self._axes = series.axes
             if series.dtype != np.uint8:
@@ -101,7 +101,7 @@ class TiffBackend:
             raise
         except Exception as exc:
             self._tif.close()
-            raise SlideError(path, f"cannot read TIFF image data ({_short(exc)})") from None
+            raise SlideError(path, f"cannot read TIFF image data ({_short(exc)})") from exc
         self.level_shapes = [self._yx(level.shape) for level in self._levels]
         vendor = _openslide_vendor(path)
         self.properties = {"tiff.series": series.kind or "generic",
@@ -196,7 +196,7 @@ class OpenSlideBackend:
             # Read the far corner now: a truncated file fails here, not mid-run.
             self._slide.read_region((max(w - 1, 0), max(h - 1, 0)), 0, (1, 1))
         except openslide.OpenSlideError as exc:
-            raise SlideError(path, f"OpenSlide cannot read it ({_short(exc)})") from None
+            raise SlideError(path, f"OpenSlide cannot read it ({_short(exc)})") from exc
         self.level_shapes = [(h, w) for (w, h) in self._slide.level_dimensions]
         self.properties = dict(self._slide.properties)
         self.mpp = _openslide_mpp(self.properties)
@@ -264,12 +264,12 @@ class PillowBackend:
                 dpi = image.info.get("dpi")
         except SlideError:
             raise
-        except Image.DecompressionBombError:
-            raise SlideError(path, "image is too large for a plain image reader; save it as a tiled TIFF") from None
-        except Image.UnidentifiedImageError:
-            raise SlideError(path, "not a slide or image that OpenSlide, tifffile or Pillow can read") from None
+        except Image.DecompressionBombError as exc:
+            raise SlideError(path, "image is too large for a plain image reader; save it as a tiled TIFF") from exc
+        except Image.UnidentifiedImageError as exc:
+            raise SlideError(path, "not a slide or image that OpenSlide, tifffile or Pillow can read") from exc
         except Exception as exc:
-            raise SlideError(path, f"not a readable image ({_short(exc)})") from None
+            raise SlideError(path, f"not a readable image ({_short(exc)})") from exc
         self._pixels = to_rgb8(pixels, path)
         self.level_shapes = [self._pixels.shape[:2]]
         self.properties = {}

@@ -177,7 +177,7 @@ class Slide:
                 raise
             except Exception as exc:  # a corrupt tile deep inside the file
                 raise SlideError(self.path, f"cannot read pixels of level {level} at x={x0}, y={y0} "
-                                            f"({type(exc).__name__}: {str(exc).strip()[:150]})") from None
+                                            f"({type(exc).__name__}: {str(exc).strip()[:150]})") from exc
             out[y0 - y:y1 - y, x0 - x:x1 - x] = pixels
         return out
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE
+from wsi_deblur.errors import OptionError
 from wsi_deblur.report.verdict import VerdictThresholds
 
 
@@ -20,20 +21,22 @@ READERS = ("auto", "tifffile", "openslide", "pillow")
 
 
 def check_choice(name: str, value: Any, allowed: Sequence[str]) -> None:
-    """Raise ValueError unless ``value`` is one of ``allowed``, suggesting the closest.
+    """Raise :class:`~wsi_deblur.errors.OptionError` (a ValueError) unless ``value`` is one of ``allowed``.
+
+    The message suggests the closest allowed value.
 
     Examples
     --------
     >>> check_choice("restorer", "fsat", ("fast", "dbmid", "wiener"))
     Traceback (most recent call last):
     ...
-    ValueError: restorer 'fsat' is not one of fast, dbmid, wiener; did you mean 'fast'?
+    wsi_deblur.errors.OptionError: restorer 'fsat' is not one of fast, dbmid, wiener; did you mean 'fast'?
     """
     if value in allowed:
         return
     close = difflib.get_close_matches(str(value), allowed, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"{name} {value!r} is not one of {', '.join(allowed)}{hint}")
+    raise OptionError(f"{name} {value!r} is not one of {', '.join(allowed)}{hint}")
 
 
 @dataclass(frozen=True)
@@ -114,23 +117,23 @@ class RunOptions:
         for name, low in (("tile_size", 64), ("chunk", 64), ("zarr_chunk", 16), ("halo", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} must be a whole number of pixels of at least {low}, not {value!r}")
+                raise OptionError(f"{name} must be a whole number of pixels of at least {low}, not {value!r}")
         for name in ("min_tissue", "min_confidence"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 hint = f" ({value:g} -> {value / 100:g}?)" if 1.0 < value <= 100.0 else ""
-                raise ValueError(f"{name} is a share in [0, 1], not {value!r}{hint}")
+                raise OptionError(f"{name} is a share in [0, 1], not {value!r}{hint}")
         if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"jpeg_quality must be in 1-100, not {self.jpeg_quality!r}")
+            raise OptionError(f"jpeg_quality must be in 1-100, not {self.jpeg_quality!r}")
         if self.mpp is not None and not (math.isfinite(self.mpp) and 0.0 < self.mpp < 1000.0):
-            raise ValueError(f"mpp must be a pixel size in micrometres (0.25 for a 40x scan), not {self.mpp!r}")
+            raise OptionError(f"mpp must be a pixel size in micrometres (0.25 for a 40x scan), not {self.mpp!r}")
         self.thresholds()  # validates them
         if self.weights is not None:
             from wsi_deblur.weights import check_weights_dir
 
             check_weights_dir(self.weights)
         if self.chunk % self.tile_size or self.chunk % self.zarr_chunk:
-            raise ValueError(f"chunk ({self.chunk}) must be a multiple of tile_size ({self.tile_size}) "
+            raise OptionError(f"chunk ({self.chunk}) must be a multiple of tile_size ({self.tile_size}) "
                              f"and of zarr_chunk ({self.zarr_chunk})")
 
     def thresholds(self) -> VerdictThresholds:

@@ -9,17 +9,24 @@ from typing import Any
 
 import dask
 
-from wsi_deblur.errors import Resumable
+from wsi_deblur.errors import OptionError, Resumable, WsiDeblurError
 
 #: How long a local cluster's task may wait for a worker to run it before it fails.
 NO_WORKERS_TIMEOUT = "300s"
+#: How long a run waits for a remote scheduler to have its first worker before it gives up (seconds).
+REMOTE_WORKER_WAIT_S = 300.0
 #: A local cluster serves nothing over HTTP: distributed's scheduler and workers always listen (on
 #: 127.0.0.1 here) for their routes (cluster info, metrics, a proxy) even with the dashboard off.
 NO_HTTP = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
 
 
+class NoWorkers(WsiDeblurError, ConnectionError):
+    """A remote Dask scheduler that has no worker to run the work."""
+
+
 @contextlib.contextmanager
-def use_scheduler(spec: str | None = None, *, n_workers: int | None = None) -> Iterator[Any]:
+def use_scheduler(spec: str | None = None, *, n_workers: int | None = None,
+                  worker_wait_s: float = REMOTE_WORKER_WAIT_S) -> Iterator[Any]:
     """Run the Dask work inside the block on the scheduler ``spec``.
 
     Parameters
@@ -35,13 +42,17 @@ def use_scheduler(spec: str | None = None, *, n_workers: int | None = None) -> I
         A task that finds no worker for :data:`NO_WORKERS_TIMEOUT` fails (a
         local cluster's scheduler reads it; a remote one has its own setting,
         ``distributed.scheduler.no-workers-timeout``).
+    worker_wait_s : float
+        A remote scheduler without workers gets this long to gain its first
+        one; then :class:`NoWorkers` is raised (one line, before any work)
+        instead of waiting forever.
 
     Yields
     ------
     distributed.Client or None
     """
     if n_workers is not None and n_workers < 1:
-        raise ValueError(f"--workers must be at least 1, not {n_workers} (a cluster without workers never finishes)")
+        raise OptionError(f"--workers must be at least 1, not {n_workers} (a cluster without workers never finishes)")
     # Task fusion would merge the GPU-annotated restore tasks into others
     # and lose their annotation (DESIGN.md §3). A task no worker can run
     # (every worker lost) fails after NO_WORKERS_TIMEOUT instead of waiting forever.
@@ -60,10 +71,15 @@ def use_scheduler(spec: str | None = None, *, n_workers: int | None = None) -> I
                 yield client
             return
         with Client(spec) as client:
+            try:
+                client.wait_for_workers(1, timeout=worker_wait_s)
+            except TimeoutError as exc:
+                raise NoWorkers(f"{spec}: the Dask scheduler has had no worker for {worker_wait_s:.0f} s; start "
+                                f"some (dask worker {spec}) or use --scheduler local") from exc
             yield client
 
 
-class SchedulerLost(Resumable, ConnectionError):
+class SchedulerLost(Resumable, WsiDeblurError, ConnectionError):
     """The Dask scheduler went away while work was running: that work is kept for the next run to resume."""
 
 
@@ -100,10 +116,31 @@ def compute(*collections: Any, progress: bool = False, label: str = "") -> Seque
             print(label, file=sys.stderr)
             show(futures, notebook=False)
         return _gather(client, futures)
-    if progress:
-        from dask.diagnostics import ProgressBar
+    with _joined_threads() as extra:
+        if progress:
+            from dask.diagnostics import ProgressBar
 
-        print(label, file=sys.stderr)
-        with ProgressBar(out=sys.stderr, minimum=1.0):
-            return dask.compute(*collections)
-    return dask.compute(*collections)
+            print(label, file=sys.stderr)
+            with ProgressBar(out=sys.stderr, minimum=1.0):
+                return dask.compute(*collections, **extra)
+        return dask.compute(*collections, **extra)
+
+
+@contextlib.contextmanager
+def _joined_threads() -> Iterator[dict]:
+    """A thread pool of Dask's size for one threaded compute, joined before the block is left.
+
+    When one task fails (a full disk), Dask raises at once while the tasks
+    already running go on writing; with this pool every one of them has
+    finished before the caller cleans up, so nothing is written after it.
+    Yields the ``dask.compute`` keywords (none on another scheduler).
+    """
+    if dask.config.get("scheduler", None) not in (None, "threads", "threading"):
+        yield {}
+        return
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = dask.config.get("num_workers", None) or os.cpu_count() or 1
+    with ThreadPoolExecutor(workers) as pool:
+        yield {"pool": pool}

@@ -15,12 +15,13 @@ import os
 import time
 from pathlib import Path
 
+from wsi_deblur.errors import WsiDeblurError
 from wsi_deblur.write.location import is_local, output_path
 
 LOCK_NAME = ".wsi-deblur.lock"
 
 
-class OutputInUse(OSError):
+class OutputInUse(WsiDeblurError, OSError):
     """The output folder is being written by another run."""
 
 

@@ -22,12 +22,19 @@ interrupted is never resumed.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 import uuid
 from collections.abc import Sequence
 
 from wsi_deblur.errors import Resumable
 from wsi_deblur.write.location import OutputPath, move, output_path, remove
+
+logger = logging.getLogger(__name__)
+
+#: How long a discarded staging folder's in-flight writes get to land before the second removal (seconds).
+DISCARD_SETTLE_S = 0.5
 
 #: Written in the staging folder when its commit starts.
 COMMITTING = ".committing"
@@ -62,6 +69,7 @@ class StagedOutputs:
         self.stem = stem
         for leftover in self.out_dir.iterdir():
             if leftover.name.startswith(f".{stem}.") and ".old-" in leftover.name:
+                logger.info("%s: removed, an older output moved aside by a commit that was stopped", leftover)
                 remove(leftover)  # moved aside by a commit that was killed
         if resume_key is None:
             self.staging = self.out_dir / f".{stem}.partial-{uuid.uuid4().hex[:8]}"
@@ -69,10 +77,15 @@ class StagedOutputs:
             self.staging = self.out_dir / f".{stem}.partial-{resume_key}"
             for stale in self.out_dir.iterdir():
                 if stale.name.startswith(f".{stem}.partial-") and stale.name != self.staging.name:
+                    logger.info("%s: removed, the unfinished work of another file or other settings", stale)
                     remove(stale)  # another file or other settings: cannot be resumed
         if (self.staging / COMMITTING).exists():
+            logger.info("%s: removed, stopped while its outputs moved into place (the slide starts over)",
+                        self.staging)
             remove(self.staging)  # killed while committing: part of it has moved out, it cannot be resumed
         self.resumed = self.staging.exists()
+        if self.resumed:
+            logger.info("%s: resuming from the finished work in %s", stem, self.staging)
         self.staging.mkdir(exist_ok=True)
         self.committed: list[OutputPath] = []
 
@@ -115,6 +128,14 @@ class StagedOutputs:
         return self.committed
 
     def discard(self) -> None:
+        """Remove the staging folder, and again once any write still in flight has landed.
+
+        When a write fails (a full disk), Zarr's other chunk writes of that
+        call may still be in flight on its I/O loop and land a moment after
+        the error reached us: a second pass, after they settle, takes them too.
+        """
+        remove(self.staging)
+        time.sleep(DISCARD_SETTLE_S)
         remove(self.staging)
 
     def __enter__(self) -> StagedOutputs:

@@ -1,0 +1,40 @@
+"""Out-of-range and misspelt options, as a hostile probe tried them: each is refused once, in one line, with
+exit status 2, before any slide is opened and before anything is written."""
+
+import pytest
+
+from wsi_deblur.cli import main
+
+BAD_OPTIONS = [
+    (["run", "--min-confidence", "80"], "min_confidence"),  # a percent for a probability
+    (["run", "--min-tissue", "2"], "min_tissue"),
+    (["run", "--jpeg-quality", "0"], "jpeg_quality"),
+    (["run", "--jpeg-quality", "500"], "jpeg_quality"),
+    (["run", "--mpp", "inf"], "mpp"),
+    (["run", "--mpp", "-0.5"], "mpp"),
+    (["qc", "--tile-size", "0"], "tile_size"),
+    (["qc", "--chunk", "0"], "chunk"),
+    (["run", "--halo", "-5"], "halo"),
+    (["restore", "--device", "bogus"], "device"),
+    (["run", "--scheduler", "local", "--workers", "0"], "--workers"),
+]
+
+
+@pytest.mark.parametrize("args, names", BAD_OPTIONS, ids=[" ".join(a) for a, _ in BAD_OPTIONS])
+def test_a_bad_option_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, small_slide, args, names):
+    out = tmp_path / "out"
+    status = main([args[0], str(small_slide), "-o", str(out), *args[1:]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1 and err[0].startswith("error: ") and names in err[0], err
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("args", [["run", "--restorer", "fsat"], ["restore", "--restorer", "bcn"],
+                                  ["run", "--tiff-compression", "jpg"]])
+def test_a_misspelt_choice_is_refused_by_the_parser_naming_the_choices(tmp_path, capsys, small_slide, args):
+    with pytest.raises(SystemExit) as exit_info:
+        main([args[0], str(small_slide), "-o", str(tmp_path / "out"), *args[1:]])
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
