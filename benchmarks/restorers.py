@@ -1,8 +1,9 @@
 """Speed of the deblurring networks and of `restore` / `run` end to end.
 
     python benchmarks/restorers.py [--window 576] [--field 2048] [--slide 8192] [--work out/bench]
+    python benchmarks/restorers.py --networks-only      # part 1 only (a minute)
 
-1. Each network (``fast``, ``dbmid``) on batches of slide windows (``window`` px,
+1. Each network (``fast``, ``dbmid``, ``bcr``) on batches of slide windows (``window`` px,
    the default tile + halo): fp32 with PyTorch defaults (NCHW), fp32
    channels-last, bf16 autocast channels-last; on CUDA (when present) fp32 and
    fp16. Mpx/s of input.
@@ -38,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import benchmark_slide, run_child  # noqa: E402
 
 from wsi_deblur.models import RESTORERS  # noqa: E402
-from wsi_deblur.restore.networks import ARCHITECTURES  # noqa: E402
-from wsi_deblur.restore.neural import default_weights, load_deblur_network  # noqa: E402
+from wsi_deblur.restore.networks import ARCHITECTURES, network_conditions  # noqa: E402
+from wsi_deblur.restore.neural import NeuralRestorer, default_weights, load_deblur_network  # noqa: E402
 
 
 def _timed(fn, min_seconds: float = 3.0) -> float:
@@ -53,11 +54,13 @@ def _timed(fn, min_seconds: float = 3.0) -> float:
 
 
 def network_speed(arch: str, window: int, batch: int) -> dict[str, float]:
-    """Mpx/s of the DL_defocus network of ``arch`` in each precision and layout this machine offers."""
+    """Mpx/s of the DL_defocus network of ``arch`` (``bcr``: its one network) in each precision and layout."""
     torch.set_num_threads(os.cpu_count() or 1)  # PyTorch's default: all cores
-    net = load_deblur_network(str(default_weights(arch, "defocus")), "cpu")
+    weights = str(default_weights(arch, NeuralRestorer(arch).networks[0]))
+    net = load_deblur_network(weights, "cpu")
     pixels = batch * window * window
     x = torch.rand(batch, 3, window, window)
+    extra = network_conditions(net, batch)
     out = {}
     settings = {"cpu fp32, PyTorch defaults": (torch.contiguous_format, False),
                 "cpu fp32 channels-last": (torch.channels_last, False),
@@ -68,18 +71,19 @@ def network_speed(arch: str, window: int, batch: int) -> dict[str, float]:
 
         def step():
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                model(xin)
+                model(xin, *extra)
 
         out[name] = pixels / _timed(step) / 1e6
     net.to(memory_format=torch.channels_last)
     if torch.cuda.is_available():
         for name, dtype in (("cuda fp32", torch.float32), ("cuda fp16", torch.float16)):
-            model = load_deblur_network(str(default_weights(arch, "defocus")), "cuda").to(dtype)
+            model = load_deblur_network(weights, "cuda").to(dtype)
             xin = x.to("cuda", dtype)
+            extra_cuda = tuple(e.to("cuda") for e in extra)
 
             def step():
                 with torch.inference_mode():
-                    model(xin)
+                    model(xin, *extra_cuda)
                 torch.cuda.synchronize()
 
             out[name] = pixels / _timed(step) / 1e6
@@ -134,6 +138,7 @@ def main() -> None:
     parser.add_argument("--field", type=int, default=2048)
     parser.add_argument("--slide", type=int, default=8192)
     parser.add_argument("--work", type=Path, default=Path("out/bench"))
+    parser.add_argument("--networks-only", action="store_true", help="only the networks' speed (part 1)")
     args = parser.parse_args()
     results: dict = {"threads": torch.get_num_threads(), "networks": {}}
 
@@ -144,6 +149,8 @@ def main() -> None:
     print("| model | " + " | ".join(settings) + " |\n|---|" + "---|" * len(settings))
     for arch, row in results["networks"].items():
         print(f"| {arch} | " + " | ".join(f"{row[s]:.2f}" for s in settings) + " |")
+    if args.networks_only:
+        return
 
     reference = results["networks"]["dbmid"]["cpu fp32, PyTorch defaults"]
     results["restore"] = {}

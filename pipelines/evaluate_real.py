@@ -2,6 +2,7 @@
 
     python -m pipelines.evaluate_real --out out/eval-real
     python -m pipelines.evaluate_real --fast-weights out/candidate --out out/eval-real-candidate
+    python -m pipelines.evaluate_real --bcr-weights out/bcr --out out/eval-real-bcr     # a bcr candidate
 
 A real pair is one field scanned at the in-focus position and out of focus:
 ``<name>-in-focus.png`` and ``<name>-out-of-focus.png`` in
@@ -111,12 +112,13 @@ def fit_forward_model(sharp: np.ndarray, blurred: np.ndarray, mpp: float, rng: n
     }
 
 
-def restorers(fast_weights: str | None) -> dict:
+def restorers(fast_weights: str | None, bcr_weights: str | None = None) -> dict:
     from wsi_deblur.restore.neural import NeuralRestorer
     from wsi_deblur.restore.wiener import WienerRestorer
 
     return {"fast": NeuralRestorer("fast", weights_dir=fast_weights, threads=2),
-            "dbmid": NeuralRestorer("dbmid", threads=2), "wiener": WienerRestorer()}
+            "dbmid": NeuralRestorer("dbmid", threads=2),
+            "bcr": NeuralRestorer("bcr", weights_dir=bcr_weights, threads=2), "wiener": WienerRestorer()}
 
 
 def richardson_lucy_gaussian(image: np.ndarray, sigma: float = 6.0, iterations: int = 10) -> np.ndarray:
@@ -128,7 +130,7 @@ def richardson_lucy_gaussian(image: np.ndarray, sigma: float = 6.0, iterations: 
 
 
 def evaluate_pair(name: str, sharp_path: Path, blurred_path: Path, mpp: float, fast_weights: str | None,
-                  blurnet_weights: str | None = None) -> dict:
+                  blurnet_weights: str | None = None, bcr_weights: str | None = None) -> dict:
     from wsi_deblur.classify.image import classify_image
     from wsi_deblur.classify.neural import NeuralBlurClassifier
     from wsi_deblur.restore.image import restore_slide_region
@@ -148,7 +150,7 @@ def evaluate_pair(name: str, sharp_path: Path, blurred_path: Path, mpp: float, f
     rows = [{"method": "as scanned", **scores(blurred, sharp)},
             {"method": "Richardson-Lucy, Gaussian std 6 px, 10 iterations",
              **scores(richardson_lucy_gaussian(blurred), sharp)}]
-    for rname, restorer in restorers(fast_weights).items():
+    for rname, restorer in restorers(fast_weights, bcr_weights).items():
         for route, estimate in (("detected", detected), ("defocus", forced)):
             for guard in (True, False):
                 t0 = time.perf_counter()
@@ -207,6 +209,8 @@ def main() -> None:
     parser.add_argument("--mpp", type=float, default=0.25, help="pixel size of pairs without a <name>.json")
     parser.add_argument("--fast-weights", type=str, default=None,
                         help="folder of candidate fast weights, to compare before shipping")
+    parser.add_argument("--bcr-weights", type=str, default=None,
+                        help="folder of a candidate deblur_bcr_all.safetensors, to compare before shipping")
     parser.add_argument("--blurnet-weights", type=str, default=None,
                         help="candidate BlurNet safetensors, to compare before shipping")
     args = parser.parse_args()
@@ -217,10 +221,11 @@ def main() -> None:
     pairs = find_pairs(folder)
     if not pairs:
         parser.exit(1, f"{folder}: no <name>-in-focus.png / <name>-out-of-focus.png pairs\n")
-    results = [evaluate_pair(name, s, b, pair_mpp(folder, name, args.mpp), args.fast_weights, args.blurnet_weights)
-               for name, s, b in pairs]
+    results = [evaluate_pair(name, s, b, pair_mpp(folder, name, args.mpp), args.fast_weights, args.blurnet_weights,
+                             args.bcr_weights) for name, s, b in pairs]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "real.json").write_text(json.dumps({"fast_weights": args.fast_weights or "shipped",
+                                                    "bcr_weights": args.bcr_weights or "shipped",
                                                     "blurnet_weights": args.blurnet_weights or "shipped",
                                                     "pairs": results}, indent=2) + "\n")
     (args.out / "real.md").write_text(markdown(results))

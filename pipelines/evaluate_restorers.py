@@ -2,15 +2,17 @@
 
     python -m pipelines.evaluate_restorers --data out/data/restore-128.npz --out out/eval
     python -m pipelines.evaluate_restorers --fast-weights out/candidate --out out/eval-candidate  # before shipping
+    python -m pipelines.evaluate_restorers --bcr-weights out/bcr --out out/eval-bcr             # a bcr candidate
 
 On the test pairs of :mod:`pipelines.restore_data` (fields never used in
 training), per blur type and severity bin, SSIM and PSNR against the sharp
 field of:
 
 - the blurred input;
-- ``fast`` and ``dbmid``, each routed by the *true* blur type and motion
-  direction (the networks' own quality) and, for ``fast``, also by the type
-  and direction BlurNet detects on the crop (the product end to end), and
+- ``fast``, ``dbmid`` and ``bcr``, each routed by the *true* blur type and
+  motion direction (``bcr`` also told the true PSF: the networks' own
+  quality) and, for ``fast`` and ``bcr``, also by the type, direction (and
+  PSF) BlurNet detects on the crop (the product end to end), and ``fast``
   with mixed blur through DBMID's chain (DL_motion, then DL_defocus) instead
   of its DL_mixed;
 - Richardson-Lucy (30 iterations) given the true per-channel PSF;
@@ -25,7 +27,8 @@ fields differ far more than the networks do (dense H&E tissue against sparse
 cytology on glass), and the headline mean weighs every field alike.
 
 Also the no-artefact check on real sharp scans: every held-out field, untouched
-by the simulator, forced through each network (DL_defocus, DL_motion, DL_mixed);
+by the simulator, forced through each network (DL_defocus, DL_motion, DL_mixed;
+``bcr`` told the PSF BlurNet estimates on the field, as each blur type);
 SSIM of output to input.
 
 Writes ``restoration.json`` and ``restoration.md`` (the table in the README).
@@ -47,7 +50,7 @@ from wsi_deblur.blur.degrade import psf_of
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.blur.simulate import BlurParams, Optics
 from wsi_deblur.io import open_slide
-from wsi_deblur.restore.neural import NeuralRestorer, run_network
+from wsi_deblur.restore.neural import NeuralRestorer, psf_conditions, run_network
 
 #: Severity bins: added defocus std (px) for defocus, motion length (px) for motion and mixed.
 BINS = {"defocus": (1.2, 2.5, 4.0, 6.0), "motion": (5, 15, 25, 40), "mixed": (5, 15, 25, 40)}
@@ -141,8 +144,13 @@ def gains_per_field(gain: np.ndarray, kinds: np.ndarray, fields: np.ndarray, sou
 
 
 def sharp_field_check(root: Path, sources: list[str], restorers: dict[str, NeuralRestorer],
-                      crop: int = 1024) -> dict:
-    """SSIM(output, input) of real sharp held-out fields forced through each network."""
+                      crop: int = 1024, classifier=None) -> dict:
+    """SSIM(output, input) of real sharp held-out fields forced through each network.
+
+    A network told the PSF (``bcr``) is told what ``classifier`` estimates on the field, as each blur type.
+    """
+    from dataclasses import replace
+
     out: dict[str, list[float]] = {}
     for rel in sources:
         slide = open_slide(str(root / rel))
@@ -150,6 +158,14 @@ def sharp_field_check(root: Path, sources: list[str], restorers: dict[str, Neura
         hh, ww = min(h, crop), min(w, crop)
         image = slide.read_region((h - hh) // 2, (w - ww) // 2, hh, ww)
         for name, restorer in restorers.items():
+            if restorer.architecture == "bcr":
+                found = classifier.classify(image[None])[0]
+                for label in RESTORED_KINDS:
+                    psf = psf_conditions([replace(found, label=label)])
+                    restored = run_network(restorer.network("all"), image[None], psf=psf, threads=restorer.threads)[0]
+                    out.setdefault(f"{name} told BlurNet's PSF as {label}", []).append(
+                        float(ssim(restored, image, channel_axis=2)))
+                continue
             for blur in restorer.networks:
                 restored = run_network(restorer.network(blur), image[None], threads=restorer.threads)[0]
                 out.setdefault(f"{name} DL_{blur}", []).append(float(ssim(restored, image, channel_axis=2)))
@@ -166,6 +182,8 @@ def main() -> None:
     parser.add_argument("--fast-weights", type=str, default=None,
                         help="folder of candidate fast weights (deblur_fast_<blur>.safetensors for defocus, motion "
                              "and mixed), to compare before shipping; default: those shipped in the package")
+    parser.add_argument("--bcr-weights", type=str, default=None,
+                        help="folder of a candidate deblur_bcr_all.safetensors; default: the shipped one")
     parser.add_argument("--baseline-limit", type=int, default=40,
                         help="pairs per blur type for the (slow) classical baselines")
     args = parser.parse_args()
@@ -173,7 +191,8 @@ def main() -> None:
     blurred, sharp, kinds, params = (data[f"test_{k}"] for k in ("blurred", "sharp", "kind", "params"))
     if args.limit:
         blurred, sharp, kinds, params = blurred[:args.limit], sharp[:args.limit], kinds[:args.limit], params[:args.limit]
-    restorers = {"fast": NeuralRestorer("fast", weights_dir=args.fast_weights), "dbmid": NeuralRestorer("dbmid")}
+    restorers = {"fast": NeuralRestorer("fast", weights_dir=args.fast_weights), "dbmid": NeuralRestorer("dbmid"),
+                 "bcr": NeuralRestorer("bcr", weights_dir=args.bcr_weights)}
     from wsi_deblur.classify.neural import NeuralBlurClassifier
 
     classifier = NeuralBlurClassifier()
@@ -185,6 +204,7 @@ def main() -> None:
         seconds[name] = time.perf_counter() - t0
     detected = classifier.classify(blurred)
     methods["fast (detected type)"] = restorers["fast"].restore(blurred, detected)
+    methods["bcr (detected type)"] = restorers["bcr"].restore(blurred, detected)
     guarded, reports = guard_restorations(blurred, methods["fast (true type)"],
                                           [true_estimate(k, p) for k, p in zip(kinds, params)])
     methods["fast (true type), guarded"] = guarded
@@ -220,14 +240,14 @@ def main() -> None:
             print(json.dumps(row), flush=True)
 
     root = shared_data_dir()
-    sharp_check = sharp_field_check(root, [str(s) for s in data["test_sources"]],
-                                    {k: restorers[k] for k in ("fast", "dbmid")})
+    sharp_check = sharp_field_check(root, [str(s) for s in data["test_sources"]], restorers,
+                                    classifier=classifier)
     pixels = blurred.shape[1] * blurred.shape[2] * len(blurred)
-    gain = scores["fast (true type)"][0] - scores["blurred input"][0]
-    fields = (gains_per_field(gain, kinds, data["test_field"][:len(kinds)], [str(s) for s in data["test_sources"]])
-              if "test_field" in data else [])
-    result = {"fast_weights": args.fast_weights or "shipped", "rows": rows, "sharp_fields": sharp_check,
-              "fields": fields,
+    fields = {name: gains_per_field(scores[f"{name} (true type)"][0] - scores["blurred input"][0], kinds,
+                                    data["test_field"][:len(kinds)], [str(s) for s in data["test_sources"]])
+              for name in ("fast", "bcr")} if "test_field" in data else {}
+    result = {"fast_weights": args.fast_weights or "shipped", "bcr_weights": args.bcr_weights or "shipped",
+              "rows": rows, "sharp_fields": sharp_check, "fields": fields,
               "guard_pulled_back": {BLUR_CLASSES[k]: int(sum(r.action == "pulled back"
                                                           for r, kind in zip(reports, kinds) if kind == k))
                                  for k in np.unique(kinds)},
@@ -272,7 +292,7 @@ def mixed_routes(blurred: np.ndarray, kinds: np.ndarray, params: np.ndarray, rou
 
 def markdown_table(result: dict) -> str:
     names = ["blurred input", "fast (true type)", "fast (true type), guarded", "fast (detected type)",
-             "fast, DBMID's mixed chain (true type)", "dbmid (true type)"]
+             "fast, DBMID's mixed chain (true type)", "dbmid (true type)", "bcr (true type)", "bcr (detected type)"]
     base = ["Richardson-Lucy, true PSF", "unsupervised Wiener, true PSF"]
     head = ("| blur | severity | n | " + " | ".join(names) + " | "
             + " | ".join(f"{b} (its input; fast on its pairs)" for b in base)
@@ -291,13 +311,13 @@ def markdown_table(result: dict) -> str:
                        f"(on {v['worst']}; next lowest {v['second_worst']:.4f})"
                        for k, v in result["sharp_fields"].items())
     per_field = ""
-    if result.get("fields"):
-        per_field = ("\n\nSSIM gain of `fast` (true type) over the blurred input, per held-out field:\n\n"
-                     "| field | " + " | ".join(RESTORED_KINDS) + " | mean |\n|" + "---|" * (2 + len(RESTORED_KINDS))
-                     + "\n" + "\n".join(f"| {r['field']} | "
-                                         + " | ".join(f"{r[k]['gain']:+.3f} (n={r[k]['n']})" if k in r else "-"
-                                                      for k in RESTORED_KINDS)
-                                         + f" | {r['mean']:+.3f} |" for r in result["fields"]))
+    for name, fields in (result.get("fields") or {}).items():
+        per_field += (f"\n\nSSIM gain of `{name}` (true type) over the blurred input, per held-out field:\n\n"
+                      "| field | " + " | ".join(RESTORED_KINDS) + " | mean |\n|" + "---|" * (2 + len(RESTORED_KINDS))
+                      + "\n" + "\n".join(f"| {r['field']} | "
+                                          + " | ".join(f"{r[k]['gain']:+.3f} (n={r[k]['n']})" if k in r else "-"
+                                                       for k in RESTORED_KINDS)
+                                          + f" | {r['mean']:+.3f} |" for r in fields))
     return ("SSIM / PSNR (dB) against the sharp field; held-out fields only.\n\n" + head + "\n".join(lines)
             + per_field
             + f"\n\nBlurNet's type on these pairs: {result['classifier_accuracy_on_pairs']:.1%} correct.\n\n"

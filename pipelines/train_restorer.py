@@ -5,6 +5,7 @@
     python -m pipelines.train_restorer --arch fast --blur motion
     python -m pipelines.train_restorer --arch dbmid --blur defocus
     python -m pipelines.train_restorer --arch dbmid --blur motion
+    python -m pipelines.train_restorer --arch bcr --blur all     # one network told the PSF, every blur type
     # fine-tune from earlier weights (how the shipped fast networks were made; see the README):
     python -m pipelines.train_restorer --arch fast --blur defocus --steps 6000 --lr 5e-4 --seed 1 --init W
 
@@ -20,12 +21,18 @@ lies in 0-45 degrees, and the network is told that folded direction (the true
 one plus Gaussian noise of ``--angle-jitter`` degrees std, near BlurNet's
 direction error of 6 degrees mean absolute; in-focus pairs get a random one);
 a half-turn, which keeps the direction, is the only other augmentation.
-``dbmid`` stays blind to the direction, as in the paper.
+``dbmid`` stays blind to the direction, as in the paper. ``bcr`` learns every
+kind at once (``--blur all``), told each pair's PSF as BlurNet would report
+it (widths off by a log-normal factor of ``--width-error``, directions by
+``--angle-jitter``; :func:`wsi_deblur.training.batches.pair_psf`), under
+every quarter-turn and mirror (the direction turned with the pair); its
+held-out metrics are with the true PSF.
 
 Settings: ``dbmid`` as the paper (MSE, Adam at a constant 1e-4); ``fast`` with
 an L1 loss and Adam with a one-cycle schedule peaking at 2e-3 (it converges in
 the few thousand steps a CPU affords); ``--loss l1+ssim`` trains on the SSIM
-the evaluation reports (:mod:`pipelines.losses`). Fixed seeds; fp32, channels-last (bf16
+the evaluation reports (:mod:`wsi_deblur.training.losses`); ``bcr`` adds
+m-rBCR's Fourier L1 over three scales to it (``l1+ssim+fourier``). Fixed seeds; fp32, channels-last (bf16
 training is an order of magnitude slower on this CPU's torch build). Writes
 safetensors with the config in its metadata, a Markdown model card (data,
 settings, held-out metrics, sha256) and a JSON of the same metrics.
@@ -45,9 +52,9 @@ from safetensors.torch import load_file, save_file
 
 from pipelines.provenance import command_line, machine, sha256_of, start_weights
 from wsi_deblur.blur.estimate import BLUR_CLASSES
-from wsi_deblur.restore.networks import build_network, macs_per_pixel
+from wsi_deblur.restore.networks import build_network, macs_per_pixel, network_conditions
 from wsi_deblur.restore.neural import run_network
-from wsi_deblur.training.batches import TRAINING_KINDS, pair_angles
+from wsi_deblur.training.batches import TRAINING_KINDS, pair_angles, pair_psf
 from wsi_deblur.training.loops import Schedule, fit_restorer
 from wsi_deblur.training.losses import LOSSES
 
@@ -60,7 +67,12 @@ DIRECTIONAL_BLURS = ("motion", "mixed")
 DEFAULTS = {
     "fast": {"loss": "l1", "lr": 2e-3, "schedule": "one-cycle", "steps": 5000, "batch": 16, "directional": True},
     "dbmid": {"loss": "mse", "lr": 1e-4, "schedule": "constant", "steps": 1500, "batch": 8, "directional": False},
+    "bcr": {"loss": "l1+ssim+fourier", "lr": 2e-3, "schedule": "one-cycle", "steps": 6000, "batch": 16,
+            "directional": False},
 }
+
+#: The networks each architecture trains (``bcr``: one for every blur type).
+BLURS = {"fast": ("defocus", "motion", "mixed"), "dbmid": ("defocus", "motion"), "bcr": ("all",)}
 
 
 def weights_name(arch: str, blur: str) -> str:
@@ -101,17 +113,17 @@ def load_start_weights(net: torch.nn.Module, state: dict[str, torch.Tensor]) -> 
 
 
 def held_out_metrics(net: torch.nn.Module, blurred: np.ndarray, target: np.ndarray, kinds: np.ndarray,
-                     angles: np.ndarray | None = None) -> dict:
+                     angles: np.ndarray | None = None, psf: np.ndarray | None = None) -> dict:
     """Mean PSNR (dB) and SSIM of input and output against the target, per kind.
 
-    ``angles``: each pair's motion direction, for a directional network.
+    ``angles``: each pair's motion direction, for a directional network; ``psf``: its PSF, for ``bcr``.
     """
     from skimage.metrics import peak_signal_noise_ratio as psnr
     from skimage.metrics import structural_similarity as ssim
 
     net.eval()
     out = {}
-    restored = run_network(net, blurred, angles_deg=angles, max_pixels=8 * blurred.shape[1] * blurred.shape[2])
+    restored = run_network(net, blurred, angles_deg=angles, psf=psf, max_pixels=8 * blurred.shape[1] * blurred.shape[2])
     for k in np.unique(kinds):
         sel = np.where(kinds == k)[0]
         row = {}
@@ -127,7 +139,7 @@ def held_out_metrics(net: torch.nn.Module, blurred: np.ndarray, target: np.ndarr
 def cpu_speed(net: torch.nn.Module, size: int = 512, batch: int = 4) -> float:
     """Mpx/s of fp32 channels-last inference on this machine's threads."""
     x = torch.rand(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
-    extra = (torch.full((batch,), 30.0),) if getattr(net, "directional", False) else ()
+    extra = network_conditions(net, batch)
     net = net.eval()
     with torch.inference_mode():
         net(x, *extra)
@@ -151,16 +163,20 @@ def write_card(path: Path, weights: Path, info: dict) -> None:
                      f"{m['input_ssim']:.4f} | {m['output_ssim']:.4f} |" for kind, m in info["test"].items())
     role = {"defocus": "DL_defocus: defocused -> sharp",
             "motion": "DL_motion: motion -> sharp, and mixed -> defocus only (then DL_defocus)",
-            "mixed": "DL_mixed: mixed (motion and defocus) -> sharp"}[info["blur"]]
+            "mixed": "DL_mixed: mixed (motion and defocus) -> sharp",
+            "all": "every blur type -> sharp, told the estimated PSF"}[info["blur"]]
     mixed_route = "DL_mixed" if info["arch"] == "fast" else "DL_motion then DL_defocus"
+    routes = (f"in_focus untouched, defocus -> DL_defocus, motion -> DL_motion, mixed -> {mixed_route}"
+              if info["blur"] != "all" else
+              "in_focus untouched; defocus, motion and mixed -> this network, told the tile's estimated PSF "
+              "(defocus width, motion length and direction)")
     directional = '"directional"' in info["architecture"]
     directional_note = "; each pair folded by its true direction" if directional else ""
     path.write_text(f"""# {info['arch']} deblurring network, {role} (`{weights.name}`)
 
 Input and output: RGB in [0, 1], `(n, 3, y, x)`, any size, level-0 pixels of
 the slide (trained at about 0.5 um/px). Routed by the blur classifier:
-in_focus untouched, defocus -> DL_defocus, motion -> DL_motion, mixed ->
-{mixed_route}.
+{routes}.
 
 - **Architecture**: {info['architecture']}; {info['parameters']} parameters;
   {info['macs_per_pixel']:.0f} multiply-accumulates per pixel.
@@ -195,7 +211,7 @@ sha256 of `{weights.name}`: `{sha}`
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", choices=("fast", "dbmid"), default="fast")
+    parser.add_argument("--arch", choices=tuple(DEFAULTS), default="fast")
     parser.add_argument("--blur", choices=tuple(TRAINING_KINDS), required=True)
     parser.add_argument("--data", type=Path, default=Path("out/data/restore-128.npz"))
     parser.add_argument("--steps", type=int)
@@ -211,6 +227,10 @@ def main() -> None:
                              "(default: yes for fast; dbmid is blind, as in the paper)")
     parser.add_argument("--angle-jitter", type=float, default=5.0,
                         help="std (degrees) of the error added to the true direction of training pairs")
+    parser.add_argument("--width-error", type=float, default=0.2,
+                        help="bcr: std of the log-normal error on the defocus width and motion length it is told")
+    parser.add_argument("--width-uncertainty", type=float, default=0.0,
+                        help="bcr: filters on the OTF's moments over this log-normal width error (0: the OTF as told)")
     parser.add_argument("--widths", type=int, nargs="+",
                         help="feature maps per level (fast: 32 96, or three levels, e.g. 32 96 96; "
                              "default: those of --init, else 32 96)")
@@ -219,6 +239,8 @@ def main() -> None:
                                                   "network, whose third level starts as a no-op); "
                                                   "default: random initialisation")
     args = parser.parse_args()
+    if args.blur not in BLURS[args.arch]:
+        parser.error(f"--arch {args.arch} trains {', '.join(BLURS[args.arch])}, not --blur {args.blur}")
     cfg = dict(DEFAULTS[args.arch])
     cfg.update({k: getattr(args, k) for k in ("steps", "batch", "lr", "loss", "directional")
                 if getattr(args, k) is not None})
@@ -232,7 +254,7 @@ def main() -> None:
     blurred, target, kinds, params = select(data, "train", args.blur)
     test_blurred, test_target, test_kinds, test_params = select(data, "test", args.blur)
     widths = args.widths or (start_widths(args.init) if args.init is not None else None)
-    net = build_network(args.arch, widths, directional=directional)
+    net = build_network(args.arch, widths, directional=directional, width_uncertainty=args.width_uncertainty)
     init = start_weights(args.init)
     if args.init is not None:
         try:
@@ -247,15 +269,19 @@ def main() -> None:
 
     fit_restorer(net, blurred, target, kinds, params,
                  Schedule(cfg["steps"], cfg["batch"], cfg["lr"], one_cycle=cfg["schedule"] == "one-cycle"), rng,
-                 loss=cfg["loss"], angle_jitter_deg=args.angle_jitter, on_step=report)
+                 loss=cfg["loss"], angle_jitter_deg=args.angle_jitter, width_error=args.width_error, on_step=report)
     train_seconds = time.perf_counter() - t0
     test_angles = pair_angles(test_kinds, test_params, np.random.default_rng(12), 0.0) if directional else None
-    test = held_out_metrics(net, test_blurred, test_target, test_kinds, test_angles)
+    test_psf = pair_psf(test_kinds, test_params, np.random.default_rng(12), width_error=0.0,
+                        direction_error_deg=0.0) if args.arch == "bcr" else None
+    test = held_out_metrics(net, test_blurred, test_target, test_kinds, test_angles, test_psf)
     print(json.dumps(test))
 
     config = {"architecture": args.arch, "widths": list(net.widths), "blur": args.blur}
     if directional:
         config["directional"] = True
+    if args.width_uncertainty:
+        config["width_uncertainty"] = args.width_uncertainty
     out_path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out_path),
               metadata={"config": json.dumps(config), "format": "pt"})
@@ -271,6 +297,8 @@ def main() -> None:
                      f"{cfg['steps']} steps of {cfg['batch']}, seed {args.seed}"
                      + (f", folded by direction (direction jitter {args.angle_jitter} deg std)"
                         if directional else "")
+                     + (f", told the PSF (widths off by {args.width_error} log-normal std, directions by "
+                        f"{args.angle_jitter} deg std)" if args.arch == "bcr" else "")
                      + (f", starting from {init}" if init else "")),
         "command": command_line("pipelines.train_restorer"),
         "machine": machine(), "cpu_mpx_per_s": cpu_speed(net), "threads": args.threads,

@@ -12,11 +12,10 @@ from pathlib import Path
 
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE
-from wsi_deblur.errors import SlideError
+from wsi_deblur.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SlideError
 from wsi_deblur.models import CLASSIFIERS, RESTORERS
 from wsi_deblur.pipeline.options import NGFF_VERSIONS, READERS, TIFF_COMPRESSIONS, ZARR_COMPRESSIONS
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 logger = logging.getLogger("wsi_deblur.cli")
 
@@ -74,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="blur QC and restoration: OME-Zarr, OME-TIFF, qc.json per slide")
     _add_run_options(run)
     run.add_argument("--restorer", default="fast", choices=RESTORERS,
-                     help="fast (default: light networks), dbmid (the paper's networks) or wiener")
+                     help="fast (default: light networks), dbmid (the paper's networks), bcr (a learned "
+                          "deconvolution told each tile's PSF) or wiener")
     run.add_argument("--gpu", action="store_true", help="place restoration on workers with a GPU resource")
     run.add_argument("--no-guard", action="store_true",
                      help="keep every restoration as the restorer made it (default: a restoration that contradicts "
@@ -103,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="deblur whole images (fields, tiles) into DIR/<stem>.png")
     restore.add_argument("images", nargs="+", help="image files")
     restore.add_argument("-o", "--out", required=True, help="output folder")
-    restore.add_argument("--model", default="fast", choices=RESTORERS,
-                         help="fast (default), dbmid (the paper's architecture) or wiener (classical)")
+    restore.add_argument("--restorer", "--model", dest="model", default="fast", choices=RESTORERS,
+                         help="fast (default), dbmid (the paper's architecture), bcr (a learned deconvolution "
+                              "told each image's PSF) or wiener (classical)")
     restore.add_argument("--blur-type", choices=BLUR_CLASSES,
                          help="force the route instead of detecting the blur type")
     restore.add_argument("--classifier", default="neural", choices=CLASSIFIERS)
@@ -356,15 +357,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "adapt":
             return _cmd_adapt(args)
         return _cmd_demo(args)
-    except (SlideError, ValueError, OSError) as exc:
+    except (ValueError, OSError) as exc:  # SlideError and OptionError among them (wsi_deblur.errors)
         if args.debug:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_FAILED
+        return EXIT_USAGE if isinstance(exc, ValueError) and not isinstance(exc, SlideError) else EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted; completed slides are in place, the slide in progress left nothing under its final "
               "names (run the same command again to resume it)", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def make_classifier(name: str, *, threads: int = 1, weights_dir: str | None = No
     raise ValueError(f"unknown classifier {name!r}; available: {', '.join(CLASSIFIERS)}")
 
 
-RESTORERS = ("fast", "dbmid", "wiener")
+RESTORERS = ("fast", "dbmid", "bcr", "wiener")
 
 
 def make_restorer(name: str, *, device: str | None = None, threads: int = 1,
@@ -38,8 +38,10 @@ def make_restorer(name: str, *, device: str | None = None, threads: int = 1,
     """A restorer by name.
 
     ``fast`` (default: the light networks, DBMID routing), ``dbmid`` (the
-    paper's encoder-decoders, same routing) or ``wiener`` (classical
-    deconvolution with the estimated PSF). ``device`` picks the torch device
+    paper's encoder-decoders, same routing), ``bcr`` (one network, learned
+    deconvolution in the Fourier domain told each window's estimated PSF,
+    after m-rBCR) or ``wiener`` (classical deconvolution with the estimated
+    PSF). ``device`` picks the torch device
     of the networks (default: CUDA when present, else CPU); ``threads`` their
     CPU threads per call (1 under Dask, which runs a task per core).
     ``weights_dir``: a folder written by ``wsi-deblur adapt``; each network
@@ -50,7 +52,7 @@ def make_restorer(name: str, *, device: str | None = None, threads: int = 1,
         from wsi_deblur.restore.wiener import WienerRestorer
 
         return WienerRestorer()
-    if name in ("fast", "dbmid"):
+    if name in ("fast", "dbmid", "bcr"):
         from wsi_deblur.restore.neural import NeuralRestorer
 
         return NeuralRestorer(architecture=name, device=device, threads=threads, weights_dir=weights_dir,

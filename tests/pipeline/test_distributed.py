@@ -145,3 +145,18 @@ def test_a_remote_scheduler_without_workers_is_refused_in_one_line_instead_of_wa
         with pytest.raises(NoWorkers, match=f"{address}: the Dask scheduler has had no worker for 1 s"):
             with use_scheduler(address, worker_wait_s=1.0):
                 pass
+
+
+@pytest.mark.timeout(300)
+def test_bcr_on_a_local_cluster_equals_threads_and_is_recorded(tmp_path, small_slide):
+    """The Fourier filters give the same bytes in worker processes, and qc.json names the one network."""
+    options = RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff=False, restorer="bcr")
+    with use_scheduler(None):
+        a = process_slide(small_slide, tmp_path / "threads", options)
+    with use_scheduler("local", n_workers=2):
+        process_slide(small_slide, tmp_path / "cluster", options)
+    assert a.summary["restored_tiles"] > 0
+    np.testing.assert_array_equal(level0(tmp_path / "threads" / "small.ome.zarr"),
+                                  level0(tmp_path / "cluster" / "small.ome.zarr"))
+    qc = json.loads((tmp_path / "threads" / "small.qc.json").read_text())
+    assert list(qc["models"]) == ["blur_classifier.safetensors", "deblur_bcr_all.safetensors"]

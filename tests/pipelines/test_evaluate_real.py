@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from pipelines.evaluate_real import find_pairs, pair_mpp

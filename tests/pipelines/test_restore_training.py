@@ -72,6 +72,28 @@ def test_training_writes_loadable_safetensors_and_a_card(tmp_path):
     assert restored.shape == test["blurred"][:1].shape
 
 
+def test_bcr_trains_one_network_for_every_blur_told_the_psf(tmp_path):
+    from wsi_deblur.blur.estimate import BlurEstimate
+
+    data, test = tiny_dataset(tmp_path, 16, 8, seed=1)
+    weights = tmp_path / "deblur_bcr_all.safetensors"
+    r = subprocess.run([sys.executable, "-m", "pipelines.train_restorer", "--arch", "bcr", "--blur", "all",
+                        "--data", data, "--steps", "3", "--batch", "4", "--out", weights],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert type(load_deblur_network(str(weights))).__name__ == "BCRNet"
+    card = weights.with_suffix(".md").read_text()
+    assert all(f"| {kind} | 2 |" in card for kind in BLUR_CLASSES)  # one network scored on every kind
+    assert "L1+SSIM+FOURIER loss" in card and "told the PSF" in card
+    restorer = NeuralRestorer("bcr", weights_dir=str(tmp_path))
+    out = restorer.restore(test["blurred"][:2], [BlurEstimate("defocus", defocus_sigma_px=2.0),
+                                                 BlurEstimate("motion", motion_length_px=12.0, motion_angle_deg=40.0)])
+    assert out.shape == test["blurred"][:2].shape
+    r = subprocess.run([sys.executable, "-m", "pipelines.train_restorer", "--arch", "bcr", "--blur", "defocus",
+                        "--data", data, "--steps", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "--arch bcr trains all, not --blur defocus" in r.stderr
+
+
 def test_fine_tuning_starts_from_the_given_weights(tmp_path):
     from safetensors.torch import load_file
 

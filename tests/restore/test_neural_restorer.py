@@ -11,7 +11,8 @@ from skimage.metrics import structural_similarity as ssim
 from wsi_deblur.blur import BlurEstimate
 from wsi_deblur.blur.simulate import BlurParams, Optics, simulate
 from wsi_deblur.restore.networks import ARCHITECTURES
-from wsi_deblur.restore.neural import NeuralRestorer, default_weights, load_deblur_network, run_network
+from wsi_deblur.restore.neural import (NeuralRestorer, default_weights, load_deblur_network, psf_conditions,
+                                       run_network)
 
 # The IHC field is one of the training fields: these tests check behaviour,
 # pipelines.evaluate_restorers measures quality on held-out fields.
@@ -31,9 +32,12 @@ def gain(restored, blurred):
 SHIPPED = [(arch, blur) for arch in ARCHITECTURES for blur in NeuralRestorer(arch).networks]
 
 
-def test_fast_has_a_dl_mixed_and_dbmid_the_papers_pair():
+def test_fast_has_a_dl_mixed_dbmid_the_papers_pair_and_bcr_one_for_all():
     assert NeuralRestorer("fast").networks == ("defocus", "motion", "mixed")
     assert NeuralRestorer("dbmid").networks == ("defocus", "motion")
+    assert NeuralRestorer("bcr").networks == ("all",)
+    with pytest.raises(ValueError, match="no DL_motion"):
+        NeuralRestorer("bcr", chain_mixed=True)
 
 
 @pytest.mark.parametrize("arch, blur", SHIPPED)
@@ -51,7 +55,8 @@ def test_shipped_weights_match_their_model_card(arch, blur):
 #: two thirds of what they give today; the held-out figures are in the README). fast's
 #: DL_motion is directional; dbmid's, as the paper's, is blind to the direction.
 MIN_GAIN = {"fast": {"defocus": 0.09, "motion": 0.11, "mixed": 0.07},
-            "dbmid": {"defocus": 0.075, "motion": 0.005, "mixed": 0.045}}
+            "dbmid": {"defocus": 0.075, "motion": 0.005, "mixed": 0.045},
+            "bcr": {"defocus": 0.09, "motion": 0.11, "mixed": 0.07}}
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
@@ -60,8 +65,12 @@ MIN_GAIN = {"fast": {"defocus": 0.09, "motion": 0.11, "mixed": 0.07},
                                        ("mixed", {"defocus_um": 2.5, "motion_length_px": 15.0,
                                                   "motion_angle_deg": 120.0})])
 def test_routed_networks_restore_each_blur_type(arch, label, kw):
+    from wsi_deblur.blur.estimated_psf import sigma_px_for_defocus
+
     blurred = degrade(label, **kw)
-    estimate = BlurEstimate(label, motion_angle_deg=kw.get("motion_angle_deg", 0.0))  # the direction, as detected
+    estimate = BlurEstimate(label, motion_angle_deg=kw.get("motion_angle_deg", 0.0),  # as detected
+                            motion_length_px=kw.get("motion_length_px", 0.0),
+                            defocus_sigma_px=sigma_px_for_defocus(kw.get("defocus_um", 0.0), 0.5))
     restored = NeuralRestorer(arch).restore(blurred[None], [estimate])[0]
     assert gain(restored, blurred) > MIN_GAIN[arch][label]
 
@@ -93,7 +102,14 @@ def test_fast_routes_mixed_through_its_directional_dl_mixed():
 
 @pytest.mark.parametrize("arch, blur", SHIPPED)
 def test_sharp_tissue_forced_through_a_network_is_kept(arch, blur):
-    out = run_network(NeuralRestorer(arch).network(blur), SHARP[None], angles_deg=[75.0])[0]
+    """bcr is told what BlurNet finds on the sharp field, as if it had called it defocused."""
+    from dataclasses import replace
+
+    from wsi_deblur.classify.neural import NeuralBlurClassifier
+
+    found = replace(NeuralBlurClassifier().classify(SHARP[None])[0], label="defocus")
+    psf = psf_conditions([found]) if arch == "bcr" else None
+    out = run_network(NeuralRestorer(arch).network(blur), SHARP[None], angles_deg=[75.0], psf=psf)[0]
     assert ssim(out, SHARP, channel_axis=2) >= 0.95
     assert np.abs(out.astype(float).mean((0, 1)) - SHARP.astype(float).mean((0, 1))).max() < 2.0  # no colour shift
 
@@ -105,6 +121,18 @@ def test_batching_does_not_change_the_result(blur):
     angles = [10.0, 100.0, 60.0, 170.0]  # DL_motion: each folded its own way
     np.testing.assert_array_equal(run_network(net, images, angles_deg=angles, max_pixels=64 * 64),
                                   run_network(net, images, angles_deg=angles, max_pixels=10 ** 7))
+
+
+def test_bcr_is_told_each_windows_psf_and_refuses_to_run_without():
+    restorer = NeuralRestorer("bcr")
+    image = degrade("motion", motion_length_px=15.0, motion_angle_deg=30.0)[None, :96, :96]
+    estimate = BlurEstimate("motion", motion_length_px=15.0, motion_angle_deg=30.0, defocus_sigma_px=2.0)
+    told = psf_conditions([estimate])
+    np.testing.assert_allclose(told, [[0.0, 15.0, 30.0]])  # a motion estimate's defocus width is not its blur
+    np.testing.assert_array_equal(restorer.restore(image, [estimate]),
+                                  run_network(restorer.network("all"), image, psf=told))
+    with pytest.raises(ValueError, match="needs one"):
+        run_network(restorer.network("all"), image)
 
 
 def test_weights_of_the_retired_rotated_motion_frame_are_refused(tmp_path):

@@ -24,6 +24,11 @@ and the output cropped back.
     DL_motion) it is also told the motion direction, folded into 0-45 degrees
     (:mod:`wsi_deblur.restore.direction_fold`): a feature-wise affine map of
     that angle (FiLM) scales and shifts the features at each level.
+
+``BCRNet`` (:mod:`wsi_deblur.restore.bcr`)
+    Learned Wiener filters in the Fourier domain at three scales, told each
+    window's estimated PSF, and a small encoder-decoder on the residual
+    (after m-rBCR); one network for every blur type.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from torch import nn
 
 from wsi_deblur.restore.direction_fold import SECTOR_DEG
 
-ARCHITECTURES = ("fast", "dbmid")
+ARCHITECTURES = ("fast", "dbmid", "bcr")
 
 
 def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
@@ -166,11 +171,18 @@ class FastDeblurNet(nn.Module):
 
 
 def build_network(architecture: str, widths: tuple[int, ...] | None = None, *,
-                  directional: bool = False) -> nn.Module:
-    """A deblurring network by name (``fast`` or ``dbmid``), untrained.
+                  directional: bool = False, width_uncertainty: float = 0.0) -> nn.Module:
+    """A deblurring network by name (``fast``, ``dbmid`` or ``bcr``), untrained.
 
     ``directional`` (``fast`` only): the network takes the folded motion direction too.
+    ``width_uncertainty`` (``bcr`` only): see :class:`~wsi_deblur.restore.bcr.BCRNet`.
     """
+    if architecture == "bcr":
+        from wsi_deblur.restore.bcr import BCRNet
+
+        if directional:
+            raise ValueError("the bcr architecture is told the whole PSF, direction included; it is not folded")
+        return BCRNet(tuple(widths) if widths else (24, 64), width_uncertainty=width_uncertainty)
     if architecture == "dbmid":
         if directional:
             raise ValueError("the dbmid architecture is blind to the motion direction (as in the paper)")
@@ -178,6 +190,19 @@ def build_network(architecture: str, widths: tuple[int, ...] | None = None, *,
     if architecture == "fast":
         return FastDeblurNet(tuple(widths) if widths else (32, 96), directional=directional)
     raise ValueError(f"unknown deblurring architecture {architecture!r}; available: {', '.join(ARCHITECTURES)}")
+
+
+def network_conditions(net: nn.Module, n: int) -> tuple[torch.Tensor, ...]:
+    """The extra inputs ``net`` takes for ``n`` images, for a speed or size measurement.
+
+    A directional network: directions of 30 degrees; one told the PSF: defocus std 3 px with 20 px of motion at 30
+    degrees; others: none.
+    """
+    if getattr(net, "conditioning", None) == "psf":
+        return (torch.tensor([[3.0, 20.0, 30.0]]).repeat(n, 1),)
+    if getattr(net, "directional", False):
+        return (torch.full((n,), 30.0),)
+    return ()
 
 
 def macs_per_pixel(net: nn.Module, size: int = 256) -> float:
@@ -194,7 +219,7 @@ def macs_per_pixel(net: nn.Module, size: int = 256) -> float:
             total += output.shape[-2] * output.shape[-1] * k * module.in_channels * module.out_channels / module.groups
 
     hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-    extra = (torch.zeros(1),) if getattr(net, "directional", False) else ()
+    extra = network_conditions(net, 1)
     try:
         with torch.no_grad():
             net(torch.zeros(1, 3, size, size), *extra)

@@ -1,4 +1,4 @@
-"""Neural restoration routed by blur type, as DBMID: DL_defocus, DL_motion (and fast's DL_mixed).
+"""Neural restoration routed by blur type, as DBMID: DL_defocus, DL_motion (and fast's DL_mixed), or bcr told the PSF.
 
 in_focus windows come back untouched; defocus goes through DL_defocus; motion
 through DL_motion; mixed, with the paper's ``dbmid`` networks, through
@@ -8,7 +8,9 @@ fields, at half its cost: see the README). A directional network (its config
 says ``"directional": true``: ``fast``'s DL_motion and DL_mixed) sees each
 window mirrored and/or transposed so that the estimated motion direction lies
 in 0-45 degrees, and is told that direction
-(:mod:`wsi_deblur.restore.direction_fold`). Each process
+(:mod:`wsi_deblur.restore.direction_fold`). ``bcr`` is one network for
+every blur type, told each window's estimated PSF (its defocus width and
+motion length and direction: :mod:`wsi_deblur.restore.bcr`). Each process
 loads each network once (cached), on CUDA in half precision when it has a GPU,
 else on the CPU in fp32 channels-last (faster than bf16 autocast on the CPUs
 measured: see the README's benchmarks).
@@ -17,6 +19,7 @@ measured: see the README's benchmarks).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,11 +35,27 @@ from wsi_deblur.restore.direction_fold import restore_folded
 from wsi_deblur.restore.networks import ARCHITECTURES, build_network
 from wsi_deblur.weights import resolve, restorer_weights_name, shipped_dir
 
+logger = logging.getLogger(__name__)
+
 #: DBMID's routes: the networks each blur type goes through, in order.
 DBMID_ROUTES = {"in_focus": (), "defocus": ("defocus",), "motion": ("motion",), "mixed": ("motion", "defocus")}
 
-#: The routes of each architecture: ``fast`` has a DL_mixed of its own.
-ROUTES = {"dbmid": DBMID_ROUTES, "fast": {**DBMID_ROUTES, "mixed": ("mixed",)}}
+#: The routes of each architecture: ``fast`` has a DL_mixed of its own; ``bcr`` one network for all, told the PSF.
+ROUTES = {"dbmid": DBMID_ROUTES, "fast": {**DBMID_ROUTES, "mixed": ("mixed",)},
+          "bcr": {"in_focus": (), "defocus": ("all",), "motion": ("all",), "mixed": ("all",)}}
+
+
+def psf_conditions(estimates: Sequence[BlurEstimate]) -> np.ndarray:
+    """What a network told the PSF (``bcr``) is told of each estimate: ``(n, 3)`` defocus std, length, direction.
+
+    By the estimate's type: defocus widths for defocus and mixed, motion for
+    motion and mixed, nothing for in focus (the training pairs' convention,
+    :func:`wsi_deblur.training.batches.pair_psf`). Pixels as the estimate's.
+    """
+    rows = [(e.defocus_sigma_px if e.label in ("defocus", "mixed") else 0.0,
+             e.motion_length_px if e.label in ("motion", "mixed") else 0.0,
+             e.motion_angle_deg if e.label in ("motion", "mixed") else 0.0) for e in estimates]
+    return np.asarray(rows, dtype=np.float32).reshape(-1, 3)
 
 
 def default_weights(architecture: str, blur: str) -> Path:
@@ -79,31 +98,39 @@ def load_deblur_network(path: str, device: str = "cpu") -> torch.nn.Module:
         raise ValueError(f"{path}: weights for the rotated motion frame of earlier versions; "
                          "train them again (python -m pipelines.train_restorer)")
     net = build_network(config["architecture"], tuple(config["widths"]),
-                        directional=bool(config.get("directional", False)))
+                        directional=bool(config.get("directional", False)),
+                        width_uncertainty=float(config.get("width_uncertainty", 0.0)))
     net.load_state_dict(load_file(path))
     net.eval()
     net.iterations = int(config.get("iterations", 1))
     dev = torch.device(device)
+    logger.info("%s: %s network for %s blur loaded on %s", path, config["architecture"], config.get("blur"), dev)
     if dev.type == "cuda":
         return net.to(dev).half()
+    if getattr(net, "conditioning", None) == "psf":
+        return net  # bcr: its FFTs want rows contiguous; it turns its convolutions' features channels-last itself
     return net.to(memory_format=torch.channels_last)
 
 
 def run_network(net: torch.nn.Module, images: np.ndarray, *, angles_deg: Sequence[float] | None = None,
-                max_pixels: int = 2 ** 22, threads: int | None = None) -> np.ndarray:
+                psf: np.ndarray | None = None, max_pixels: int = 2 ** 22, threads: int | None = None) -> np.ndarray:
     """Apply ``net`` to ``(n, y, x, 3)`` uint8 images; uint8 of the same shape.
 
     A ``directional`` network works on each image folded by its motion
     direction, ``angles_deg`` (degrees counter-clockwise from x; 0, along x,
-    when not given). Batches hold at most ``max_pixels`` pixels (at least one
-    image each). ``threads`` sets torch's CPU threads for the call (default:
-    leave as is).
+    when not given). A network told the PSF (``bcr``) needs ``psf``, ``(n, 3)``
+    (:func:`psf_conditions`). Batches hold at most ``max_pixels`` pixels (at
+    least one image each). ``threads`` sets torch's CPU threads for the call
+    (default: leave as is).
     """
     param = next(net.parameters())
     if threads and param.device.type == "cpu":
         torch.set_num_threads(threads)
     h, w = images.shape[1:3]
     directional = getattr(net, "directional", False)
+    told_psf = getattr(net, "conditioning", None) == "psf"
+    if told_psf and (psf is None or len(psf) != len(images)):
+        raise ValueError("a network told the PSF (bcr) needs one (defocus std, motion length, direction) per image")
     angles = np.zeros(len(images)) if angles_deg is None else np.asarray(angles_deg, dtype=np.float64)
     out = np.empty_like(images)
     per = max(1, max_pixels // (h * w))
@@ -112,9 +139,12 @@ def run_network(net: torch.nn.Module, images: np.ndarray, *, angles_deg: Sequenc
             idx = slice(start, start + per)
             x = torch.from_numpy(np.require(images[idx], requirements=("C", "W"))).to(param.device)  # a view if it can
             x = x.permute(0, 3, 1, 2).to(param.dtype).div_(255.0)
-            if param.device.type == "cpu":
+            if param.device.type == "cpu" and not told_psf:
                 x = x.contiguous(memory_format=torch.channels_last)
-            y = restore_folded(net, x, angles[idx]) if directional else net(x)
+            if told_psf:
+                y = net(x, torch.from_numpy(np.asarray(psf[idx], dtype=np.float32)).to(param.device))
+            else:
+                y = restore_folded(net, x, angles[idx]) if directional else net(x)
             y = y.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
             out[idx] = y.permute(0, 2, 3, 1).cpu().numpy()
     return out
@@ -126,9 +156,10 @@ class NeuralRestorer:
 
     Parameters
     ----------
-    architecture : {"fast", "dbmid"}
-        ``fast`` (the default, under 1/10 of DBMID's arithmetic) or the DBMID
-        paper's encoder-decoder.
+    architecture : {"fast", "dbmid", "bcr"}
+        ``fast`` (the default, under 1/10 of DBMID's arithmetic), the DBMID
+        paper's encoder-decoder, or ``bcr``, one network for every blur type
+        told each window's estimated PSF (:mod:`wsi_deblur.restore.bcr`).
     device : str, optional
         A torch device; by default CUDA when the process has a GPU, else CPU.
     weights_dir : str, optional
@@ -160,6 +191,8 @@ class NeuralRestorer:
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"unknown model {self.architecture!r}; available: {', '.join(ARCHITECTURES)}")
+        if self.chain_mixed and self.architecture == "bcr":
+            raise ValueError("bcr is one network for every blur type; it has no DL_motion and DL_defocus to chain")
         if self.device:
             check_device(self.device)
 
@@ -193,17 +226,21 @@ class NeuralRestorer:
         for blur in self.networks:
             self.network(blur)
 
-    def restore_as(self, windows: np.ndarray, label: str, angles_deg: Sequence[float] | None = None) -> np.ndarray:
+    def restore_as(self, windows: np.ndarray, label: str, angles_deg: Sequence[float] | None = None, *,
+                   psf: np.ndarray | None = None) -> np.ndarray:
         """Restore every window as blur type ``label`` (by that type's route, each network ``iterations`` times).
 
         ``angles_deg``: each window's motion direction (degrees), for a
-        directional network; 0 (along x) when not given.
+        directional network; 0 (along x) when not given. ``psf``: each
+        window's ``(defocus std, motion length, direction)``, for ``bcr``
+        (:func:`psf_conditions`).
         """
         out = windows
         for blur in self.routes[label]:
             net = self.network(blur)
             for _ in range(getattr(net, "iterations", 1)):
-                out = run_network(net, out, angles_deg=angles_deg, max_pixels=self.max_pixels, threads=self.threads)
+                out = run_network(net, out, angles_deg=angles_deg, psf=psf, max_pixels=self.max_pixels,
+                                  threads=self.threads)
         return out.copy() if out is windows else out
 
     def restore(self, windows: np.ndarray, estimates: Sequence[BlurEstimate]) -> np.ndarray:
@@ -211,8 +248,9 @@ class NeuralRestorer:
         out = windows.copy()
         labels = np.array([e.label for e in estimates])
         angles = np.array([e.motion_angle_deg for e in estimates], dtype=np.float64)
+        psf = psf_conditions(estimates)
         for label, route in self.routes.items():
             sel = np.flatnonzero(labels == label)
             if sel.size and route:
-                out[sel] = self.restore_as(windows[sel], label, angles[sel])
+                out[sel] = self.restore_as(windows[sel], label, angles[sel], psf=psf[sel])
         return out

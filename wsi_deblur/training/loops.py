@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from wsi_deblur.training.batches import augment, in_folded_sector, pair_angles, to_tensor
+from wsi_deblur.training.batches import (augment, augment_with_directions, in_folded_sector, pair_angles, pair_psf,
+                                         to_tensor)
 from wsi_deblur.training.losses import LOSSES, blurnet_loss
 
 StepCallback = Callable[[int, float], None]
@@ -64,13 +65,16 @@ def _step(opt, sched, loss: torch.Tensor) -> float:
 
 def fit_restorer(net: torch.nn.Module, blurred: np.ndarray, target: np.ndarray, kinds: np.ndarray,
                  params: np.ndarray, schedule: Schedule, rng: np.random.Generator, *, loss: str = "l1",
-                 angle_jitter_deg: float = 5.0, on_step: StepCallback | None = None,
+                 angle_jitter_deg: float = 5.0, width_error: float = 0.2, on_step: StepCallback | None = None,
                  device: str = "cpu") -> torch.nn.Module:
     """Train a deblurring network in place on ``(n, y, x, 3)`` uint8 pairs; returns it in train mode.
 
     ``kinds``: each pair's blur class index; ``params``: its degradation,
     ``params[:, 2]`` the motion direction a directional network's pairs are
     folded by (with N(0, ``angle_jitter_deg``) added, about BlurNet's error).
+    A network told the PSF (``conditioning == "psf"``: ``bcr``) gets each
+    pair's blur as BlurNet would report it (:func:`~wsi_deblur.training.batches.pair_psf`,
+    widths off by ``width_error``, directions by ``angle_jitter_deg``).
     ``device``: where the network and its batches go (a torch device).
     """
     if loss not in LOSSES:
@@ -78,6 +82,7 @@ def fit_restorer(net: torch.nn.Module, blurred: np.ndarray, target: np.ndarray, 
     if len(blurred) == 0 or len(blurred) != len(target):
         raise ValueError(f"need as many targets as inputs (at least one), not {len(blurred)} and {len(target)}")
     directional = bool(getattr(net, "directional", False))
+    told_psf = getattr(net, "conditioning", None) == "psf"
     net.train()
     net.to(device=device, memory_format=torch.channels_last)
     opt, sched = _optimiser(net, schedule)
@@ -86,10 +91,16 @@ def fit_restorer(net: torch.nn.Module, blurred: np.ndarray, target: np.ndarray, 
         idx = rng.integers(0, len(blurred), schedule.batch)
         x, y = to_tensor(blurred[idx]), to_tensor(target[idx])
         folded = ()
-        if directional:
+        if told_psf:
+            psf = torch.from_numpy(pair_psf(kinds[idx], params[idx], rng, width_error=width_error,
+                                            direction_error_deg=angle_jitter_deg))
+            x, y, psf = augment_with_directions(x, y, psf, rng)
+            folded = (psf,)
+        elif directional:
             x, y, angles = in_folded_sector(x, y, pair_angles(kinds[idx], params[idx], rng, angle_jitter_deg))
             folded = (angles,)
-        x, y = augment(x, y, rng, keep_direction=directional)
+        if not told_psf:
+            x, y = augment(x, y, rng, keep_direction=directional)
         x, y, folded = x.to(device), y.to(device), tuple(a.to(device) for a in folded)
         value = _step(opt, sched, loss_fn(net(x, *folded), y))
         if on_step is not None:
