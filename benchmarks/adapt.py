@@ -22,7 +22,7 @@
    default options on the benchmarks' synthetic N x N slide (JPEG tiles,
    0.5 um/px, blurred patches; 32768 is 1.07 Gpx), the seconds of each stage.
 
-Prints one JSON document; the README and ``docs/adaptation.md`` quote it.
+Prints one JSON document; ``docs/adaptation.md`` quotes it.
 """
 
 from __future__ import annotations

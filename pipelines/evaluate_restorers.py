@@ -31,7 +31,7 @@ by the simulator, forced through each network (DL_defocus, DL_motion, DL_mixed;
 ``bcr`` told the PSF BlurNet estimates on the field, as each blur type);
 SSIM of output to input.
 
-Writes ``restoration.json`` and ``restoration.md`` (the table in the README).
+Writes ``restoration.json`` and ``restoration.md`` (the table in docs/models.md).
 """
 
 from __future__ import annotations

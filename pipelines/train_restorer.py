@@ -6,7 +6,7 @@
     python -m pipelines.train_restorer --arch dbmid --blur defocus
     python -m pipelines.train_restorer --arch dbmid --blur motion
     python -m pipelines.train_restorer --arch bcr --blur all     # one network told the PSF, every blur type
-    # fine-tune from earlier weights (how the shipped fast networks were made; see the README):
+    # fine-tune from earlier weights (how the shipped fast networks were made; see docs/models.md):
     python -m pipelines.train_restorer --arch fast --blur defocus --steps 6000 --lr 5e-4 --seed 1 --init W
 
 Data (see :mod:`pipelines.restore_data`): DL_defocus learns defocused -> sharp;

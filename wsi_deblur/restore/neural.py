@@ -4,7 +4,7 @@ in_focus windows come back untouched; defocus goes through DL_defocus; motion
 through DL_motion; mixed, with the paper's ``dbmid`` networks, through
 DL_motion then DL_defocus, and with the ``fast`` ones through DL_mixed, one
 network trained from mixed blur to sharp (better than the chain on held-out
-fields, at half its cost: see the README). A directional network (its config
+fields, at half its cost: see docs/models.md). A directional network (its config
 says ``"directional": true``: ``fast``'s DL_motion and DL_mixed) sees each
 window mirrored and/or transposed so that the estimated motion direction lies
 in 0-45 degrees, and is told that direction
@@ -12,8 +12,8 @@ in 0-45 degrees, and is told that direction
 every blur type, told each window's estimated PSF (its defocus width and
 motion length and direction: :mod:`wsi_deblur.restore.bcr`). Each process
 loads each network once (cached), on CUDA in half precision when it has a GPU,
-else on the CPU in fp32 channels-last (faster than bf16 autocast on the CPUs
-measured: see the README's benchmarks).
+else on the CPU in fp32 (channels-last; bf16 autocast is 2-3x faster where
+the CPU has AMX and 10x slower where it has only AVX2: docs/benchmarks.md).
 """
 
 from __future__ import annotations
