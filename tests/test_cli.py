@@ -194,3 +194,27 @@ def test_a_full_disk_is_one_error_line_and_leaves_no_partial_output(full_disk, s
     assert len(errors) == 1 and "No space left on device" in errors[0], r.stderr
     assert not [p.name for p in out.iterdir() if ".partial-" in p.name]
     assert json.loads((out / "manifest.json").read_text())["slides"]["small"]["status"] == "failed"
+
+
+def test_every_option_of_every_command_says_what_it_does_and_version_prints():
+    from wsi_deblur import __version__
+    from wsi_deblur.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    silent = [(name, a.option_strings) for name, sub in commands.items() for a in sub._actions
+              if a.option_strings and not a.help]
+    assert not silent
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"wsi-deblur {__version__}"
+
+
+def test_a_slide_given_by_a_relative_path_is_recorded_by_its_absolute_one(tmp_path, small_slide):
+    (tmp_path / "rel.ome.tif").write_bytes(small_slide.read_bytes())
+    r = cli("qc", "rel.ome.tif", "-o", "out", *SMALL, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    where = str(tmp_path / "rel.ome.tif")
+    assert json.loads((tmp_path / "out" / "rel.qc.json").read_text())["slide"] == where
+    with open(tmp_path / "out" / "qc.csv", newline="") as f:
+        assert next(csv.DictReader(f))["slide"] == where
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["slides"]["rel"]["slide"] == where

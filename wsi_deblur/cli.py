@@ -67,7 +67,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from wsi_deblur import __version__
+
     parser = argparse.ArgumentParser(prog="wsi-deblur", description=__doc__.split(":")[1].strip())
+    parser.add_argument("--version", action="version", version=f"wsi-deblur {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="blur QC and restoration: OME-Zarr, OME-TIFF, qc.json per slide")
@@ -93,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     classify = sub.add_parser("classify", help="blur type and severity of whole images (JSON lines)")
     classify.add_argument("images", nargs="+", help="image or slide files")
-    classify.add_argument("--classifier", default="neural", choices=CLASSIFIERS)
+    classify.add_argument("--classifier", default="neural", choices=CLASSIFIERS,
+                          help="neural (default: BlurNet) or classical (baseline)")
     classify.add_argument("--mpp", type=float, help="micrometres per pixel of the images, if not in their metadata")
     classify.add_argument("--weights", metavar="DIR",
                           help="a folder written by `wsi-deblur adapt`: its networks replace the shipped ones "
@@ -108,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "told each image's PSF) or wiener (classical)")
     restore.add_argument("--blur-type", choices=BLUR_CLASSES,
                          help="force the route instead of detecting the blur type")
-    restore.add_argument("--classifier", default="neural", choices=CLASSIFIERS)
+    restore.add_argument("--classifier", default="neural", choices=CLASSIFIERS,
+                         help="what detects each image's blur type: neural (default: BlurNet) or classical")
     restore.add_argument("--device", help="torch device for the networks (default: cuda if present, else cpu)")
     restore.add_argument("--mpp", type=float, help="micrometres per pixel, if not in the images' metadata "
                                                    "(the result depends on it; 0.5 is assumed when neither gives one)")
@@ -143,12 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="size, levels, pixel size and reader of slides (JSON lines)")
     info.add_argument("slides", nargs="+")
-    info.add_argument("--mpp", type=float)
+    info.add_argument("--mpp", type=float, help="micrometres per pixel, when the file has none (or to override it)")
     _add_output_options(info)
 
     demo = sub.add_parser("demo", help="make the built-in example slide and run on it")
     demo.add_argument("-o", "--out", default="out/demo", help="output folder (default out/demo)")
-    demo.add_argument("--no-progress", action="store_true")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_output_options(demo)
     return parser
 

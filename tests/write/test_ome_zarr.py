@@ -95,3 +95,21 @@ def test_level0_skips_regions_marked_done_and_marks_the_rest(tmp_path, image):
     np.testing.assert_array_equal(levels[0][:], expected)
     assert checkpoints.names("level0-") == {f"level0-{i}-{j}" for i in range(3) for j in range(3)}
     assert store_level0(da.from_array(image, chunks=(512, 512, 3)), levels[0], checkpoints=checkpoints) == 0
+
+
+def test_zoomed_out_blur_labels_are_the_mode_of_their_block_and_sit_over_it(tmp_path, image):
+    """Each label level-k pixel holds the most frequent label of the 2^k x 2^k tiles it covers (ties: the
+    higher value), and its centre, by the declared transforms, is the centre of those tiles."""
+    path = tmp_path / "x.ome.zarr"
+    write(path, image)
+    group = zarr.open_group(str(path / "labels" / "blur"), mode="r")
+    ms = dict(group.attrs)["multiscales"][0]
+    assert ms["type"] == "mode"
+    tiles = group["0"][0]
+    np.testing.assert_array_equal(group["1"][0], [[0, 2], [4, 1]])  # of [[0 1 2 3] [4 0 1 2] [3 4 0 1]]: ties high
+    assert tiles.shape == (3, 4)
+    for k in (1, 2):
+        scale, shift = (t[key] for t, key in zip(ms["datasets"][k]["coordinateTransformations"],
+                                                 ("scale", "translation")))
+        first_block_centre = (256 * 2 ** k - 1) / 2 * 0.25  # level-0 pixel centres of the tiles it covers
+        assert scale[1:] == [256 * 2 ** k * 0.25] * 2 and shift[1:] == [first_block_centre] * 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,8 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[str]:
     """Slides named by paths, folders (their slide files, hidden files left out) and glob patterns.
 
     A path that matches nothing is kept, so that it is reported as missing.
+    Local paths come back absolute (qc.json, qc.csv and the manifest say where
+    the slide is whatever folder the command ran in); URLs as given.
     """
     out: list[str] = []
     for item in map(str, inputs):
@@ -52,7 +55,7 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[str]:
             out.extend(sorted(glob.glob(item)))
         else:
             out.append(item)
-    return out
+    return [p if "://" in p else os.path.abspath(p) for p in out]
 
 
 def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: RunOptions = RunOptions(), *,

@@ -57,13 +57,13 @@ def _transforms(mpp: float, factor: float, with_channel: bool) -> list[dict]:
 
 
 def _multiscales(name: str, n_levels: int, mpp: float, version: str, *, with_channel: bool = True,
-                 base_factor: float = 1.0) -> dict:
+                 base_factor: float = 1.0, method: str = "mean") -> dict:
     ms = {
         "name": name,
         "axes": _axes(with_channel),
         "datasets": [{"path": str(k), "coordinateTransformations": _transforms(mpp, base_factor * 2 ** k, with_channel)}
                      for k in range(n_levels)],
-        "type": "mean",
+        "type": method,
     }
     if version == "0.4":
         ms = {"version": "0.4", **ms}
@@ -241,7 +241,7 @@ def write_label_image(path: str | Path, labels: np.ndarray, *, mpp: float, tile_
     while len(shapes) < n_levels:
         h, w = shapes[-1]
         shapes.append((-(-h // 2), -(-w // 2)))
-    ms = _multiscales(name, len(shapes), mpp, version, with_channel=True, base_factor=tile_size)
+    ms = _multiscales(name, len(shapes), mpp, version, with_channel=True, base_factor=tile_size, method="mode")
     image_label = {
         "colors": [{"label-value": v, "rgba": list(LABEL_COLORS[v])} for v in sorted(classes.values())],
         "properties": [{"label-value": v, "class": k} for k, v in sorted(classes.items(), key=lambda kv: kv[1])],
@@ -255,7 +255,26 @@ def write_label_image(path: str | Path, labels: np.ndarray, *, mpp: float, tile_
         arr = _create_array(lab, str(k), (1, h, w), (1, min(h, 1024), min(w, 1024)), version=version,
                             compression="blosc", dimension_names=["c", "y", "x"])
         arr[:] = level
-        level = level[:, ::2, ::2]  # nearest: labels are categories, never averaged
+        level = label_mode_2x2(level)
+
+
+def label_mode_2x2(labels: np.ndarray) -> np.ndarray:
+    """The most frequent label of each 2 x 2 block of ``(c, y, x)`` labels (ties: the highest), odd edge replicated.
+
+    Labels are categories, never averaged; a zoomed-out pixel covers its whole
+    block, so the pyramid's translations (those of a 2 x 2 mean) put it there.
+
+    Examples
+    --------
+    >>> label_mode_2x2(np.array([[[1, 1, 2], [3, 1, 2]]], np.uint8))
+    array([[[1, 2]]], dtype=uint8)
+    """
+    _, h, w = labels.shape
+    padded = np.pad(labels, ((0, 0), (0, h % 2), (0, w % 2)), mode="edge")
+    block = np.stack([padded[:, i::2, j::2] for i in (0, 1) for j in (0, 1)])  # (4, c, h/2, w/2)
+    counts = (block[:, None] == block[None]).sum(axis=1)
+    best = np.argmax(counts.astype(np.int32) * 256 + block, axis=0)
+    return np.take_along_axis(block, best[None], axis=0)[0]
 
 
 def levels_of(path: str | Path, *, mode: str = "r") -> list[zarr.Array]:
