@@ -21,13 +21,15 @@ def open_slide(path: str | Path, *, mpp: float | None = None, backend: str = "au
     ----------
     path : str or Path
         Any format OpenSlide reads (SVS, NDPI, MRXS, ...), OME-TIFF or other
-        TIFF, or a plain PNG/JPEG image.
+        TIFF, an OME-Zarr folder (NGFF 0.4 or 0.5, as ``run`` writes), or a
+        plain PNG/JPEG image.
     mpp : float, optional
         Micrometres per pixel at level 0; overrides (or supplies, when the
         file has none) the pixel size from the metadata.
-    backend : {"auto", "tifffile", "openslide", "pillow"}
+    backend : {"auto", "tifffile", "openslide", "pillow", "ome-zarr"}
         ``auto`` takes the tifffile fast path where it yields OpenSlide's
-        pixels, OpenSlide for other slide formats, Pillow for plain images.
+        pixels, OpenSlide for other slide formats, Pillow for plain images,
+        the OME-Zarr reader for a Zarr folder.
 
     Raises
     ------

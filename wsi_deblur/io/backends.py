@@ -6,6 +6,8 @@
   MIRAX, Philips, Leica, Ventana, DICOM, ...): the fallback.
 - :class:`PillowBackend` reads plain camera images (PNG, JPEG, BMP) whole;
   they are small fields, not gigapixel slides.
+- :class:`OmeZarrBackend` reads OME-Zarr (NGFF 0.4 and 0.5) images, such as
+  the restored pyramids ``wsi-deblur run`` writes.
 
 Each converts its pixels to 8-bit RGB (RGBA is composited on white, grayscale
 is replicated) or refuses them with a :class:`~wsi_deblur.errors.SlideError`.
@@ -130,6 +132,72 @@ class TiffBackend:
 
     def close(self) -> None:
         self._tif.close()
+
+
+class OmeZarrBackend:
+    """OME-Zarr (NGFF 0.4 or 0.5) multiscale images: axes ``c, y, x`` (or with ``t`` and ``z`` of size 1), uint8."""
+
+    name = "ome-zarr"
+
+    def __init__(self, path: str) -> None:
+        import zarr
+
+        self.path = path
+        try:
+            group = zarr.open_group(path, mode="r")
+            attrs = dict(group.attrs)
+            meta = attrs.get("ome", attrs)
+            multiscale = meta["multiscales"][0]
+            self._levels = [group[d["path"]] for d in multiscale["datasets"]]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise SlideError(path, "not an OME-Zarr image (no multiscales in its attributes)") from exc
+        except Exception as exc:
+            raise SlideError(path, f"not a readable Zarr group ({_short(exc)})") from exc
+        axes = [a["name"] if isinstance(a, dict) else a for a in multiscale.get("axes", ["c", "y", "x"])]
+        if not {"c", "y", "x"} <= set(axes) or set(axes) - {"t", "c", "z", "y", "x"}:
+            raise SlideError(path, f"OME-Zarr axes {axes} are not an RGB image (c, y, x)")
+        self._axes = axes
+        base = self._levels[0]
+        if base.dtype != np.uint8:
+            raise SlideError(path, _not_8bit(base.dtype))
+        extra = [base.shape[axes.index(a)] for a in ("t", "z") if a in axes]
+        if any(n != 1 for n in extra):
+            raise SlideError(path, "OME-Zarr with more than one time point or z plane; give a 2-D RGB image")
+        if base.shape[axes.index("c")] not in (3, 4):
+            raise SlideError(path, _not_rgb(base.shape[axes.index("c")]))
+        self.level_shapes = [(int(a.shape[axes.index("y")]), int(a.shape[axes.index("x")])) for a in self._levels]
+        self.properties = {"openslide.vendor": "ome-zarr", "ome-zarr.version": str(meta.get("version") or
+                                                                                  multiscale.get("version", ""))}
+        self.mpp = _ngff_mpp(multiscale, axes)
+
+    def read(self, level: int, y: int, x: int, height: int, width: int) -> np.ndarray:
+        arr = self._levels[level]
+        index = tuple(slice(y, y + height) if a == "y" else slice(x, x + width) if a == "x" else
+                      slice(None) if a == "c" else 0 for a in self._axes)
+        kept = [a for a in self._axes if a in ("c", "y", "x")]
+        pixels = np.asarray(arr[index]).transpose([kept.index(a) for a in ("y", "x", "c")])
+        return to_rgb8(pixels, self.path)
+
+    def close(self) -> None:
+        pass
+
+
+def _ngff_mpp(multiscale: dict, axes: list[str]) -> float | None:
+    """Micrometres per pixel of the first dataset's ``scale`` along y, when its axis unit says micrometres."""
+    units = {a["name"]: a.get("unit") for a in multiscale.get("axes", []) if isinstance(a, dict)}
+    if units.get("y") not in ("micrometer", "micron"):
+        return None
+    for t in multiscale["datasets"][0].get("coordinateTransformations", []):
+        if t.get("type") == "scale":
+            value = float(t["scale"][axes.index("y")])
+            return value if value > 0 else None
+    return None
+
+
+def is_ome_zarr(path: str | Path) -> bool:
+    """Whether ``path`` is a folder holding a Zarr group (v2 ``.zattrs`` / ``.zgroup`` or v3 ``zarr.json``)."""
+    p = Path(path)
+    return p.is_dir() and any((p / name).is_file() for name in (".zattrs", ".zgroup", "zarr.json"))
 
 
 @contextlib.contextmanager
@@ -289,13 +357,18 @@ def open_backend(path: str, backend: str = "auto"):
 
     ``auto`` uses tifffile for TIFF-family slides whose pixels it reproduces
     (Aperio, generic tiled TIFF, OME-TIFF, plain TIFF), OpenSlide for other
-    slide formats, and Pillow for plain images.
+    slide formats, Pillow for plain images, and the OME-Zarr reader for a
+    folder holding a Zarr group.
     """
     p = Path(path)
     if not p.exists():
         raise SlideError(path, "no such file")
+    if backend in ("auto", "ome-zarr") and is_ome_zarr(p):
+        return OmeZarrBackend(path)
+    if backend == "ome-zarr":
+        raise SlideError(path, "not an OME-Zarr folder (no .zattrs, .zgroup or zarr.json)")
     if p.is_dir():
-        raise SlideError(path, "is a directory, not a slide file")
+        raise SlideError(path, "is a directory, not a slide file (nor an OME-Zarr folder)")
     if p.stat().st_size == 0:
         raise SlideError(path, "file is empty")
     if backend == "tifffile":
@@ -305,7 +378,7 @@ def open_backend(path: str, backend: str = "auto"):
     if backend == "pillow":
         return PillowBackend(path)
     if backend != "auto":
-        raise ValueError(f"unknown backend {backend!r}; use auto, tifffile, openslide or pillow")
+        raise ValueError(f"unknown backend {backend!r}; use auto, tifffile, openslide, pillow or ome-zarr")
 
     return _checked_size(_auto_backend(path), path)
 

@@ -39,7 +39,8 @@ class BatchOutcome:
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[str]:
-    """Slides named by paths, folders (their slide files, hidden files left out) and glob patterns.
+    """Slides named by paths, folders (their slide files and OME-Zarr folders; hidden files and the blur-map
+    PNGs wsi-deblur writes left out) and glob patterns.
 
     A path that matches nothing is kept, so that it is reported as missing.
     Local paths come back absolute (qc.json, qc.csv and the manifest say where
@@ -49,8 +50,10 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[str]:
     for item in map(str, inputs):
         p = Path(item)
         if p.is_dir() and not item.lower().endswith(".ome.zarr"):
-            out.extend(sorted(str(f) for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
-                              and f.name.lower().endswith(SLIDE_SUFFIXES)))  # hidden: macOS ._x.svs and the like
+            out.extend(sorted(str(f) for f in p.iterdir() if not f.name.startswith(".")  # hidden: macOS ._x.svs
+                              and ((f.is_file() and f.name.lower().endswith(SLIDE_SUFFIXES)
+                                    and not f.name.endswith(".blurmap.png"))  # our own QC image, not a slide
+                                   or (f.is_dir() and f.name.lower().endswith(".ome.zarr")))))
         elif any(ch in item for ch in "*?[") and not p.exists():
             out.extend(sorted(glob.glob(item)))
         else:
@@ -92,7 +95,7 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
     paths = expand_inputs(inputs)
     if not paths:  # an empty folder or a glob matching nothing: a cron job must not "succeed"
         raise ValueError(f"no slides in {', '.join(map(str, inputs)) or 'the arguments'} "
-                         f"(folders are searched for {', '.join(SLIDE_SUFFIXES)})")
+                         f"(folders are searched for {', '.join(SLIDE_SUFFIXES)} and .ome.zarr)")
     with OutputLock(out_dir):  # one run at a time per output folder
         manifest = Manifest(out_dir)
         for path in paths:

@@ -17,7 +17,7 @@ from wsi_deblur.report.verdict import VerdictThresholds
 NGFF_VERSIONS = ("0.4", "0.5")
 ZARR_COMPRESSIONS = ("blosc", "zlib", "none")
 TIFF_COMPRESSIONS = ("jpeg", "deflate", "none")
-READERS = ("auto", "tifffile", "openslide", "pillow")
+READERS = ("auto", "tifffile", "openslide", "pillow", "ome-zarr")
 
 
 def check_choice(name: str, value: Any, allowed: Sequence[str]) -> None:
@@ -72,7 +72,7 @@ class RunOptions:
     jpeg_quality : int
     mpp : float, optional
         Micrometres per pixel, overriding the file's metadata.
-    reader : {"auto", "tifffile", "openslide", "pillow"}
+    reader : {"auto", "tifffile", "openslide", "pillow", "ome-zarr"}
     gpu : bool
         Place restore tasks on workers with a ``GPU`` resource.
     guard : bool
