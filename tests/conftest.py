@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# The CPU path each network takes (wsi_deblur.restore.cpu_path) is measured into a cache of this test session,
+# not the user's: inherited by the CLI subprocesses and cluster workers the tests start.
+os.environ.setdefault("WSI_DEBLUR_CACHE", tempfile.mkdtemp(prefix="wsi-deblur-test-cache-"))
 
 from pipelines.shared_data import find_shared_data
 from wsi_deblur.io import forget_open_slides

@@ -88,6 +88,11 @@ def _cached_sha(path: str, mtime_ns: int) -> str:
     return sha256_of(Path(path))
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of a weights file, computed once per file and modification time in a process."""
+    return _cached_sha(str(path), path.stat().st_mtime_ns)
+
+
 def weights_digest(weights_dir: str | Path | None = None) -> str:
     """A short digest of every network file a run could load (shipped, and those of ``weights_dir``)."""
     digest = hashlib.sha256()

@@ -12,8 +12,10 @@ in 0-45 degrees, and is told that direction
 every blur type, told each window's estimated PSF (its defocus width and
 motion length and direction: :mod:`wsi_deblur.restore.bcr`). Each process
 loads each network once (cached), on CUDA in half precision when it has a GPU,
-else on the CPU in fp32 (channels-last; bf16 autocast is 2-3x faster where
-the CPU has AMX and 10x slower where it has only AVX2: docs/benchmarks.md).
+else on the CPU channels-last in fp32 or bf16 autocast, whichever
+:mod:`wsi_deblur.restore.cpu_path` found faster on this CPU without changing
+the output (bf16 is 2-3x faster where the CPU has AMX, 10x slower where it has
+only AVX2: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from wsi_deblur.blur.estimate import BlurEstimate
+from wsi_deblur.restore.cpu_path import cpu_path
 from wsi_deblur.restore.direction_fold import restore_folded
 from wsi_deblur.restore.networks import ARCHITECTURES, build_network
 from wsi_deblur.weights import resolve, restorer_weights_name, shipped_dir
@@ -107,13 +110,31 @@ def load_deblur_network(path: str, device: str = "cpu") -> torch.nn.Module:
     logger.info("%s: %s network for %s blur loaded on %s", path, config["architecture"], config.get("blur"), dev)
     if dev.type == "cuda":
         return net.to(dev).half()
+    if getattr(net, "conditioning", None) != "psf":
+        net = net.to(memory_format=torch.channels_last)  # bcr: its FFTs want rows contiguous (it turns its own)
+    net.cpu_precision = cpu_path(net, weights_sha256(path), extra_inputs=_check_inputs(net))
+    return net
+
+
+def weights_sha256(path: str) -> str:
+    """sha256 of a weights file (cached per file and modification time)."""
+    from wsi_deblur.weights import file_sha256
+
+    return file_sha256(Path(path))
+
+
+def _check_inputs(net: torch.nn.Module) -> dict:
+    """What :func:`wsi_deblur.restore.cpu_path.measure` gives ``net`` beside its four check images."""
     if getattr(net, "conditioning", None) == "psf":
-        return net  # bcr: its FFTs want rows contiguous; it turns its convolutions' features channels-last itself
-    return net.to(memory_format=torch.channels_last)
+        return {"psf": np.array([[2.0, 0, 0], [0, 15.0, 30.0], [2.0, 10.0, 60.0], [3.5, 0, 0]], np.float32)}
+    if getattr(net, "directional", False):
+        return {"angles_deg": np.array([10.0, 30.0, 60.0, 120.0])}
+    return {}
 
 
 def run_network(net: torch.nn.Module, images: np.ndarray, *, angles_deg: Sequence[float] | None = None,
-                psf: np.ndarray | None = None, max_pixels: int = 2 ** 22, threads: int | None = None) -> np.ndarray:
+                psf: np.ndarray | None = None, max_pixels: int = 2 ** 22, threads: int | None = None,
+                precision: str | None = None) -> np.ndarray:
     """Apply ``net`` to ``(n, y, x, 3)`` uint8 images; uint8 of the same shape.
 
     A ``directional`` network works on each image folded by its motion
@@ -121,7 +142,9 @@ def run_network(net: torch.nn.Module, images: np.ndarray, *, angles_deg: Sequenc
     when not given). A network told the PSF (``bcr``) needs ``psf``, ``(n, 3)``
     (:func:`psf_conditions`). Batches hold at most ``max_pixels`` pixels (at
     least one image each). ``threads`` sets torch's CPU threads for the call
-    (default: leave as is).
+    (default: leave as is). ``precision`` on the CPU: ``fp32`` or ``bf16``
+    autocast; by default the network's ``cpu_precision``, chosen for this
+    CPU when it was loaded (:mod:`wsi_deblur.restore.cpu_path`).
     """
     param = next(net.parameters())
     if threads and param.device.type == "cpu":
@@ -134,7 +157,8 @@ def run_network(net: torch.nn.Module, images: np.ndarray, *, angles_deg: Sequenc
     angles = np.zeros(len(images)) if angles_deg is None else np.asarray(angles_deg, dtype=np.float64)
     out = np.empty_like(images)
     per = max(1, max_pixels // (h * w))
-    with torch.inference_mode():
+    bf16 = param.device.type == "cpu" and (precision or getattr(net, "cpu_precision", "fp32")) == "bf16"
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, len(images), per):
             idx = slice(start, start + per)
             x = torch.from_numpy(np.require(images[idx], requirements=("C", "W"))).to(param.device)  # a view if it can
@@ -145,7 +169,7 @@ def run_network(net: torch.nn.Module, images: np.ndarray, *, angles_deg: Sequenc
                 y = net(x, torch.from_numpy(np.asarray(psf[idx], dtype=np.float32)).to(param.device))
             else:
                 y = restore_folded(net, x, angles[idx]) if directional else net(x)
-            y = y.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+            y = y.float().clamp_(0, 1).mul_(255).round_().to(torch.uint8)
             out[idx] = y.permute(0, 2, 3, 1).cpu().numpy()
     return out
 

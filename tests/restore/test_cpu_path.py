@@ -1,0 +1,57 @@
+import json
+
+import numpy as np
+import pytest
+
+from wsi_deblur.restore import cpu_path
+from wsi_deblur.restore.neural import NeuralRestorer, load_deblur_network, run_network, weights_sha256
+
+
+def test_bf16_is_kept_only_where_it_agrees_with_fp32_and_pays():
+    fast = {"mean_grey_difference": 0.1, "max_grey_difference": 2, "speedup": 2.7}
+    assert cpu_path.choose(fast) == "bf16"
+    assert cpu_path.choose({**fast, "speedup": 0.1}) == "fp32"  # an AVX2-only CPU
+    assert cpu_path.choose({**fast, "max_grey_difference": 9}) == "fp32"
+    assert cpu_path.choose({**fast, "mean_grey_difference": 0.8}) == "fp32"
+
+
+def test_the_measured_bf16_output_is_within_the_tolerance_on_this_cpu():
+    net = NeuralRestorer("fast").network("motion")
+    figures = cpu_path.measure(net, extra_inputs={"angles_deg": np.array([10.0, 30.0, 60.0, 120.0])})
+    assert figures["speedup"] > 0
+    # what bf16 autocast does to the output, whichever path this CPU takes (the tolerance is what `choose` asks)
+    assert figures["mean_grey_difference"] <= cpu_path.MAX_MEAN_GREY_DIFFERENCE
+    assert figures["max_grey_difference"] <= cpu_path.MAX_GREY_DIFFERENCE
+
+
+def test_the_choice_is_made_once_per_machine_and_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("WSI_DEBLUR_CACHE", str(tmp_path))
+    monkeypatch.delenv("WSI_DEBLUR_CPU_PATH", raising=False)
+    from wsi_deblur.restore.neural import default_weights
+
+    weights = str(default_weights("fast", "defocus"))
+    net = load_deblur_network.__wrapped__(weights)  # a fresh load, as a new process does
+    sha = weights_sha256(weights)
+    cached = json.loads((tmp_path / "cpu-paths.json").read_text())
+    assert cached == {f"{cpu_path.cpu_identity()} | {sha}": net.cpu_precision}
+    assert cpu_path.cached_cpu_path(sha) == net.cpu_precision
+    again = load_deblur_network.__wrapped__(weights)  # the next process reads the choice instead of measuring
+    assert again.cpu_precision == net.cpu_precision
+
+
+def test_a_forced_path_is_taken_and_a_bad_one_refused(monkeypatch):
+    net = NeuralRestorer("fast").network("defocus")
+    monkeypatch.setenv("WSI_DEBLUR_CPU_PATH", "fp32")
+    assert cpu_path.cpu_path(net, "any") == "fp32"
+    monkeypatch.setenv("WSI_DEBLUR_CPU_PATH", "fp16")
+    with pytest.raises(ValueError, match="WSI_DEBLUR_CPU_PATH='fp16'"):
+        cpu_path.cpu_path(net, "any")
+
+
+def test_bf16_and_fp32_restorations_differ_by_at_most_a_few_grey_levels():
+    from skimage.data import immunohistochemistry
+
+    image = immunohistochemistry()[:256, :256][None]
+    net = NeuralRestorer("fast").network("defocus")
+    a, b = (run_network(net, image, precision=p) for p in ("fp32", "bf16"))
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= cpu_path.MAX_GREY_DIFFERENCE
