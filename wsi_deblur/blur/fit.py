@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from skimage.metrics import structural_similarity
@@ -30,12 +31,15 @@ def ssim_inner(a: np.ndarray, b: np.ndarray, *, border: int = 20) -> float:
     return float(structural_similarity(a, b, channel_axis=2, data_range=255))
 
 
+@lru_cache(maxsize=64)
 def rings(shape: tuple[int, int], n_rings: int) -> np.ndarray:
     """Ring index of every ``rfft2`` coefficient of an image of ``shape``: rings of ``0.5 / n_rings``
-    cycles per pixel from 0 (``n_rings`` for the corners beyond 0.5 cycles/px)."""
+    cycles per pixel from 0 (``n_rings`` for the corners beyond 0.5 cycles/px). Cached: read-only."""
     fy = np.fft.fftfreq(shape[0])[:, None]
     fx = np.fft.rfftfreq(shape[1])[None, :]
-    return np.minimum((np.hypot(fy, fx) / 0.5 * n_rings).astype(np.int64), n_rings)
+    out = np.minimum((np.hypot(fy, fx) / 0.5 * n_rings).astype(np.int64), n_rings)
+    out.flags.writeable = False
+    return out
 
 
 def transfer_profile(sharp: np.ndarray, blurred: np.ndarray, *, n_rings: int = 25) -> np.ndarray:
@@ -68,7 +72,7 @@ def noise_sigma(image: np.ndarray, *, per_channel: bool = False) -> float | np.n
     Of the grey image (the mean of the channels) by default; with
     ``per_channel``, of each channel, ``(3,)``.
     """
-    f = np.asarray(image, np.float64)
+    f = np.asarray(image, np.float32)  # differences of 8-bit values: exact in float32, and twice as fast
     planes = [f[:, :, c] for c in range(f.shape[2])] if per_channel else [f.mean(axis=2)]
     out = []
     for g in planes:
@@ -95,9 +99,27 @@ def ring_power(image: np.ndarray, *, n_rings: int = 16) -> np.ndarray:
     Of a ``(y, x, 3)`` image, mean removed; independent of the image size (the
     spectrum is divided by the square root of the pixels).
     """
-    f = np.asarray(image, np.float64)
-    spec = np.fft.rfft2(f - f.mean(axis=(0, 1)), axes=(0, 1)) / np.sqrt(f.shape[0] * f.shape[1])
-    idx = rings(f.shape[:2], n_rings).ravel()
+    return _spectrum_ring_power(_centred_spectrum(image), np.shape(image)[:2], n_rings)
+
+
+def ring_powers_of_difference(a: np.ndarray, b: np.ndarray, *, n_rings: int = 16) -> tuple[np.ndarray, ...]:
+    """:func:`ring_power` of ``a``, of ``b`` and of ``a - b``, from two FFTs instead of three."""
+    sa, sb = _centred_spectrum(a), _centred_spectrum(b)
+    shape = np.shape(a)[:2]
+    return tuple(_spectrum_ring_power(s, shape, n_rings) for s in (sa, sb, sa - sb))
+
+
+def _centred_spectrum(image: np.ndarray) -> np.ndarray:
+    """``rfft2`` of a ``(y, x, 3)`` image with its mean removed, over the square root of its pixels (float32 stays)."""
+    import scipy.fft as sfft
+
+    f = np.asarray(image)
+    f = f.astype(np.float32 if f.dtype == np.float32 else np.float64, copy=False)
+    return sfft.rfft2(f - f.mean(axis=(0, 1)), axes=(0, 1)) / np.sqrt(f.shape[0] * f.shape[1])
+
+
+def _spectrum_ring_power(spec: np.ndarray, shape: tuple[int, int], n_rings: int) -> np.ndarray:
+    idx = rings(tuple(shape), n_rings).ravel()
     count = np.maximum(np.bincount(idx, minlength=n_rings + 1)[:n_rings], 1)
     return np.stack([np.bincount(idx, np.abs(spec[:, :, c].ravel()) ** 2, minlength=n_rings + 1)[:n_rings] / count
                      for c in range(3)])

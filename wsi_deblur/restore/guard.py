@@ -42,7 +42,7 @@ from scipy import fft as sfft
 
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.estimated_psf import estimate_psf, is_delta
-from wsi_deblur.blur.fit import noise_sigma, ring_power, rings
+from wsi_deblur.blur.fit import noise_sigma, ring_power, ring_powers_of_difference, rings
 from wsi_deblur.restore.base import Restorer
 
 #: Rings of spatial frequency the guard compares, over 0 to 0.5 cycles per pixel.
@@ -188,7 +188,7 @@ def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, b
         sel = np.stack([outputs[c][2] for c in range(3)]) * ring_counts  # checked rings, per channel
         total = np.stack(residual, axis=2)  # K x - y = (K y - y) + K (x - y)
         base = np.stack(own, axis=2)
-        p_total, p_base, p_step = (float((ring_power(r) * sel).sum()) for r in (total, base, total - base))
+        p_total, p_base, p_step = (float((p * sel).sum()) for p in ring_powers_of_difference(total, base))
         allowed = p_base + float((noise_sigma(window, per_channel=True) ** 2 * sel.T).sum())
         ratio = float(np.sqrt(p_total / max(allowed, 1e-12)))
         if ratio > max_residual:
