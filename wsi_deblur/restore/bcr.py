@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wsi_deblur.restore.networks import _pad_to_multiple
 from wsi_deblur.restore.otf import blur_otf, frequency_grid
 
 #: Hat functions of the frequency radius that each filter's regularisation is a sum of.
@@ -185,8 +186,6 @@ class BCRNet(nn.Module):
         nn.init.zeros_(self.tail.bias)
 
     def forward(self, x: torch.Tensor, psf: torch.Tensor) -> torch.Tensor:
-        from wsi_deblur.restore.networks import _pad_to_multiple
-
         padded, h, w = _pad_to_multiple(x, self.stride)
         padded = padded.contiguous()  # the FFTs want rows contiguous
         half = F.avg_pool2d(padded, 2)
