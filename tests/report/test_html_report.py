@@ -40,7 +40,17 @@ def test_report_sorts_filters_and_shows_blur_maps(report, tmp_path):
         page.goto(report.as_uri())
         stems = lambda: page.eval_on_selector_all("#slides tbody tr:not([hidden])",  # noqa: E731
                                                   "rows => rows.map(r => r.dataset.stem)")
-        assert sorted(stems()) == ["broken.svs", "most", "sharp", "some"]
+        assert stems() == ["most", "some", "broken.svs", "sharp"]  # worst first: rescan, failed, pass
+        assert page.inner_text("#summary") == "4 slides: 2 rescan, 1 failed, 1 pass."
+        why = page.eval_on_selector_all("#slides tbody tr", "rows => rows.map(r => r.cells[11].textContent)")
+        assert why[0] == "75% of tissue blurred; rescan from 20%"
+        assert why[2].startswith("failed: ") and why[3] == "0% of tissue blurred; review from 5%"
+        links = page.eval_on_selector_all("#slides tbody tr:first-child a", "as => as.map(a => a.textContent)")
+        assert links == ["qc.json", "tiles CSV", "GeoJSON", "blur map"]  # qc: no pyramid was written
+        with page.expect_navigation():
+            page.click("#slides tbody tr:first-child a:has-text('qc.json')")
+        assert page.url.endswith("/most.qc.json")
+        page.go_back()
 
         page.click("th:has-text('Blurred % of tissue')")
         assert stems()[:3] == ["most", "some", "sharp"]  # descending; the failed slide (no value) last

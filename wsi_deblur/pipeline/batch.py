@@ -120,7 +120,7 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
                 manifest.interrupt(stem, str(exc))
                 rows.append(failure_row(path, f"interrupted: {exc}"))
                 write_batch_csv(out / "qc.csv", rows)
-                write_report(out / "report.html", rows)
+                write_report(out / "report.html", rows, thresholds=options.thresholds())
                 raise SchedulerLost(f"{path}: {exc}; completed slides are in place, and running the same command "
                                     "again resumes this one from its finished work") from exc
             except SlideError as exc:
@@ -142,7 +142,7 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
             # crash mid-batch still leaves them describing what was done.
             out.mkdir(parents=True, exist_ok=True)
             write_batch_csv(out / "qc.csv", rows)
-            write_report(out / "report.html", rows)
+            write_report(out / "report.html", rows, thresholds=options.thresholds())
     return outcome
 
 

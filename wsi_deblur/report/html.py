@@ -1,8 +1,11 @@
 """``OUT/report.html``: one static page for QC staff to decide what to rescan.
 
-A table of slides (sortable by any column, filterable by verdict) and, for each
-slide, its thumbnail with the blur overlay and legend. No network resources:
-styles and script are inline, images are the ``<stem>.blurmap.png`` files
+The batch's counts per verdict and the thresholds in force; a table of
+slides, worst first (rescan, review, failed, pass; the most blurred first),
+sortable by any column and filterable by verdict, each with the reason for
+its verdict in words and links to its outputs; and each slide's thumbnail
+with the blur overlay and legend, full size on a click. No network
+resources: styles and script are inline, images and links are the files
 beside the page.
 """
 
@@ -15,8 +18,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from wsi_deblur.report.verdict import VERDICTS
+from wsi_deblur.report.verdict import VERDICTS, VerdictThresholds
 from wsi_deblur.write.location import write_text_atomic
+
+#: The order of the table when the page opens: what needs action first.
+WORST_FIRST = {"rescan": 0, "review": 1, "failed": 2, "pass": 3}
+#: A slide's outputs the table links to (those that exist beside the page).
+OUTPUT_LINKS = (("qc.json", "{stem}.qc.json"), ("tiles CSV", "{stem}.blurmap.csv"),
+                ("GeoJSON", "{stem}.blurmap.geojson"), ("blur map", "{stem}.blurmap.png"),
+                ("OME-Zarr", "{stem}.ome.zarr"), ("OME-TIFF", "{stem}.ome.tif"))
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
@@ -72,8 +82,44 @@ COLUMNS = (  # header, row key, type, format
     ("Mixed %", "mixed", "number", "{:.1%}"),
     ("Tissue % of slide", "tissue_fraction", "number", "{:.1%}"),
     ("Tissue tiles", "tissue_tiles", "number", "{}"),
+    ("Restored tiles", "restored_tiles", "number", "{}"),
     ("Mean defocus sigma (um)", "mean_defocus_sigma_um", "number", "{:.2f}"),
+    ("Mean motion length (um)", "mean_motion_length_um", "number", "{:.1f}"),
 )
+
+
+def reason(row: dict[str, Any], thresholds: VerdictThresholds = VerdictThresholds()) -> str:
+    """Why the row has its verdict, in words.
+
+    Examples
+    --------
+    >>> reason({"verdict": "review", "blurred_fraction_of_tissue": 0.125, "tissue_tiles": 40})
+    '12.5% of tissue blurred; review from 5%, rescan from 20%'
+    >>> reason({"verdict": "rescan", "blurred_fraction_of_tissue": 0.75, "tissue_tiles": 40})
+    '75% of tissue blurred; rescan from 20%'
+    >>> reason({"status": "failed", "error": "not a slide"})
+    'failed: not a slide'
+    """
+    verdict = _verdict(row)
+    if verdict == "failed":
+        return f"failed: {row.get('error', '')}"
+    tiles = row.get("tissue_tiles")
+    if tiles not in ("", None) and int(tiles) < thresholds.min_tissue_tiles:
+        return f"{int(tiles)} tissue tiles: too little tissue to judge"
+    share = float(row.get("blurred_fraction_of_tissue") or 0.0)
+    review, rescan = f"review from {thresholds.review_fraction:.0%}", f"rescan from {thresholds.rescan_fraction:.0%}"
+    limits = {"rescan": rescan, "review": f"{review}, {rescan}", "pass": review}[verdict]
+    return f"{_percent(share)} of tissue blurred; {limits}"
+
+
+def _percent(share: float) -> str:
+    """A share as a percentage with as many decimals as it needs to be told from a threshold (12.5%, not 12%)."""
+    text = f"{share:.1%}"
+    return text.replace(".0%", "%")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _verdict(row: dict[str, Any]) -> str:
@@ -96,41 +142,69 @@ def _cell(row: dict[str, Any], key: str, kind: str, fmt: str) -> str:
     return f'<td{cls} data-value="{html.escape(str(value))}">{html.escape(text)}</td>'
 
 
-def render_report(rows: Sequence[dict[str, Any]], *, title: str = "wsi-deblur QC report") -> str:
-    """The report page for qc.csv ``rows`` (see :mod:`wsi_deblur.report.batch_csv`)."""
-    head = "".join(f'<th class="{"name" if kind == "text" else ""}" data-type="{kind}">{html.escape(h)}</th>'
-                   for h, _, kind, _ in COLUMNS) + '<th class="name" data-type="text">Error</th>'
+def _worst_first(row: dict[str, Any]) -> tuple:
+    share = row.get("blurred_fraction_of_tissue")
+    return WORST_FIRST[_verdict(row)], -(float(share) if share not in ("", None) else 0.0)
+
+
+def _links(row: dict[str, Any], folder: Path | None) -> str:
+    """Links to the row's outputs that exist in ``folder`` (all of them when no folder is given)."""
+    stem = str(row.get("stem") or "")
+    if row.get("status") != "ok" or not stem:
+        return ""
+    names = [(label, pattern.format(stem=stem)) for label, pattern in OUTPUT_LINKS]
+    return " ".join(f'<a href="{html.escape(quote(name))}">{html.escape(label)}</a>' for label, name in names
+                    if folder is None or (folder / name).exists())
+
+
+def render_report(rows: Sequence[dict[str, Any]], *, title: str = "wsi-deblur QC report",
+                  thresholds: VerdictThresholds = VerdictThresholds(), folder: str | os.PathLike | None = None) -> str:
+    """The report page for qc.csv ``rows`` (see :mod:`wsi_deblur.report.batch_csv`).
+
+    ``thresholds``: those the verdicts were given by; ``folder``: where the
+    page and the slides' outputs are (links only to those that exist there).
+    """
+    where = Path(folder) if folder is not None else None
+    head = ("".join(f'<th class="{"name" if kind == "text" else ""}" data-type="{kind}">{html.escape(h)}</th>'
+                    for h, _, kind, _ in COLUMNS)
+            + '<th class="name" data-type="text">Why</th><th class="name" data-type="text">Outputs</th>')
     body, figures = [], []
-    for row in rows:
+    ordered = sorted(rows, key=_worst_first)
+    for row in ordered:
         stem = html.escape(str(row.get("stem") or Path(str(row.get("slide", ""))).name))
         verdict = _verdict(row)
         cells = "".join(_cell(row, key, kind, fmt) for _, key, kind, fmt in COLUMNS)
-        error = html.escape(str(row.get("error", "")))
+        why = html.escape(reason(row, thresholds))
         body.append(f'<tr data-verdict="{verdict}" data-stem="{stem}">{cells}'
-                    f'<td class="name" data-value="{error}">{error}</td></tr>')
+                    f'<td class="name" data-value="{why}">{why}</td><td class="name" data-value="">{_links(row, where)}</td></tr>')
         if row.get("status") == "ok":
             image = html.escape(quote(f"{row.get('stem') or ''}.blurmap.png"))
-            figures.append(f'<figure id="figure-{stem}"><img src="{image}" alt="blur map of {stem}">'
-                           f'<figcaption>{stem}: <span class="verdict {verdict}">{verdict}</span>, '
-                           f'{row["blurred_fraction_of_tissue"]:.1%} of tissue blurred</figcaption></figure>')
+            figures.append(f'<figure id="figure-{stem}"><a href="{image}"><img src="{image}" '
+                           f'alt="blur map of {stem}"></a><figcaption>{stem}: <span class="verdict {verdict}">'
+                           f'{verdict}</span>, {why}</figcaption></figure>')
+    counts = {v: sum(_verdict(r) == v for r in rows) for v in WORST_FIRST}
+    summary = ", ".join(f'<span class="verdict {v}">{n} {v}</span>' for v, n in counts.items() if n)
     options = "".join(f'<option value="{v}">{v}</option>' for v in ("all", "pass", "review", "rescan", "failed"))
+    maps = f'<h2>Blur maps</h2>\n<div id="figures">{chr(10).join(figures)}</div>' if figures else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{STYLE}</style></head>
 <body>
 <h1>{html.escape(title)}</h1>
-<p>{len(rows)} slides. Blur is measured as a share of <em>tissue</em> tiles. Click a column to sort.
+<p id="summary">{_plural(len(rows), "slide")}: {summary}.</p>
+<p>A slide is sent to review from {thresholds.review_fraction:.0%} of its <em>tissue</em> tiles blurred (defocus,
+motion or mixed) and to rescan from {thresholds.rescan_fraction:.0%}. Worst first; click a column to sort.
 <label>Show verdict <select id="verdict-filter">{options}</select></label> (<span id="shown"></span> shown)</p>
 <table id="slides"><thead><tr>{head}</tr></thead><tbody>
 {chr(10).join(body)}
 </tbody></table>
-<h2>Blur maps</h2>
-<div id="figures">{chr(10).join(figures)}</div>
+{maps}
 <script>{SCRIPT}</script>
 </body></html>
 """
 
 
-def write_report(path: str | os.PathLike, rows: Sequence[dict[str, Any]]) -> None:
-    """Write the report atomically."""
-    write_text_atomic(path, render_report(rows))
+def write_report(path: str | os.PathLike, rows: Sequence[dict[str, Any]], *,
+                 thresholds: VerdictThresholds = VerdictThresholds()) -> None:
+    """Write the report atomically (its links checked against the folder it goes in)."""
+    write_text_atomic(path, render_report(rows, thresholds=thresholds, folder=Path(path).parent))
