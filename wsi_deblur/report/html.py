@@ -179,7 +179,7 @@ def render_report(rows: Sequence[dict[str, Any]], *, title: str = "wsi-deblur QC
                     f'<td class="name" data-value="{why}">{why}</td><td class="name" data-value="">{_links(row, where)}</td></tr>')
         if row.get("status") == "ok":
             image = html.escape(quote(f"{row.get('stem') or ''}.blurmap.png"))
-            figures.append(f'<figure id="figure-{stem}"><a href="{image}"><img src="{image}" '
+            figures.append(f'<figure id="figure-{stem}"><a href="{image}"><img loading="lazy" src="{image}" '
                            f'alt="blur map of {stem}"></a><figcaption>{stem}: <span class="verdict {verdict}">'
                            f'{verdict}</span>, {why}</figcaption></figure>')
     counts = {v: sum(_verdict(r) == v for r in rows) for v in WORST_FIRST}
