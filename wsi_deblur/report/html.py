@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from wsi_deblur.report.verdict import VERDICTS, VerdictThresholds
-from wsi_deblur.write.location import write_text_atomic
+from wsi_deblur.write.location import output_path, write_text_atomic
 
 #: The order of the table when the page opens: what needs action first.
 WORST_FIRST = {"rescan": 0, "review": 1, "failed": 2, "pass": 3}
@@ -147,7 +147,7 @@ def _worst_first(row: dict[str, Any]) -> tuple:
     return WORST_FIRST[_verdict(row)], -(float(share) if share not in ("", None) else 0.0)
 
 
-def _links(row: dict[str, Any], folder: Path | None) -> str:
+def _links(row: dict[str, Any], folder: Any) -> str:
     """Links to the row's outputs that exist in ``folder`` (all of them when no folder is given)."""
     stem = str(row.get("stem") or "")
     if row.get("status") != "ok" or not stem:
@@ -164,7 +164,7 @@ def render_report(rows: Sequence[dict[str, Any]], *, title: str = "wsi-deblur QC
     ``thresholds``: those the verdicts were given by; ``folder``: where the
     page and the slides' outputs are (links only to those that exist there).
     """
-    where = Path(folder) if folder is not None else None
+    where = folder if folder is None or hasattr(folder, "exists") else Path(folder)  # a local or fsspec path
     head = ("".join(f'<th class="{"name" if kind == "text" else ""}" data-type="{kind}">{html.escape(h)}</th>'
                     for h, _, kind, _ in COLUMNS)
             + '<th class="name" data-type="text">Why</th><th class="name" data-type="text">Outputs</th>')
@@ -207,4 +207,4 @@ motion or mixed) and to rescan from {thresholds.rescan_fraction:.0%}. Worst firs
 def write_report(path: str | os.PathLike, rows: Sequence[dict[str, Any]], *,
                  thresholds: VerdictThresholds = VerdictThresholds()) -> None:
     """Write the report atomically (its links checked against the folder it goes in)."""
-    write_text_atomic(path, render_report(rows, thresholds=thresholds, folder=Path(path).parent))
+    write_text_atomic(path, render_report(rows, thresholds=thresholds, folder=output_path(path).parent))

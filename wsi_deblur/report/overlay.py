@@ -41,23 +41,32 @@ def _font(size: int):
 
 def write_overlay_png(path: str | os.PathLike, thumbnail: np.ndarray, downsample: float, blurmap: BlurMap, *,
                       title: str = "") -> None:
-    """Write the overlay with a legend (class colour, share of tissue) underneath."""
+    """Write the overlay with a legend (class colour, share of tissue) underneath.
+
+    The legend grows with the image (14-px text at 560 px wide and below, in
+    proportion above), so that it stays legible where the report shows the
+    image at 520 px.
+    """
     image = Image.fromarray(overlay_image(thumbnail, downsample, blurmap))
     fractions = blurmap.class_fractions()
-    font = _font(14)
     width = max(image.width, 560)
-    legend_h = 54
-    canvas = Image.new("RGB", (width, image.height + legend_h), "white")
+    scale = width / 560
+
+    def px(v: float) -> int:
+        return int(round(v * scale))
+
+    font = _font(px(14))
+    canvas = Image.new("RGB", (width, image.height + px(54)), "white")
     canvas.paste(image, (0, 0))
     draw = ImageDraw.Draw(canvas)
-    y = image.height + 8
-    draw.text((8, y), title, fill="black", font=font)
-    x = 8
+    y = image.height + px(8)
+    draw.text((px(8), y), title, fill="black", font=font)
+    x = px(8)
     for name in BLUR_CLASSES:
         color = tuple(CLASS_COLORS[name])
-        draw.rectangle([x, y + 22, x + 16, y + 38], fill=color, outline="black")
+        draw.rectangle([x, y + px(22), x + px(16), y + px(38)], fill=color, outline="black")
         label = f"{name.replace('_', ' ')} {fractions[name]:.0%}"
-        draw.text((x + 22, y + 22), label, fill="black", font=font)
-        x += 26 + int(draw.textlength(label, font=font)) + 18
+        draw.text((x + px(22), y + px(22)), label, fill="black", font=font)
+        x += px(26) + int(draw.textlength(label, font=font)) + px(18)
     with output_path(path).open("wb") as f:
         canvas.save(f, format="PNG", optimize=True)
