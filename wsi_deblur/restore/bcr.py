@@ -35,7 +35,7 @@ network does not guess the blur from texture: it is *given* the OTF
        full-size filter's luminance (the network starts as that plain
        Wiener deconvolution).
 
-About 150 k parameters (``fast``: 517 k); one network serves every blur type,
+125 k parameters (``fast``: 517 k per network); one network serves every blur type,
 as its PSF says which blur it is.
 """
 

@@ -109,29 +109,33 @@ def choose(figures: dict) -> str:
 
 def cpu_path(net, weights_sha256: str, *, extra_inputs: dict | None = None) -> str:
     """The path (``fp32`` or ``bf16``) ``net`` runs in on this CPU: forced, cached, or measured now and cached."""
+    known = cached_cpu_path(weights_sha256)
+    if known is not None:
+        return known
+    figures = measure(net, extra_inputs=extra_inputs)
+    choice = choose(figures)
+    logger.info("%s: %s on this CPU (bf16 %.1fx fp32, mean difference %.2f grey levels, at most %d)", weights_sha256[:12],
+                choice, figures["speedup"], figures["mean_grey_difference"], figures["max_grey_difference"])
+    _write_cache(_key(weights_sha256), choice)
+    return choice
+
+
+def cached_cpu_path(weights_sha256: str) -> str | None:
+    """The path forced by ``WSI_DEBLUR_CPU_PATH``, else the one chosen on this machine for these weights, if any.
+
+    Raises ValueError for a forced path that is not one of :data:`CPU_PATHS`.
+    """
     forced = os.environ.get("WSI_DEBLUR_CPU_PATH")
     if forced:
         if forced not in CPU_PATHS:
             raise ValueError(f"WSI_DEBLUR_CPU_PATH={forced!r} is not one of {', '.join(CPU_PATHS)}")
         return forced
-    key = f"{cpu_identity()} | {weights_sha256}"
-    cached = _read_cache().get(key)
-    if cached in CPU_PATHS:
-        return cached
-    figures = measure(net, extra_inputs=extra_inputs)
-    choice = choose(figures)
-    logger.info("%s: %s on this CPU (bf16 %.1fx fp32, mean difference %.2f grey levels, at most %d)", weights_sha256[:12],
-                choice, figures["speedup"], figures["mean_grey_difference"], figures["max_grey_difference"])
-    _write_cache(key, choice)
-    return choice
+    cached = _read_cache().get(_key(weights_sha256))
+    return cached if cached in CPU_PATHS else None
 
 
-def cached_cpu_path(weights_sha256: str) -> str | None:
-    """The path chosen on this machine for the weights with this sha256, if one was (or is forced)."""
-    forced = os.environ.get("WSI_DEBLUR_CPU_PATH")
-    if forced in CPU_PATHS:
-        return forced
-    return _read_cache().get(f"{cpu_identity()} | {weights_sha256}")
+def _key(weights_sha256: str) -> str:
+    return f"{cpu_identity()} | {weights_sha256}"
 
 
 def _read_cache() -> dict:

@@ -36,7 +36,7 @@ from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.restore.cpu_path import cpu_path
 from wsi_deblur.restore.direction_fold import restore_folded
 from wsi_deblur.restore.networks import ARCHITECTURES, build_network
-from wsi_deblur.weights import resolve, restorer_weights_name, shipped_dir
+from wsi_deblur.weights import file_sha256, resolve, restorer_weights_name, shipped_dir
 
 logger = logging.getLogger(__name__)
 
@@ -112,15 +112,8 @@ def load_deblur_network(path: str, device: str = "cpu") -> torch.nn.Module:
         return net.to(dev).half()
     if getattr(net, "conditioning", None) != "psf":
         net = net.to(memory_format=torch.channels_last)  # bcr: its FFTs want rows contiguous (it turns its own)
-    net.cpu_precision = cpu_path(net, weights_sha256(path), extra_inputs=_check_inputs(net))
+    net.cpu_precision = cpu_path(net, file_sha256(Path(path)), extra_inputs=_check_inputs(net))
     return net
-
-
-def weights_sha256(path: str) -> str:
-    """sha256 of a weights file (cached per file and modification time)."""
-    from wsi_deblur.weights import file_sha256
-
-    return file_sha256(Path(path))
 
 
 def _check_inputs(net: torch.nn.Module) -> dict:

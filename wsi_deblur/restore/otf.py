@@ -74,8 +74,8 @@ def defocus_table() -> np.ndarray:
 
 
 #: Gauss-Hermite nodes and weights for a standard normal (7 for the tabulated defocus, 5 for motion at run time).
-_NODES = {n: (np.polynomial.hermite_e.hermegauss(n)[0], np.polynomial.hermite_e.hermegauss(n)[1] / np.sqrt(2 * np.pi))
-          for n in (5, 7)}
+_NODES = {n: (nodes, weights / np.sqrt(2 * np.pi))
+          for n in (5, 7) for nodes, weights in [np.polynomial.hermite_e.hermegauss(n)]}
 
 
 @lru_cache(maxsize=4)
