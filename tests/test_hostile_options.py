@@ -30,6 +30,17 @@ def test_a_bad_option_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, s
     assert not out.exists() or not any(out.iterdir())
 
 
+@pytest.mark.parametrize("args, names", [(["--settle", "-1"], "--settle"), (["--poll", "0"], "--poll"),
+                                         (["--poll", "nan"], "--poll"), (["--min-tissue", "2"], "min_tissue")])
+def test_watch_refuses_bad_timing_in_one_line_before_watching(tmp_path, capsys, args, names):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    status = main(["watch", str(folder), "-o", str(tmp_path / "out"), "--once", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and err[0].startswith("error: ") and names in err[0], err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("args", [["run", "--restorer", "fsat"], ["restore", "--restorer", "bcn"],
                                   ["run", "--tiff-compression", "jpg"]])
 def test_a_misspelt_choice_is_refused_by_the_parser_naming_the_choices(tmp_path, capsys, small_slide, args):

@@ -21,7 +21,7 @@ __getattr__, _public = lazy_exports(__name__, {
     "BatchOutcome": "wsi_deblur.pipeline.batch", "process_batch": "wsi_deblur.pipeline.batch",
     "RunOptions": "wsi_deblur.pipeline.options", "use_scheduler": "wsi_deblur.pipeline.scheduler",
     "SlideResult": "wsi_deblur.pipeline.slide_job", "compute_blurmap": "wsi_deblur.pipeline.slide_job",
-    "process_slide": "wsi_deblur.pipeline.slide_job",
+    "process_slide": "wsi_deblur.pipeline.slide_job", "watch_folder": "wsi_deblur.pipeline.watch",
 })
 
 __version__ = "0.1.0"

@@ -37,6 +37,11 @@ def _log_level(args: argparse.Namespace) -> int:
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("slides", nargs="+", help="slide files, folders of slides, or glob patterns")
+    _add_processing_options(p)
+
+
+def _add_processing_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``run``, ``qc`` and ``watch`` (all but what to read)."""
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--mpp", type=float, help="micrometres per pixel, when the file has none (or to override it)")
     p.add_argument("--reader", default="auto", choices=READERS, help="force a reader (default: the fastest that reads it)")
@@ -66,6 +71,25 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     _add_output_options(p)
 
 
+def _add_restore_options(p: argparse.ArgumentParser) -> None:
+    """The options of restoration and of the restored image's files (``run``, ``watch --restore``)."""
+    p.add_argument("--restorer", default="fast", choices=RESTORERS,
+                   help="fast (default: light networks), dbmid (the paper's networks), bcr (a learned "
+                        "deconvolution told each tile's PSF) or wiener")
+    p.add_argument("--gpu", action="store_true", help="place restoration on workers with a GPU resource")
+    p.add_argument("--no-guard", action="store_true",
+                   help="keep every restoration as the restorer made it (default: a restoration that contradicts "
+                        "the optics is pulled back toward its input)")
+    p.add_argument("--ngff-version", default="0.4", choices=NGFF_VERSIONS,
+                   help="0.4 (Zarr v2, QuPath/Fiji; default) or 0.5 (Zarr v3)")
+    p.add_argument("--zarr-compression", default="blosc", choices=ZARR_COMPRESSIONS,
+                   help="blosc (zstd; default), zlib or none: QuPath reads all three")
+    p.add_argument("--tiff-compression", default="jpeg", choices=TIFF_COMPRESSIONS,
+                   help="jpeg (default), deflate (lossless) or none")
+    p.add_argument("--jpeg-quality", type=int, default=90, help="JPEG quality of the OME-TIFF, 1-100 (default 90)")
+    p.add_argument("--no-tiff", action="store_true", help="skip the OME-TIFF")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from wsi_deblur import __version__
 
@@ -75,24 +99,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="blur QC and restoration: OME-Zarr, OME-TIFF, qc.json per slide")
     _add_run_options(run)
-    run.add_argument("--restorer", default="fast", choices=RESTORERS,
-                     help="fast (default: light networks), dbmid (the paper's networks), bcr (a learned "
-                          "deconvolution told each tile's PSF) or wiener")
-    run.add_argument("--gpu", action="store_true", help="place restoration on workers with a GPU resource")
-    run.add_argument("--no-guard", action="store_true",
-                     help="keep every restoration as the restorer made it (default: a restoration that contradicts "
-                          "the optics is pulled back toward its input)")
-    run.add_argument("--ngff-version", default="0.4", choices=NGFF_VERSIONS,
-                     help="0.4 (Zarr v2, QuPath/Fiji; default) or 0.5 (Zarr v3)")
-    run.add_argument("--zarr-compression", default="blosc", choices=ZARR_COMPRESSIONS,
-                     help="blosc (zstd; default), zlib or none: QuPath reads all three")
-    run.add_argument("--tiff-compression", default="jpeg", choices=TIFF_COMPRESSIONS,
-                     help="jpeg (default), deflate (lossless) or none")
-    run.add_argument("--jpeg-quality", type=int, default=90, help="JPEG quality of the OME-TIFF, 1-100 (default 90)")
-    run.add_argument("--no-tiff", action="store_true", help="skip the OME-TIFF")
+    _add_restore_options(run)
 
     qc = sub.add_parser("qc", help="blur QC only: qc.json and the per-tile blur map, no restored image")
     _add_run_options(qc)
+
+    watch = sub.add_parser("watch", help="continuous QC: process each slide a scanner writes into a folder once "
+                                         "it has stopped changing (Ctrl-C stops after the current slide)")
+    watch.add_argument("folder", help="the folder the scanner writes slides into (not its sub-folders)")
+    _add_processing_options(watch)
+    watch.add_argument("--restore", action="store_true",
+                       help="also restore each slide as `run` does (default: QC only, as `qc`)")
+    watch.add_argument("--once", action="store_true",
+                       help="process the slides there now (waiting for those still being written), then exit")
+    watch.add_argument("--settle", type=float, default=10.0,
+                       help="seconds a slide's files must be unchanged before it is taken (default 10)")
+    watch.add_argument("--poll", type=float, default=2.0, help="seconds between scans of the folder (default 2)")
+    _add_restore_options(watch)
 
     classify = sub.add_parser("classify", help="blur type and severity of whole images (JSON lines)")
     classify.add_argument("images", nargs="+", help="image or slide files")
@@ -211,6 +234,45 @@ def _cmd_run(args: argparse.Namespace, restore: bool) -> int:
         print(f"{len(outcome.failures)} of {total} slides failed", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    options = _options(args, args.restore)
+    import signal
+    import threading
+
+    from wsi_deblur.pipeline.scheduler import use_scheduler
+    from wsi_deblur.pipeline.watch import check_watch, watch_folder
+
+    check_watch(args.folder, args.out, settle_s=args.settle, poll_s=args.poll)
+    stop = threading.Event()
+
+    def stop_after_this_slide(signum, frame) -> None:
+        if stop.is_set():  # the second Ctrl-C: stop now, the slide in progress left resumable
+            raise KeyboardInterrupt
+        stop.set()
+        print("stopping after the current slide (Ctrl-C again to stop now; the slide is then resumed next time)",
+              file=sys.stderr, flush=True)
+
+    handlers = {sig: signal.signal(sig, stop_after_this_slide) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if not args.once:
+            print(f"watching {args.folder}: each slide is taken once unchanged for {args.settle:g} s; "
+                  "Ctrl-C to stop", file=sys.stderr, flush=True)
+        with use_scheduler(args.scheduler, n_workers=args.workers):
+            outcome = watch_folder(args.folder, args.out, options, restore=args.restore, once=args.once,
+                                   settle_s=args.settle, poll_s=args.poll, stop=stop, force=args.force,
+                                   progress=not args.no_progress and sys.stderr.isatty(),
+                                   on_error=_error_reporter(args.debug), on_done=_report_done,
+                                   on_skip=_report_skip,
+                                   on_waiting=lambda path: logger.info("%s: waiting until it stops changing", path))
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    n = len(outcome.results) + len(outcome.skipped) + len(outcome.failures)
+    print(f"{'stopped' if stop.is_set() else 'done'}: {n} slides ({len(outcome.results)} processed, "
+          f"{len(outcome.skipped)} already complete, {len(outcome.failures)} failed)", file=sys.stderr)
+    return EXIT_FAILED if outcome.failures else EXIT_OK
 
 
 def _warn_if_assumed(result: dict) -> None:
@@ -353,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_run(args, restore=True)
         if args.command == "qc":
             return _cmd_run(args, restore=False)
+        if args.command == "watch":
+            return _cmd_watch(args)
         if args.command == "info":
             return _cmd_info(args)
         if args.command == "classify":

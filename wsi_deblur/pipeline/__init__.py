@@ -7,4 +7,5 @@ from wsi_deblur.lazy_exports import lazy_exports
 
 __getattr__, __all__ = lazy_exports(__name__, {
     "BatchOutcome": "batch", "process_batch": "batch", "RunOptions": "options", "use_scheduler": "scheduler",
-    "SlideQC": "slide_job", "SlideResult": "slide_job", "compute_blurmap": "slide_job", "process_slide": "slide_job"})
+    "SlideQC": "slide_job", "SlideResult": "slide_job", "compute_blurmap": "slide_job", "process_slide": "slide_job",
+    "Batch": "batch", "watch_folder": "watch"})

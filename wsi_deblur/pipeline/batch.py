@@ -38,6 +38,22 @@ class BatchOutcome:
         return not self.failures
 
 
+def is_slide_entry(entry: Path) -> bool:
+    """Whether a folder entry is a slide: a slide file or an OME-Zarr folder, not hidden (macOS ``._x.svs``,
+    rsync's ``.x.svs.Ab12``), not one of the blur-map PNGs wsi-deblur writes."""
+    name = entry.name.lower()
+    if entry.name.startswith("."):
+        return False
+    if name.endswith(".ome.zarr"):
+        return entry.is_dir()
+    return name.endswith(SLIDE_SUFFIXES) and not name.endswith(".blurmap.png") and entry.is_file()
+
+
+def slides_in_folder(folder: str | Path) -> list[str]:
+    """The slides directly in ``folder`` (:func:`is_slide_entry`), sorted by name."""
+    return sorted(str(entry) for entry in Path(folder).iterdir() if is_slide_entry(entry))
+
+
 def expand_inputs(inputs: Iterable[str | Path]) -> list[str]:
     """Slides named by paths, folders (their slide files and OME-Zarr folders; hidden files and the blur-map
     PNGs wsi-deblur writes left out) and glob patterns.
@@ -50,15 +66,111 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[str]:
     for item in map(str, inputs):
         p = Path(item)
         if p.is_dir() and not item.lower().endswith(".ome.zarr"):
-            out.extend(sorted(str(f) for f in p.iterdir() if not f.name.startswith(".")  # hidden: macOS ._x.svs
-                              and ((f.is_file() and f.name.lower().endswith(SLIDE_SUFFIXES)
-                                    and not f.name.endswith(".blurmap.png"))  # our own QC image, not a slide
-                                   or (f.is_dir() and f.name.lower().endswith(".ome.zarr")))))
+            out.extend(slides_in_folder(p))
         elif any(ch in item for ch in "*?[") and not p.exists():
             out.extend(sorted(glob.glob(item)))
         else:
             out.append(item)
     return [p if "://" in p else os.path.abspath(p) for p in out]
+
+
+class Batch:
+    """An output folder being filled slide by slide: the manifest, the batch table and the report.
+
+    :func:`process_batch` runs one over a list of slides, :func:`wsi_deblur.pipeline.watch.watch_folder` over
+    slides as they arrive. Each call of :meth:`process` records the slide's outcome (done, skipped as
+    already complete, or failed) and rewrites ``qc.csv`` and ``report.html``, so that a crash mid-batch
+    still leaves them describing what was done. Use it as a context manager: it holds the folder's lock.
+
+    Examples
+    --------
+    >>> with Batch("out", RunOptions(), restore=False) as batch:  # doctest: +SKIP
+    ...     batch.process("slide-1.svs")
+    """
+
+    def __init__(self, out_dir: str | Path, options: RunOptions = RunOptions(), *, restore: bool = True,
+                 progress: bool = False, force: bool = False,
+                 on_error: Callable[[SlideError], None] | None = None,
+                 on_done: Callable[[SlideResult], None] | None = None,
+                 on_skip: Callable[[SlideResult], None] | None = None) -> None:
+        self.out_dir, self.out = out_dir, output_path(out_dir)
+        self.options, self.restore, self.progress, self.force = options, restore, progress, force
+        self.on_error, self.on_done, self.on_skip = on_error, on_done, on_skip
+        self.outcome = BatchOutcome()
+        adapted = {"models": weights_digest(options.weights)} if options.weights else {}  # new weights in one folder
+        self.settings = settings_hash({**options.as_dict(), "restore": restore, **adapted})
+        self._stems: dict[str, str] = {}
+        self._rows: dict[str, dict] = {}  # by slide path: a slide processed again replaces its row
+        self._lock = OutputLock(out_dir)
+        self.manifest: Manifest | None = None
+
+    def __enter__(self) -> Batch:
+        self._lock.__enter__()  # one run at a time per output folder
+        self.manifest = Manifest(self.out_dir)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.__exit__(*exc)
+
+    def process(self, path: str) -> SlideResult | SlideError:
+        """Process (or skip, when already complete) one slide; its result, or the error it failed with.
+
+        Raises only :class:`SchedulerLost` (every later slide would fail the same way) and
+        ``KeyboardInterrupt``; any other failure is recorded and returned.
+        """
+        if self.manifest is None:
+            raise RuntimeError("Batch.process called outside `with Batch(...)`")
+        manifest, stem = self.manifest, slide_stem(path)
+        try:
+            if self._stems.get(stem, path) != path:
+                raise SlideError(path, f"its outputs would overwrite those of {self._stems[stem]} (same name {stem!r})")
+            self._stems[stem] = path
+            done = None if self.force else manifest.completed_summary(stem, path, self.settings)
+            if done is not None:
+                result = SlideResult(path, stem, [self.out / n for n in done["outputs"]], None, done)
+                self.outcome.skipped.append(result)
+                self._rows[path] = summary_row(done)
+                if self.on_skip:
+                    self.on_skip(result)
+                return result
+            manifest.start(stem, path, self.settings)
+            result = process_slide(path, self.out_dir, self.options, restore=self.restore, progress=self.progress)
+        except SchedulerLost as exc:
+            # Every later slide would fail the same way: stop, this slide's finished work kept in its staging
+            # folder (as after Ctrl-C), the manifest and the tables saying so.
+            manifest.interrupt(stem, str(exc))
+            self._rows[path] = failure_row(path, f"interrupted: {exc}")
+            self.write_tables()
+            raise SchedulerLost(f"{path}: {exc}; completed slides are in place, and running the same command "
+                                "again resumes this one from its finished work") from exc
+        except SlideError as exc:
+            return self._failed(path, stem, exc)
+        except (OSError, ValueError, RuntimeError, MemoryError) as exc:
+            return self._failed(path, stem, SlideError(path, f"{type(exc).__name__}: {str(exc).strip()[:300]}"))
+        self.outcome.results.append(result)
+        self._rows[path] = summary_row(result.summary)
+        manifest.finish(stem, outputs=result.summary["outputs"], seconds=result.summary["timings_s"]["total"])
+        if self.on_done:
+            self.on_done(result)
+        self.write_tables()
+        return result
+
+    def write_tables(self) -> None:
+        """Rewrite ``qc.csv`` and ``report.html`` from every slide recorded so far."""
+        rows = list(self._rows.values())
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_batch_csv(self.out / "qc.csv", rows)
+        write_report(self.out / "report.html", rows, thresholds=self.options.thresholds())
+
+    def _failed(self, path: str, stem: str, error: SlideError) -> SlideError:
+        self.outcome.failures.append(error)
+        if self.on_error:
+            self.on_error(error)
+        self._rows[path] = failure_row(path, error.reason)
+        if self._stems.get(stem) == path:  # not for a duplicate name: that entry belongs to the first slide
+            self.manifest.finish(stem, error=error.reason)
+        self.write_tables()
+        return error
 
 
 def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: RunOptions = RunOptions(), *,
@@ -85,73 +197,14 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
     on_error, on_done, on_skip : callable, optional
         Called as each slide fails, completes or is skipped (the CLI prints there).
     """
-    outcome = BatchOutcome()
-    out = output_path(out_dir)
-    stems: dict[str, str] = {}
-    rows: list[dict] = []
-    adapted = {"models": weights_digest(options.weights)} if options.weights else {}  # new weights in one folder
-    settings = settings_hash({**options.as_dict(), "restore": restore, **adapted})
     inputs = list(inputs)
     paths = expand_inputs(inputs)
     if not paths:  # an empty folder or a glob matching nothing: a cron job must not "succeed"
         raise ValueError(f"no slides in {', '.join(map(str, inputs)) or 'the arguments'} "
                          f"(folders are searched for {', '.join(SLIDE_SUFFIXES)} and .ome.zarr)")
-    with OutputLock(out_dir):  # one run at a time per output folder
-        manifest = Manifest(out_dir)
+    with Batch(out_dir, options, restore=restore, progress=progress, force=force, on_error=on_error,
+               on_done=on_done, on_skip=on_skip) as batch:
         for path in paths:
-            stem = slide_stem(path)
-            try:
-                if stem in stems:
-                    raise SlideError(path, f"its outputs would overwrite those of {stems[stem]} (same name {stem!r})")
-                stems[stem] = path
-                done = None if force else manifest.completed_summary(stem, path, settings)
-                if done is not None:
-                    result = SlideResult(path, stem, [out / n for n in done["outputs"]], None, done)
-                    outcome.skipped.append(result)
-                    rows.append(summary_row(done))
-                    if on_skip:
-                        on_skip(result)
-                    continue
-                manifest.start(stem, path, settings)
-                result = process_slide(path, out_dir, options, restore=restore, progress=progress)
-            except SchedulerLost as exc:
-                # Every later slide would fail the same way: stop, this slide's finished work kept in its staging
-                # folder (as after Ctrl-C), the manifest and the tables saying so.
-                manifest.interrupt(stem, str(exc))
-                rows.append(failure_row(path, f"interrupted: {exc}"))
-                write_batch_csv(out / "qc.csv", rows)
-                write_report(out / "report.html", rows, thresholds=options.thresholds())
-                raise SchedulerLost(f"{path}: {exc}; completed slides are in place, and running the same command "
-                                    "again resumes this one from its finished work") from exc
-            except SlideError as exc:
-                _record(outcome, exc, on_error)
-                rows.append(failure_row(path, exc.reason))
-                _finish_failed(manifest, stem, stems, path, exc.reason)
-            except (OSError, ValueError, RuntimeError, MemoryError) as exc:
-                error = SlideError(path, f"{type(exc).__name__}: {str(exc).strip()[:300]}")
-                _record(outcome, error, on_error)
-                rows.append(failure_row(path, error.reason))
-                _finish_failed(manifest, stem, stems, path, error.reason)
-            else:
-                outcome.results.append(result)
-                rows.append(summary_row(result.summary))
-                manifest.finish(stem, outputs=result.summary["outputs"], seconds=result.summary["timings_s"]["total"])
-                if on_done:
-                    on_done(result)
-            # The batch table and report are rewritten after every slide: a
-            # crash mid-batch still leaves them describing what was done.
-            out.mkdir(parents=True, exist_ok=True)
-            write_batch_csv(out / "qc.csv", rows)
-            write_report(out / "report.html", rows, thresholds=options.thresholds())
-    return outcome
-
-
-def _finish_failed(manifest: Manifest, stem: str, stems: dict[str, str], path: str, reason: str) -> None:
-    if stems.get(stem) == path:  # not for a duplicate name: that entry belongs to the first slide
-        manifest.finish(stem, error=reason)
-
-
-def _record(outcome: BatchOutcome, exc: SlideError, on_error) -> None:
-    outcome.failures.append(exc)
-    if on_error:
-        on_error(exc)
+            batch.process(path)
+        batch.write_tables()  # also when every slide was skipped as complete
+    return batch.outcome
