@@ -24,7 +24,8 @@ def small_run(tmp_path_factory, small_slide):
 def test_run_writes_every_output_under_its_final_name(small_run):
     out, result = small_run
     assert sorted(p.name for p in out.iterdir()) == ["small.blurmap.csv", "small.blurmap.geojson", "small.blurmap.png",
-                                                     "small.ome.tif", "small.ome.zarr", "small.qc.json"]
+                                                     "small.ome.tif", "small.ome.zarr", "small.qc.json",
+                                                     "small.review"]
     assert sorted(p.name for p in result.outputs) == sorted(p.name for p in out.iterdir())
     assert result.outputs[-1].name == "small.qc.json"  # the commit point moves in last
 

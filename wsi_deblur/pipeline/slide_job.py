@@ -21,6 +21,7 @@ from wsi_deblur.pipeline.worker_models import register_preloader
 from wsi_deblur.report.geojson import write_blur_geojson
 from wsi_deblur.report.overlay import write_overlay_png
 from wsi_deblur.report.qc_json import qc_summary, write_qc_json
+from wsi_deblur.report.review import write_review_crops
 from wsi_deblur.report.tiles_csv import write_tiles_csv
 from wsi_deblur.restore.reference import slide_reference
 from wsi_deblur.tiling.grid import TileGrid
@@ -144,7 +145,9 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
     tile), ``<stem>.blurmap.geojson`` (blurred regions for QuPath) and
     ``<stem>.blurmap.png`` (thumbnail with overlay). With ``restore`` (the
     ``run`` command) also ``<stem>.ome.zarr`` (restored pyramid, blur map
-    under ``labels/blur``) and ``<stem>.ome.tif``. Outputs appear under their
+    under ``labels/blur``), ``<stem>.ome.tif`` and, when tiles were restored,
+    ``<stem>.review/`` (before/after crops of the most blurred ones,
+    :mod:`wsi_deblur.report.review`). Outputs appear under their
     final names only when all are complete.
 
     A run that was killed or interrupted leaves ``OUT/.<stem>.partial-<key>/``;
@@ -184,6 +187,12 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
                             progress=progress)
                 timings["write_tiff"] = time.perf_counter() - t2
                 names.insert(1, f"{stem}.ome.tif")
+        review = []
+        if restored_tiles:  # the worst restored tiles, before and after, for the report
+            review = write_review_crops(staged.path(f"{stem}.review"), slide,
+                                        ome_zarr.levels_of(staged.path(f"{stem}.ome.zarr"))[0], blurmap,
+                                        blurmap.restore_mask(min_confidence=options.min_confidence))
+            names.append(f"{stem}.review")
         timings["total"] = time.perf_counter() - t0
         write_tiles_csv(staged.path(f"{stem}.blurmap.csv"), blurmap)
         write_blur_geojson(staged.path(f"{stem}.blurmap.geojson"), blurmap, mpp=slide.mpp)
@@ -192,7 +201,8 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
                              tissue_area_fraction=qc.tissue_area_fraction, restored_tiles=restored_tiles,
                              thresholds=options.thresholds(),
                              settings={**options.as_dict(), "restore": restore}, timings_s=timings, outputs=names,
-                             resumed=resumed, models=models_used(options, restore=restore))
+                             resumed=resumed, models=models_used(options, restore=restore),
+                             review_crops=[{**r, "file": f"{stem}.review/{r['file']}"} for r in review])
         write_overlay_png(staged.path(f"{stem}.blurmap.png"), qc.thumbnail, qc.downsample, blurmap,
                           title=f"{stem}: {summary['verdict']}, {summary['blurred_fraction_of_tissue']:.1%} "
                                 f"of tissue blurred")

@@ -29,6 +29,7 @@ def summary_row(summary: dict[str, Any]) -> dict[str, Any]:
         "mean_motion_length_um": motion.get("mean", ""), "width_px": summary["width_px"],
         "height_px": summary["height_px"], "mpp": summary["mpp"], "seconds": summary["timings_s"].get("total", ""),
         "error": "",
+        "review_crops": [c["file"] for c in summary.get("review_crops", [])],  # for the report, not a column
     }
 
 
@@ -54,7 +55,7 @@ def spreadsheet_safe(value: Any) -> Any:
 def write_batch_csv(path: str | os.PathLike, rows: Sequence[dict[str, Any]]) -> None:
     """Write ``rows`` atomically (a temporary file renamed into place), text cells made spreadsheet-safe."""
     text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=COLUMNS, restval="")
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, restval="", extrasaction="ignore")
     writer.writeheader()
     writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
     write_text_atomic(path, text.getvalue())

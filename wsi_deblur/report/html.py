@@ -40,6 +40,8 @@ td.name,th.name{text-align:left}
 .pass{background:#d9f2dd}.review{background:#fff0c2}.rescan{background:#f8d0cc}.failed{background:#ddd}
 figure{display:inline-block;margin:0 1em 1.5em 0;vertical-align:top}
 figure img{max-width:520px;border:1px solid #aaa}
+figure img.crop{width:256px;margin:2px}
+.crops{max-width:530px;font-size:90%;margin-top:4px}
 """
 
 SCRIPT = """
@@ -157,6 +159,19 @@ def _links(row: dict[str, Any], folder: Any) -> str:
                     if folder is None or (folder / name).exists())
 
 
+def _review_crops(row: dict[str, Any], folder: Any) -> str:
+    """The row's before/after crops (:mod:`wsi_deblur.report.review`) that exist, each linked full size."""
+    crops = [str(c) for c in row.get("review_crops") or []
+             if isinstance(c, str) and ".." not in c and (folder is None or (folder / c).exists())]
+    if not crops:
+        return ""
+    images = "".join(f'<a href="{html.escape(quote(c))}"><img class="crop" loading="lazy" '
+                     f'src="{html.escape(quote(c))}" alt="before and after restoration: {html.escape(c)}"></a>'
+                     for c in crops)
+    return (f'<div class="crops">Most blurred restored tiles, as scanned | restored (click for full size):<br>'
+            f'{images}</div>')
+
+
 def render_report(rows: Sequence[dict[str, Any]], *, title: str = "wsi-deblur QC report",
                   thresholds: VerdictThresholds = VerdictThresholds(), folder: str | os.PathLike | None = None) -> str:
     """The report page for qc.csv ``rows`` (see :mod:`wsi_deblur.report.batch_csv`).
@@ -180,8 +195,8 @@ def render_report(rows: Sequence[dict[str, Any]], *, title: str = "wsi-deblur QC
         if row.get("status") == "ok":
             image = html.escape(quote(f"{row.get('stem') or ''}.blurmap.png"))
             figures.append(f'<figure id="figure-{stem}"><a href="{image}"><img loading="lazy" src="{image}" '
-                           f'alt="blur map of {stem}"></a><figcaption>{stem}: <span class="verdict {verdict}">'
-                           f'{verdict}</span>, {why}</figcaption></figure>')
+                           f'alt="blur map of {stem}"></a>{_review_crops(row, where)}<figcaption>{stem}: '
+                           f'<span class="verdict {verdict}">{verdict}</span>, {why}</figcaption></figure>')
     counts = {v: sum(_verdict(r) == v for r in rows) for v in WORST_FIRST}
     summary = ", ".join(f'<span class="verdict {v}">{n} {v}</span>' for v, n in counts.items() if n)
     options = "".join(f'<option value="{v}">{v}</option>' for v in ("all", "pass", "review", "rescan", "failed"))

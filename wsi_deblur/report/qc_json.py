@@ -31,13 +31,15 @@ def qc_summary(*, slide_path: str, stem: str, shape: tuple[int, int], mpp: float
                backend: str, blurmap: BlurMap, tissue_area_fraction: float, restored_tiles: int,
                thresholds: VerdictThresholds, settings: dict[str, Any], timings_s: dict[str, float],
                outputs: list[str], resumed: dict[str, Any] | None = None,
-               models: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+               models: dict[str, dict[str, str]] | None = None,
+               review_crops: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The qc.json document of one slide (sizes in pixels, mpp in micrometres).
 
     ``resumed``: what an interrupted earlier run had finished and was reused
     (``None`` for a run from scratch). ``models``: the weights file each
     network loaded (:func:`wsi_deblur.weights.weights_record`: shipped or
-    adapted, path, sha256).
+    adapted, path, sha256). ``review_crops``: the before/after crops written
+    (:func:`wsi_deblur.report.review.write_review_crops`; file relative to the output folder).
     """
     h, w = shape
     grid = blurmap.grid
@@ -65,6 +67,7 @@ def qc_summary(*, slide_path: str, stem: str, shape: tuple[int, int], mpp: float
         "models": models or {},
         "timings_s": {k: round(v, 3) for k, v in timings_s.items()},
         "outputs": outputs,
+        "review_crops": review_crops or [],
         "resumed": resumed,
         "versions": package_versions(),
     }
