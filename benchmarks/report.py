@@ -3,8 +3,9 @@
     python benchmarks/report.py [--slides 2000]
 
 Writes a report of ``--slides`` generated qc.csv rows (verdicts and shares at
-random, a tenth of them failed; no blur-map images, so the page's own cost is
-measured) to out/bench/report/, opens it in Chromium through Playwright and
+random, a tenth of them failed; four before/after crops for each slide that
+worked, all one small PNG, so that the page holds every element a real batch's
+does while the images cost little) to out/bench/report/, opens it in Chromium through Playwright and
 prints the milliseconds to the page's load event, to a sort by the blurred
 share, and to a verdict filter.
 """
@@ -12,12 +13,14 @@ share, and to a verdict filter.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,7 +40,8 @@ def rows(n: int, rng: np.random.Generator) -> list[dict]:
                     "defocus": share * 0.7, "motion": share * 0.2, "mixed": share * 0.1,
                     "tissue_fraction": float(rng.uniform(0.2, 0.9)), "tissue_tiles": int(rng.integers(50, 5000)),
                     "restored_tiles": int(rng.integers(0, 200)), "mean_defocus_sigma_um": float(rng.uniform(0.5, 3)),
-                    "mean_motion_length_um": ""})
+                    "max_defocus_sigma_um": float(rng.uniform(3, 5)), "mean_motion_length_um": "",
+                    "review_crops": [f"slide-{i:05d}.review/tile-r{k}-c0.png" for k in range(4)]})
     return out
 
 
@@ -50,8 +54,16 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     page_path = args.out / "report.html"
+    table = rows(args.slides, np.random.default_rng(0))
+    crop = args.out / "crop.png"
+    Image.new("RGB", (518, 332), "white").save(crop)
+    for row in table:
+        for name in row.get("review_crops", []):
+            (args.out / name).parent.mkdir(exist_ok=True)
+            if not (args.out / name).exists():
+                os.link(crop, args.out / name)
     t0 = time.perf_counter()
-    write_report(page_path, rows(args.slides, np.random.default_rng(0)))
+    write_report(page_path, table)
     written = time.perf_counter() - t0
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     with sync_playwright() as p:

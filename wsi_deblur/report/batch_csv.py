@@ -12,7 +12,8 @@ from wsi_deblur.write.location import write_text_atomic
 
 COLUMNS = ("slide", "stem", "status", "verdict", "blurred_fraction_of_tissue", "in_focus", "defocus", "motion",
            "mixed", "tissue_fraction", "tissue_tiles", "restored_tiles", "mean_defocus_sigma_um",
-           "mean_motion_length_um", "width_px", "height_px", "mpp", "seconds", "error")
+           "mean_motion_length_um", "max_defocus_sigma_um", "max_motion_length_um", "width_px", "height_px", "mpp",
+           "seconds", "error")
 
 
 def summary_row(summary: dict[str, Any]) -> dict[str, Any]:
@@ -26,7 +27,8 @@ def summary_row(summary: dict[str, Any]) -> dict[str, Any]:
         "blurred_fraction_of_tissue": summary["blurred_fraction_of_tissue"], **fractions,
         "tissue_fraction": summary["tissue_fraction"], "tissue_tiles": summary["tissue_tiles"],
         "restored_tiles": summary["restored_tiles"], "mean_defocus_sigma_um": defocus.get("mean", ""),
-        "mean_motion_length_um": motion.get("mean", ""), "width_px": summary["width_px"],
+        "mean_motion_length_um": motion.get("mean", ""), "max_defocus_sigma_um": defocus.get("max", ""),
+        "max_motion_length_um": motion.get("max", ""), "width_px": summary["width_px"],
         "height_px": summary["height_px"], "mpp": summary["mpp"], "seconds": summary["timings_s"].get("total", ""),
         "error": "",
         "review_crops": [c["file"] for c in summary.get("review_crops", [])],  # for the report, not a column

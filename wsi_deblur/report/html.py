@@ -85,8 +85,8 @@ COLUMNS = (  # header, row key, type, format
     ("Tissue % of slide", "tissue_fraction", "number", "{:.1%}"),
     ("Tissue tiles", "tissue_tiles", "number", "{}"),
     ("Restored tiles", "restored_tiles", "number", "{}"),
-    ("Mean defocus sigma (um)", "mean_defocus_sigma_um", "number", "{:.2f}"),
-    ("Mean motion length (um)", "mean_motion_length_um", "number", "{:.1f}"),
+    ("Worst defocus sigma (um)", "max_defocus_sigma_um", "number", "{:.2f}"),
+    ("Longest motion (um)", "max_motion_length_um", "number", "{:.1f}"),
 )
 
 
