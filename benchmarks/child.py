@@ -1,7 +1,7 @@
 """One measured job in a fresh process: prints JSON with its peak RSS.
 
     python benchmarks/child.py qc|run SLIDE OUT [--scheduler local] [--restorer fast|dbmid|wiener]
-    python benchmarks/child.py read-fast|read-openslide SLIDE
+    python benchmarks/child.py read-fast|read-openslide SLIDE [--region 1024]
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def process(mode: str, path: str, out: str, scheduler: str | None, restorer: str
 def main() -> None:
     mode, path = sys.argv[1], sys.argv[2]
     if mode.startswith("read-"):
-        out = read_all(path, "openslide" if mode == "read-openslide" else "auto")
+        region = int(sys.argv[sys.argv.index("--region") + 1]) if "--region" in sys.argv else 512
+        out = read_all(path, "openslide" if mode == "read-openslide" else "auto", tile=region)
     else:
         scheduler = sys.argv[sys.argv.index("--scheduler") + 1] if "--scheduler" in sys.argv else None
         restorer = sys.argv[sys.argv.index("--restorer") + 1] if "--restorer" in sys.argv else "fast"

@@ -121,8 +121,8 @@ def main() -> None:
 
     crops = np.random.default_rng(0).integers(0, 255, (16, 256, 256, 3), dtype=np.uint8)
     speed = {
-        "BlurNet fp32": ms_per_crop(NeuralBlurClassifier(args.weights).classify, crops),
-        "BlurNet bf16": ms_per_crop(NeuralBlurClassifier(args.weights, bf16=True).classify, crops),
+        "BlurNet fp32": ms_per_crop(NeuralBlurClassifier(args.weights, precision="fp32").classify, crops),
+        "BlurNet bf16": ms_per_crop(NeuralBlurClassifier(args.weights, precision="bf16").classify, crops),
         "classical": ms_per_crop(ClassicalBlurClassifier().classify, crops),
     }
     vgg = vgg16_features()

@@ -11,9 +11,14 @@ from pathlib import Path
 from wsi_deblur.synthetic import BlurRegion, SyntheticSlide
 
 
-def benchmark_slide(size: int, folder: Path) -> Path:
-    """A ``size`` x ``size`` px JPEG-tiled slide (0.5 µm/px) with blurred patches, made once."""
-    path = folder / f"synthetic-{size}.ome.tif"
+def benchmark_slide(size: int, folder: Path, *, mpp: float = 0.5, pyramid: bool = False) -> Path:
+    """A ``size`` x ``size`` px JPEG-tiled slide (``mpp`` um/px) with blurred patches, made once.
+
+    ``pyramid``: with reduced levels 4x apart in SubIFDs, as a scanner writes them (what `qc` reads its
+    thumbnail from); without, level 0 alone.
+    """
+    name = f"synthetic-{size}" + (f"-{mpp:g}mpp" if mpp != 0.5 else "") + ("-pyramid" if pyramid else "")
+    path = folder / f"{name}.ome.tif"
     if path.exists():
         return path
     folder.mkdir(parents=True, exist_ok=True)
@@ -23,7 +28,8 @@ def benchmark_slide(size: int, folder: Path) -> Path:
         label = ("defocus", "motion", "defocus")[k]
         regions.append(BlurRegion(y0, x0, y0 + 1024, x0 + 1024, label, defocus_sigma_px=3.0, motion_length_px=21))
     tmp = path.with_suffix(".partial")
-    SyntheticSlide((size, size), regions, seed=size).write(tmp, mpp=0.5, tile=512, compression="jpeg")
+    SyntheticSlide((size, size), regions, seed=size).write(tmp, mpp=mpp, tile=512, compression="jpeg",
+                                                           pyramid=pyramid)
     tmp.rename(path)
     return path
 

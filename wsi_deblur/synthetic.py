@@ -150,17 +150,57 @@ class SyntheticSlide:
                 block[:part.shape[0], :part.shape[1]] = part
                 yield block
 
-    def write(self, path: str | Path, *, mpp: float = 0.5, tile: int = 512, compression: str = "jpeg") -> Path:
-        """Write the slide as a tiled, single-level OME-TIFF with ``mpp`` µm/px."""
+    def write(self, path: str | Path, *, mpp: float = 0.5, tile: int = 512, compression: str = "jpeg",
+              pyramid: bool = False) -> Path:
+        """Write the slide as a tiled OME-TIFF with ``mpp`` µm/px.
+
+        With ``pyramid``, reduced levels follow in SubIFDs, each 4x smaller
+        than the one before down to 1024 px or less, as a scanner writes them
+        (Aperio's steps); they are block means of level 0, gathered while it
+        is written (memory: 1/16 of level 0). Without, one level.
+        """
         h, w = self.shape
         codec = {"jpeg": ("jpeg", {"level": 92}), "deflate": ("zlib", {"level": 6}), "none": (None, None)}[compression]
+        shapes = [(h, w)]
+        while pyramid and max(shapes[-1]) > 1024:
+            shapes.append((-(-shapes[-1][0] // 4), -(-shapes[-1][1] // 4)))
+        reduced = np.zeros((*shapes[1], 3), np.float32) if len(shapes) > 1 else None
+        options = dict(dtype=np.uint8, photometric="rgb", compression=codec[0], compressionargs=codec[1],
+                       resolutionunit="CENTIMETER")
         with tifffile.TiffWriter(str(path), bigtiff=h * w * 3 > 2**31, ome=True) as tif:
-            tif.write(self.tiles(tile), shape=(h, w, 3), dtype=np.uint8, tile=(tile, tile), photometric="rgb",
-                      compression=codec[0], compressionargs=codec[1],
-                      resolution=(1e4 / mpp, 1e4 / mpp), resolutionunit="CENTIMETER",
+            tif.write(self._tiles_reducing(tile, reduced), shape=(h, w, 3), tile=(tile, tile),
+                      subifds=len(shapes) - 1, resolution=(1e4 / mpp, 1e4 / mpp),
                       metadata={"axes": "YXS", "PhysicalSizeX": mpp, "PhysicalSizeXUnit": "µm",
-                                "PhysicalSizeY": mpp, "PhysicalSizeYUnit": "µm"})
+                                "PhysicalSizeY": mpp, "PhysicalSizeYUnit": "µm"}, **options)
+            level = reduced
+            for k, (lh, lw) in enumerate(shapes[1:], start=1):
+                if k > 1:
+                    level = _mean_4x4(level, (lh, lw))
+                pixels = np.clip(np.rint(level), 0, 255).astype(np.uint8)
+                tif.write(pixels, tile=(min(tile, 256), min(tile, 256)), subfiletype=1,
+                          resolution=(1e4 / (mpp * 4 ** k), 1e4 / (mpp * 4 ** k)), **options)
         return Path(path)
+
+    def _tiles_reducing(self, tile: int, reduced: np.ndarray | None) -> Iterator[np.ndarray]:
+        """:meth:`tiles`, adding each tile's 4 x 4 block means into ``reduced`` (level 1) on the way."""
+        h, w = self.shape
+        k = 0
+        cols = -(-w // tile)
+        for block in self.tiles(tile):
+            if reduced is not None:
+                y, x = (k // cols) * tile, (k % cols) * tile
+                part = block[:min(tile, h - y), :min(tile, w - x)].astype(np.float32)
+                ph, pw = -(-part.shape[0] // 4), -(-part.shape[1] // 4)
+                reduced[y // 4:y // 4 + ph, x // 4:x // 4 + pw] = _mean_4x4(part, (ph, pw))
+            k += 1
+            yield block
+
+
+def _mean_4x4(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Means of 4 x 4 blocks of ``image`` (its edge replicated), ``shape`` rows and columns of them."""
+    h, w = shape
+    padded = np.pad(image, ((0, 4 * h - image.shape[0]), (0, 4 * w - image.shape[1]), (0, 0)), mode="edge")
+    return padded.reshape(h, 4, w, 4, 3).mean(axis=(1, 3))
 
 
 def demo_slide(shape: tuple[int, int] = (3072, 4096)) -> SyntheticSlide:

@@ -83,9 +83,25 @@ def test_a_whole_slide_is_sent_to_qc(tmp_path):
 
 def test_bf16_agrees_with_fp32():
     tiles = np.stack([degraded("defocus", defocus_um=4.0), degraded("in_focus", defocus_um=0.0)])
-    a = [e.label for e in NeuralBlurClassifier().classify(tiles)]
-    b = [e.label for e in NeuralBlurClassifier(bf16=True).classify(tiles)]
+    a = [e.label for e in NeuralBlurClassifier(precision="fp32").classify(tiles)]
+    b = [e.label for e in NeuralBlurClassifier(precision="bf16").classify(tiles)]
     assert a == b == ["defocus", "in_focus"]
+
+
+def test_the_machines_precision_keeps_the_probabilities(monkeypatch):
+    from wsi_deblur import cpu_path
+    from wsi_deblur.classify.neural import blurnet_logits, load_blurnet
+
+    net, _ = load_blurnet(str(default_weights()))
+    figures = cpu_path.measure(lambda images, p: blurnet_logits(net, images, bf16=p == "bf16"),
+                               agreement=cpu_path.logit_agreement)
+    assert figures["max_probability_difference"] <= cpu_path.MAX_PROBABILITY_DIFFERENCE
+    assert figures["max_severity_difference"] <= cpu_path.MAX_SEVERITY_DIFFERENCE
+    assert NeuralBlurClassifier().cpu_precision() in cpu_path.CPU_PATHS
+    monkeypatch.setenv("WSI_DEBLUR_CPU_PATH", "fp32")
+    assert NeuralBlurClassifier(precision="bf16").cpu_precision() == "bf16"  # given beats forced beats measured
+    with pytest.raises(ValueError, match="precision"):
+        NeuralBlurClassifier(precision="fp16")
 
 
 def test_most_textured_crop_avoids_empty_glass():

@@ -45,6 +45,26 @@ def load_blurnet(path: str) -> tuple[BlurNet, dict]:
     return net, meta
 
 
+def blurnet_logits(net: BlurNet, crops: np.ndarray, *, bf16: bool) -> np.ndarray:
+    """``net``'s outputs ``(n, 8)`` for ``(n, y, x, 3)`` uint8 crops, on the network's device."""
+    device = next(net.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(crops)).to(device).permute(0, 3, 1, 2).float() / 255.0
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        out = net(x.contiguous(memory_format=torch.channels_last))
+    return out.float().cpu().numpy()
+
+
+@lru_cache(maxsize=4)
+def blurnet_cpu_path(path: str) -> str:
+    """The precision BlurNet ``path`` runs in on this CPU (measured once per machine: :mod:`wsi_deblur.cpu_path`)."""
+    from wsi_deblur.cpu_path import cpu_path, logit_agreement
+    from wsi_deblur.weights import file_sha256
+
+    net, _ = load_blurnet(path)
+    return cpu_path(lambda images, precision: blurnet_logits(net, images, bf16=precision == "bf16"),
+                    file_sha256(Path(path)), agreement=logit_agreement)
+
+
 def defocus_sigma_px(defocus_um: float) -> float:
     """Gaussian-equivalent PSF std (px at 0.5 um/px, NA 0.75) for a defocus distance."""
     from wsi_deblur.blur.estimated_psf import sigma_px_for_defocus
@@ -77,19 +97,31 @@ class NeuralBlurClassifier:
         ``"cpu"`` or ``"cuda"``.
     threads : int
         CPU threads per call (Dask already runs one task per core).
-    bf16 : bool
-        bfloat16 autocast on the CPU (faster on CPUs with AMX/AVX-512 bf16).
+    precision : {None, "fp32", "bf16"}
+        On the CPU: fp32, or bfloat16 autocast (2x faster on CPUs with AMX/AVX-512 bf16, far slower on
+        AVX2 ones); None (default) takes the one :mod:`wsi_deblur.cpu_path` found faster on this machine
+        with the same probabilities. A GPU always runs bf16 autocast.
     """
 
     weights: str | None = None
     device: str = "cpu"
     threads: int = 1
-    bf16: bool = False
+    precision: str | None = None
     name: str = field(default="neural")
 
+    def __post_init__(self) -> None:
+        if self.precision not in (None, "fp32", "bf16"):
+            raise ValueError(f"precision must be None, 'fp32' or 'bf16', got {self.precision!r}")
+
     def preload(self) -> None:
-        """Load the network now (a worker does it once, at start)."""
+        """Load the network (and on a CPU choose its precision) now: a worker does it once, at start."""
         self._net()
+        if self.device == "cpu":
+            self.cpu_precision()
+
+    def cpu_precision(self) -> str:
+        """``fp32`` or ``bf16``: as given, else as chosen for these weights on this CPU."""
+        return self.precision or blurnet_cpu_path(str(self.weights or default_weights()))
 
     def _net(self) -> BlurNet:
         net, _ = load_blurnet(str(self.weights or default_weights()))
@@ -98,13 +130,10 @@ class NeuralBlurClassifier:
     def logits(self, tiles: np.ndarray) -> np.ndarray:
         """Raw network outputs ``(n, 8)`` for ``(n, y, x, 3)`` uint8 tiles."""
         crops = np.stack([most_textured_crop(t) for t in tiles])
-        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float() / 255.0
         if self.device == "cpu":
             torch.set_num_threads(self.threads)
-        with torch.inference_mode(), torch.autocast(self.device, dtype=torch.bfloat16,
-                                                    enabled=self.bf16 or self.device == "cuda"):
-            out = self._net()(x.contiguous(memory_format=torch.channels_last))
-        return out.float().cpu().numpy()
+        bf16 = self.device != "cpu" or self.cpu_precision() == "bf16"
+        return blurnet_logits(self._net(), crops, bf16=bf16)
 
     def classify(self, tiles: np.ndarray) -> list[BlurEstimate]:
         out = self.logits(tiles)

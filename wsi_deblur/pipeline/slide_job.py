@@ -125,14 +125,14 @@ def models_used(options: RunOptions, *, restore: bool) -> dict[str, dict[str, st
     """The weights files a run's networks load: source (shipped or adapted), path, sha256 (for qc.json)."""
     from wsi_deblur.restore.neural import ARCHITECTURES, NeuralRestorer
 
-    from wsi_deblur.restore.cpu_path import cached_cpu_path
+    from wsi_deblur.cpu_path import cached_cpu_path
 
     names = [CLASSIFIER_WEIGHTS] if options.classifier == "neural" else []
     restorers = []
     if restore and options.restorer in ARCHITECTURES:
         restorers = [restorer_weights_name(options.restorer, blur) for blur in NeuralRestorer(options.restorer).networks]
     record = weights_record(names + restorers, options.weights)
-    for name in restorers:  # the precision a CPU of this machine runs it in (wsi_deblur.restore.cpu_path)
+    for name in names + restorers:  # the precision a CPU of this machine runs it in (wsi_deblur.cpu_path)
         record[name]["cpu_path"] = cached_cpu_path(record[name]["sha256"]) or "not run on this machine's CPU"
     return record
 

@@ -96,8 +96,7 @@ def restore_folded(net: torch.nn.Module, images: torch.Tensor, angles_deg: Seque
             if not idx:
                 continue
             x = fold(images[idx], mirror, transpose)
-            if x.device.type == "cpu":  # the layout the CPU networks run fastest in
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)  # the layout the networks run fastest in
             folded = torch.tensor([moves[i][2] for i in idx], dtype=x.dtype, device=x.device)
             out[idx] = unfold(net(x, folded), mirror, transpose)
     return out

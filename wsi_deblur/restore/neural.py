@@ -13,7 +13,7 @@ every blur type, told each window's estimated PSF (its defocus width and
 motion length and direction: :mod:`wsi_deblur.restore.bcr`). Each process
 loads each network once (cached), on CUDA in half precision when it has a GPU,
 else on the CPU channels-last in fp32 or bf16 autocast, whichever
-:mod:`wsi_deblur.restore.cpu_path` found faster on this CPU without changing
+:mod:`wsi_deblur.cpu_path` found faster on this CPU without changing
 the output (bf16 is 2-3x faster where the CPU has AMX, 10x slower where it has
 only AVX2: docs/benchmarks.md).
 """
@@ -33,7 +33,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from wsi_deblur.blur.estimate import BlurEstimate
-from wsi_deblur.restore.cpu_path import cpu_path
+from wsi_deblur.cpu_path import cpu_path
 from wsi_deblur.restore.direction_fold import restore_folded
 from wsi_deblur.restore.networks import ARCHITECTURES, build_network
 from wsi_deblur.weights import file_sha256, resolve, restorer_weights_name, shipped_dir
@@ -83,17 +83,12 @@ def check_device(device: str) -> None:
         raise ValueError(f"device {device!r}: this machine has no CUDA GPU that torch can use")
 
 
-@lru_cache(maxsize=8)
-def load_deblur_network(path: str, device: str = "cpu") -> torch.nn.Module:
-    """A deblurring network in eval mode from a safetensors file (never a pickle).
+def network_from_weights(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    """The network a safetensors file holds (never a pickle), fp32 on the CPU in eval mode, and its config.
 
-    Cached per process: a worker loads each network once, not once per task.
-    The network's ``directional`` attribute says whether it takes the motion
-    direction (see :func:`run_network`); its ``iterations`` how many times
-    its route applies it (1 unless its config says otherwise: adaptation by
-    further degradation, :mod:`wsi_deblur.adaptation`, chooses it).
+    Raises ValueError for a file that is not one of our deblurring networks or is of an outdated kind.
     """
-    with safe_open(path, framework="pt") as f:
+    with safe_open(str(path), framework="pt") as f:
         config = json.loads(dict(f.metadata() or {}).get("config", "{}"))
     if config.get("architecture") not in ARCHITECTURES:
         raise ValueError(f"{path}: not a deblurring network (config {config})")
@@ -103,21 +98,41 @@ def load_deblur_network(path: str, device: str = "cpu") -> torch.nn.Module:
     net = build_network(config["architecture"], tuple(config["widths"]),
                         directional=bool(config.get("directional", False)),
                         width_uncertainty=float(config.get("width_uncertainty", 0.0)))
-    net.load_state_dict(load_file(path))
+    net.load_state_dict(load_file(str(path)))
     net.eval()
     net.iterations = int(config.get("iterations", 1))
+    return net, config
+
+
+@lru_cache(maxsize=8)
+def load_deblur_network(path: str, device: str = "cpu") -> torch.nn.Module:
+    """A deblurring network in eval mode from a safetensors file (never a pickle), ready to run on ``device``.
+
+    Cached per process: a worker loads each network once, not once per task.
+    The network's ``directional`` attribute says whether it takes the motion
+    direction (see :func:`run_network`); its ``iterations`` how many times
+    its route applies it (1 unless its config says otherwise: adaptation by
+    further degradation, :mod:`wsi_deblur.adaptation`, chooses it). On a GPU
+    it runs in fp16, channels-last (bcr: rows contiguous, for its FFTs); on a
+    CPU in the precision :mod:`wsi_deblur.cpu_path` chose for this machine.
+    """
+    net, config = network_from_weights(path)
     dev = torch.device(device)
     logger.info("%s: %s network for %s blur loaded on %s", path, config["architecture"], config.get("blur"), dev)
+    psf_told = getattr(net, "conditioning", None) == "psf"
     if dev.type == "cuda":
-        return net.to(dev).half()
-    if getattr(net, "conditioning", None) != "psf":
+        net = net.to(dev).half()
+        return net if psf_told else net.to(memory_format=torch.channels_last)
+    if not psf_told:
         net = net.to(memory_format=torch.channels_last)  # bcr: its FFTs want rows contiguous (it turns its own)
-    net.cpu_precision = cpu_path(net, file_sha256(Path(path)), extra_inputs=_check_inputs(net))
+    extra = _check_inputs(net)
+    net.cpu_precision = cpu_path(lambda images, precision: run_network(net, images, precision=precision, **{
+        k: v[:len(images)] for k, v in extra.items()}), file_sha256(Path(path)))
     return net
 
 
 def _check_inputs(net: torch.nn.Module) -> dict:
-    """What :func:`wsi_deblur.restore.cpu_path.measure` gives ``net`` beside its four check images."""
+    """What ``net`` is given beside the four check images of :func:`wsi_deblur.cpu_path.measure`."""
     if getattr(net, "conditioning", None) == "psf":
         return {"psf": np.array([[2.0, 0, 0], [0, 15.0, 30.0], [2.0, 10.0, 60.0], [3.5, 0, 0]], np.float32)}
     if getattr(net, "directional", False):
@@ -137,7 +152,7 @@ def run_network(net: torch.nn.Module, images: np.ndarray, *, angles_deg: Sequenc
     least one image each). ``threads`` sets torch's CPU threads for the call
     (default: leave as is). ``precision`` on the CPU: ``fp32`` or ``bf16``
     autocast; by default the network's ``cpu_precision``, chosen for this
-    CPU when it was loaded (:mod:`wsi_deblur.restore.cpu_path`).
+    CPU when it was loaded (:mod:`wsi_deblur.cpu_path`).
     """
     param = next(net.parameters())
     if threads and param.device.type == "cpu":
@@ -154,9 +169,11 @@ def run_network(net: torch.nn.Module, images: np.ndarray, *, angles_deg: Sequenc
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, len(images), per):
             idx = slice(start, start + per)
-            x = torch.from_numpy(np.require(images[idx], requirements=("C", "W"))).to(param.device)  # a view if it can
+            x = torch.from_numpy(np.require(images[idx], requirements=("C", "W")))  # a view if it can
+            if param.device.type == "cuda":  # uint8 through pinned memory: a quarter of float's bytes, asynchronous
+                x = x.pin_memory().to(param.device, non_blocking=True)
             x = x.permute(0, 3, 1, 2).to(param.dtype).div_(255.0)
-            if param.device.type == "cpu" and not told_psf:
+            if not told_psf:
                 x = x.contiguous(memory_format=torch.channels_last)
             if told_psf:
                 y = net(x, torch.from_numpy(np.asarray(psf[idx], dtype=np.float32)).to(param.device))
