@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import tifffile
 from scipy import ndimage as ndi
-from scipy.signal import fftconvolve
 
 from wsi_deblur.blur.psf import psf_for
 
@@ -128,6 +127,8 @@ class SyntheticSlide:
 
     def render(self, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
         """Pixels of ``[y0, y1) x [x0, x1)`` as ``(y, x, 3)`` uint8 (with sensor noise)."""
+        from scipy.signal import fftconvolve  # imported here: scipy.signal takes 0.5 s to import
+
         img = self._sharp(y0, x0, y1, x1)
         for r in self.regions:
             iy0, ix0, iy1, ix1 = max(y0, r.y0), max(x0, r.x0), min(y1, r.y1), min(x1, r.x1)

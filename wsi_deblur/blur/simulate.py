@@ -39,7 +39,6 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 from wsi_deblur.blur.psf import motion_psf
 
@@ -135,6 +134,8 @@ def convolve_rgb(image: np.ndarray, psf: np.ndarray) -> np.ndarray:
 
     The image is mirrored at its edges; the result is float32 of the same shape.
     """
+    from scipy.signal import fftconvolve  # imported here: scipy.signal takes 0.5 s to import
+
     img = np.asarray(image, dtype=np.float32)
     kernels = psf if psf.ndim == 3 else np.stack([psf] * 3)
     r = max(kernels.shape[1], kernels.shape[2]) // 2 + 1
@@ -204,6 +205,8 @@ class BlurParams:
 
 def blur_psf(params: BlurParams) -> np.ndarray:
     """The ``(3, k, k)`` PSF of a degradation (defocus and/or motion)."""
+    from scipy.signal import fftconvolve  # imported here: scipy.signal takes 0.5 s to import
+
     kernels = defocus_psf_optics(params.defocus_um, params.optics)
     if params.label in ("motion", "mixed") and params.motion_length_px > 1:
         line = motion_psf(params.motion_length_px, params.motion_angle_deg)

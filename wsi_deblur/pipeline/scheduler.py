@@ -97,6 +97,8 @@ def _gather(client: Any, futures: list) -> Sequence[Any]:
 
 def current_client() -> Any:
     """The active ``distributed.Client``, or None when work runs in this process."""
+    if "distributed" not in sys.modules:  # no client can exist yet, and importing it costs 0.1 s
+        return None
     try:
         from distributed import default_client
 

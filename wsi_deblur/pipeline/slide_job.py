@@ -16,8 +16,7 @@ from wsi_deblur.models import make_classifier, make_restorer
 from wsi_deblur.pipeline.graph import blurmap_tasks, guard_reports, restore_chunks_of, restored_level0
 from wsi_deblur.pipeline.manifest import file_identity, settings_hash
 from wsi_deblur.pipeline.options import RunOptions
-from wsi_deblur.pipeline.scheduler import compute
-from wsi_deblur.pipeline.worker_models import register_preloader
+from wsi_deblur.pipeline.scheduler import compute, current_client
 from wsi_deblur.report.geojson import write_blur_geojson
 from wsi_deblur.report.overlay import write_overlay_png
 from wsi_deblur.report.qc_json import qc_summary, write_qc_json
@@ -162,7 +161,10 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    register_preloader(options.classifier, options.restorer if restore else None, options.weights)
+    if current_client() is not None:  # workers load the networks as they start (distributed imported only then)
+        from wsi_deblur.pipeline.worker_models import register_preloader
+
+        register_preloader(options.classifier, options.restorer if restore else None, options.weights)
     slide = open_for_processing(path, options)
     stem = slide.stem
 

@@ -131,7 +131,7 @@ def write_review_crops(folder: str | os.PathLike, slide, level0, blurmap: BlurMa
         caption = tile_caption(blurmap, ij, slide.mpp)
         name = f"tile-r{ij[0]}-c{ij[1]}.png"
         with (out / name).open("wb") as f:
-            review_crop(before, after, caption).save(f, format="PNG", optimize=True)
+            review_crop(before, after, caption).save(f, format="PNG", compress_level=6)
         records.append({"file": name, "tile": list(ij), "caption": caption})
     logger.info("%s: %d before/after crops of the most blurred restored tiles", folder, len(records))
     return records
