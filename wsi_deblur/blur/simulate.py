@@ -36,7 +36,8 @@ Units and ranges
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -67,6 +68,15 @@ class Optics:
     wavelengths_um: tuple[float, float, float] = RGB_WAVELENGTHS_UM
 
 
+def psf_radius_px(defocus_um: float, optics: Optics = Optics()) -> int:
+    """Half-size of :func:`defocus_psf_optics`'s kernels: the geometric blur disc and three Airy radii
+    of the longest wavelength, with a margin."""
+    na, n, p = optics.numerical_aperture, optics.immersion_index, optics.mpp
+    geometric = abs(defocus_um) * np.tan(np.arcsin(min(na / n, 0.999))) / p
+    airy = 1.22 * max(optics.wavelengths_um) / (2 * na) / p
+    return int(np.ceil(1.3 * geometric + 3 * airy)) + 2
+
+
 def defocus_psf_optics(defocus_um: float, optics: Optics = Optics(), *, oversample: int = 3,
                        radius_px: int | None = None) -> np.ndarray:
     """Defocus PSF per channel from pupil-function (scalar) diffraction.
@@ -89,9 +99,7 @@ def defocus_psf_optics(defocus_um: float, optics: Optics = Optics(), *, oversamp
     """
     na, n, p = optics.numerical_aperture, optics.immersion_index, optics.mpp
     if radius_px is None:
-        geometric = abs(defocus_um) * np.tan(np.arcsin(min(na / n, 0.999))) / p
-        airy = 1.22 * max(optics.wavelengths_um) / (2 * na) / p
-        radius_px = int(np.ceil(1.3 * geometric + 3 * airy)) + 2
+        radius_px = psf_radius_px(defocus_um, optics)
     size = 2 * radius_px + 1
     grid = int(2 ** np.ceil(np.log2(max(2 * size * oversample, 64))))
     step = p / oversample  # micrometres per sample
@@ -119,14 +127,18 @@ def gaussian_sigma_px(defocus_um: float, optics: Optics = Optics()) -> float:
     From the green channel's PSF second moments, in quadrature over the
     in-focus PSF: what a Gaussian-PSF deconvolution should undo.
     """
+    return float(np.sqrt(max(_green_psf_variance(abs(float(defocus_um)), optics)
+                             - _green_psf_variance(0.0, optics), 0.0)))
 
-    def variance(z: float) -> float:
-        k = defocus_psf_optics(z, optics)[1]
-        c = k.shape[0] // 2
-        yy, xx = np.mgrid[:k.shape[0], :k.shape[1]] - c
-        return float((k * (yy ** 2 + xx ** 2)).sum()) / 2.0
 
-    return float(np.sqrt(max(variance(abs(defocus_um)) - variance(0.0), 0.0)))
+@lru_cache(maxsize=256)
+def _green_psf_variance(defocus_um: float, optics: Optics) -> float:
+    """Second moment per axis (px^2) of the green channel's defocus PSF (only that channel computed; cached)."""
+    green = replace(optics, wavelengths_um=(optics.wavelengths_um[1],))
+    k = defocus_psf_optics(defocus_um, green, radius_px=psf_radius_px(defocus_um, optics))[0]  # the kernel of all three
+    c = k.shape[0] // 2
+    yy, xx = np.mgrid[:k.shape[0], :k.shape[1]] - c
+    return float((k * (yy ** 2 + xx ** 2)).sum()) / 2.0
 
 
 def convolve_rgb(image: np.ndarray, psf: np.ndarray) -> np.ndarray:

@@ -7,11 +7,13 @@ partition-of-unity weights, so a large field shows no seams.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import imagecodecs
 import numpy as np
+from scipy import fft as sfft
 
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.classify.base import BlurClassifier
@@ -145,7 +147,8 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
     else:
         estimate = BlurEstimate(blur_type)
     detected = blur_type is None
-    restored, reports = restore_slide_region(slide, estimate, restorer, guard=guard, return_reports=True)
+    with sfft.set_workers(os.cpu_count() or 1):  # one image at a time here: the guard's FFTs may use every core
+        restored, reports = restore_slide_region(slide, estimate, restorer, guard=guard, return_reports=True)
     stem = slide_stem(path)
     with StagedOutputs(out_dir, stem) as staged:  # no half-written PNG under the final name
         staged.path(f"{stem}.png").write_bytes(encode_png(restored))
