@@ -38,6 +38,10 @@ bench: dev
 	$(PY) benchmarks/writers.py
 	$(PY) benchmarks/classifier.py   # needs out/data/blur-128.npz (python -m pipelines.blur_data)
 	$(PY) benchmarks/restorers.py
+	$(PY) benchmarks/restore_command.py
+	$(PY) benchmarks/cpu_paths.py
+	$(PY) benchmarks/report.py   # needs Chromium
+	$(PY) benchmarks/gpu.py   # says so and measures nothing without CUDA
 	$(PY) benchmarks/png_encode.py
 	$(PY) benchmarks/working_scale.py   # needs ../shared/data
 	$(PY) benchmarks/mixed_routes.py   # needs out/data/restore-128.npz (python -m pipelines.restore_data)
