@@ -13,8 +13,10 @@ dask scheduler --host SCHEDULER --port 8786 --no-dashboard &
 # each CPU machine: as many single-threaded workers as it has cores
 dask worker tcp://SCHEDULER:8786 --nworkers auto --nthreads 1 &
 
-# each GPU machine: one worker per GPU, one thread, advertising the resource
-CUDA_VISIBLE_DEVICES=0 dask worker tcp://SCHEDULER:8786 --nthreads 1 --resources GPU=1 &
+# each GPU machine: one worker per GPU with four threads and four GPU slots, so that
+# one restore task's reading, consistency check and blending (CPU) overlap another's
+# network (GPU); benchmarks/gpu.py measures how busy that keeps the GPU
+CUDA_VISIBLE_DEVICES=0 dask worker tcp://SCHEDULER:8786 --nthreads 4 --resources GPU=4 &
 
 # any machine with the slides and the shared output folder
 wsi-deblur run /data/slides/ -o /shared/out --scheduler tcp://SCHEDULER:8786 --gpu
