@@ -153,7 +153,7 @@ def watch_folder(folder: str | Path, out_dir: str | Path, options: RunOptions = 
                         on_waiting(path)
                     continue
                 batch.process(path)
-                handled[path] = slide_signature(path) or signature
+                handled[path] = signature  # as it was when taken: a slide rewritten meanwhile is taken again
                 took = True
             if took:
                 batch.write_tables()  # skipped slides too are in the tables
