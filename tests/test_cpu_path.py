@@ -77,3 +77,27 @@ def test_bf16_and_fp32_restorations_differ_by_at_most_a_few_grey_levels():
     net = NeuralRestorer("fast").network("defocus")
     a, b = (run_network(net, image, precision=p) for p in ("fp32", "bf16"))
     assert np.abs(a.astype(int) - b.astype(int)).max() <= cpu_path.MAX_GREY_DIFFERENCE
+
+
+def test_processes_starting_together_measure_once_and_agree(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    monkeypatch.setenv("WSI_DEBLUR_CACHE", str(tmp_path))
+    monkeypatch.delenv("WSI_DEBLUR_CPU_PATH", raising=False)
+    calls = []
+
+    def run(images, precision):  # a network that takes a while, as the workers of a cluster all load one at once
+        calls.append(precision)
+        time.sleep(0.05)
+        return images
+
+    choices = []
+    threads = [threading.Thread(target=lambda: choices.append(cpu_path.cpu_path(run, "same-weights")))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(choices) == 3 and len(set(choices)) == 1
+    assert len(calls) == 2 * 3  # one measurement: a warm-up and two timed runs per path, by one of them

@@ -16,18 +16,20 @@ What "agrees" means depends on the network: a restorer's images within
 class probabilities within :data:`MAX_PROBABILITY_DIFFERENCE` and its severity
 outputs within :data:`MAX_SEVERITY_DIFFERENCE` (:func:`logit_agreement`).
 
-The margins are wide on purpose: the measured ratio is about 2.5 or 0.1, never
-near the threshold, so two processes measuring at once choose alike.
+Processes of one machine measure one at a time (a lock beside the cache
+file), so the workers of a cluster, which start together, measure undisturbed
+and then all read the first one's choice: every worker runs a network alike.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -155,12 +157,37 @@ def cpu_path(run: Callable[[np.ndarray, str], np.ndarray], weights_sha256: str, 
     known = cached_cpu_path(weights_sha256)
     if known is not None:
         return known
-    figures = measure(run, agreement=agreement)
-    choice = choose(figures)
-    shown = ", ".join(f"{k} {v:.3g}" for k, v in figures.items() if k not in ("agrees", "speedup"))
-    logger.info("%s: %s on this CPU (bf16 %.1fx fp32; %s)", weights_sha256[:12], choice, figures["speedup"], shown)
-    _write_cache(_key(weights_sha256), choice)
+    with _measuring_alone():  # the workers of a cluster start together: one measures, the others read its choice
+        known = cached_cpu_path(weights_sha256)
+        if known is not None:
+            return known
+        figures = measure(run, agreement=agreement)
+        choice = choose(figures)
+        shown = ", ".join(f"{k} {v:.3g}" for k, v in figures.items() if k not in ("agrees", "speedup"))
+        logger.info("%s: %s on this CPU (bf16 %.1fx fp32; %s)", weights_sha256[:12], choice, figures["speedup"],
+                    shown)
+        _write_cache(_key(weights_sha256), choice)
     return choice
+
+
+@contextlib.contextmanager
+def _measuring_alone() -> Iterator[None]:
+    """Hold an exclusive lock beside the cache file (no lock where the folder cannot be written or the
+    system has no ``fcntl``): processes of one machine then measure one at a time, undisturbed, and agree."""
+    try:
+        import fcntl
+
+        cache_file().parent.mkdir(parents=True, exist_ok=True)
+        handle = open(cache_file().with_suffix(".lock"), "a")
+    except (ImportError, OSError):
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def cached_cpu_path(weights_sha256: str) -> str | None:

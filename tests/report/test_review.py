@@ -63,7 +63,7 @@ def test_qc_json_lists_the_crops_and_the_report_shows_them(batch):
     assert "review_crops" not in (out / "qc.csv").read_text()  # the table keeps its columns
 
 
-def test_a_qc_run_and_a_slide_with_nothing_restored_have_no_crops(tmp_path, small_slide):
+def test_a_qc_run_writes_no_crops(tmp_path, small_slide):
     outcome = process_batch([small_slide], tmp_path, SMALL, restore=False)
     assert outcome.results[0].summary["review_crops"] == [] and not (tmp_path / "small.review").exists()
 

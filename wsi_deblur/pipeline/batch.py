@@ -115,8 +115,10 @@ class Batch:
     def process(self, path: str) -> SlideResult | SlideError:
         """Process (or skip, when already complete) one slide; its result, or the error it failed with.
 
-        Raises only :class:`SchedulerLost` (every later slide would fail the same way) and
-        ``KeyboardInterrupt``; any other failure is recorded and returned.
+        A slide that fails (:class:`SlideError`, or an ``OSError``, ``ValueError``, ``RuntimeError`` or
+        ``MemoryError`` while processing it) is recorded and its error returned. :class:`SchedulerLost`
+        (every later slide would fail the same way) and ``KeyboardInterrupt`` propagate, the slide left
+        resumable.
         """
         if self.manifest is None:
             raise RuntimeError("Batch.process called outside `with Batch(...)`")

@@ -32,7 +32,8 @@ def overlay_image(thumbnail: np.ndarray, downsample: float, blurmap: BlurMap) ->
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def _font(size: int):
+def legend_font(size: int):
+    """Pillow's default font at ``size`` pixels (a bitmap font where Pillow lacks FreeType)."""
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow without FreeType
@@ -55,7 +56,7 @@ def write_overlay_png(path: str | os.PathLike, thumbnail: np.ndarray, downsample
     def px(v: float) -> int:
         return int(round(v * scale))
 
-    font = _font(px(14))
+    font = legend_font(px(14))
     canvas = Image.new("RGB", (width, image.height + px(54)), "white")
     canvas.paste(image, (0, 0))
     draw = ImageDraw.Draw(canvas)

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from wsi_deblur.blurmap import GUARD_ACTIONS, LABEL_VALUES, BlurMap
-from wsi_deblur.report.overlay import _font
+from wsi_deblur.report.overlay import legend_font
 from wsi_deblur.write.location import output_path
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def worst_restored_tiles(blurmap: BlurMap, restored: np.ndarray, *, mpp: float,
 def review_crop(before: np.ndarray, after: np.ndarray, caption: str) -> Image.Image:
     """One PNG: ``before`` | ``after`` (the longer side of each resized to :data:`SHOWN_PX`), under the caption
     (its lines, ``"; "`` separated) and the two halves' names, in text legible at half size."""
-    font = _font(FONT_PX)
+    font = legend_font(FONT_PX)
     lines = [*caption.split("; "), ""]
     head = CAPTION_LINE_PX * len(lines) + 4
     canvas = Image.new("RGB", (2 * SHOWN_PX + GAP_PX, SHOWN_PX + head), "white")
