@@ -236,6 +236,17 @@ def _cmd_run(args: argparse.Namespace, restore: bool) -> int:
     return EXIT_OK
 
 
+def _stamped(report, stream):
+    """``report`` with the date and time written first on ``stream``: a watch runs for days."""
+    import time
+
+    def stamped(item) -> None:
+        print(time.strftime("[%Y-%m-%d %H:%M:%S] "), end="", file=stream, flush=True)
+        report(item)
+
+    return stamped
+
+
 def _cmd_watch(args: argparse.Namespace) -> int:
     options = _options(args, args.restore)
     import signal
@@ -263,14 +274,15 @@ def _cmd_watch(args: argparse.Namespace) -> int:
             outcome = watch_folder(args.folder, args.out, options, restore=args.restore, once=args.once,
                                    settle_s=args.settle, poll_s=args.poll, stop=stop, force=args.force,
                                    progress=not args.no_progress and sys.stderr.isatty(),
-                                   on_error=_error_reporter(args.debug), on_done=_report_done,
-                                   on_skip=_report_skip,
+                                   on_error=_stamped(_error_reporter(args.debug), sys.stderr),
+                                   on_done=_stamped(_report_done, sys.stdout),
+                                   on_skip=_stamped(_report_skip, sys.stdout),
                                    on_waiting=lambda path: logger.info("%s: waiting until it stops changing", path))
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     n = len(outcome.results) + len(outcome.skipped) + len(outcome.failures)
-    print(f"{'stopped' if stop.is_set() else 'done'}: {n} slides ({len(outcome.results)} processed, "
+    print(f"{'stopped' if stop.is_set() else 'done'}: {n} slide{'' if n == 1 else 's'} ({len(outcome.results)} processed, "
           f"{len(outcome.skipped)} already complete, {len(outcome.failures)} failed)", file=sys.stderr)
     return EXIT_FAILED if outcome.failures else EXIT_OK
 
