@@ -218,3 +218,16 @@ def test_a_slide_given_by_a_relative_path_is_recorded_by_its_absolute_one(tmp_pa
     with open(tmp_path / "out" / "qc.csv", newline="") as f:
         assert next(csv.DictReader(f))["slide"] == where
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["slides"]["rel"]["slide"] == where
+
+
+def test_the_demo_runs_and_lists_every_output(tmp_path, capsys):
+    from wsi_deblur.cli import main
+
+    assert main(["demo", "-o", str(tmp_path), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    results = tmp_path / "results"
+    made = {p.name for p in results.iterdir() if not p.name.startswith(".")}  # the lock file stays hidden
+    assert {"report.html", "qc.csv", "manifest.json", "example-slide.ome.zarr", "example-slide.ome.tif",
+            "example-slide.review"} <= made
+    listed = {name for name in made if str(results / name) in printed}
+    assert listed == made, made - listed

@@ -215,6 +215,16 @@ def _report_done(result) -> None:
         print(f"  {path}", flush=True)
 
 
+def _report_batch_files(out) -> None:
+    """The batch's own outputs, after the slides' (those that exist)."""
+    from wsi_deblur.write.location import output_path
+
+    folder = output_path(out)
+    names = [n for n in ("qc.csv", "report.html", "manifest.json") if (folder / n).exists()]
+    if names:
+        print("batch: " + ", ".join(str(folder / n) for n in names), flush=True)
+
+
 def _report_skip(result) -> None:
     print(f"{result.slide}: already complete in the output folder, skipped (--force to redo)", flush=True)
 
@@ -229,6 +239,7 @@ def _cmd_run(args: argparse.Namespace, restore: bool) -> int:
                                 progress=not args.no_progress and sys.stderr.isatty(),
                                 on_error=_error_reporter(args.debug), on_done=_report_done,
                                 on_skip=_report_skip)
+    _report_batch_files(args.out)
     if outcome.failures:
         total = len(outcome.failures) + len(outcome.results) + len(outcome.skipped)
         print(f"{len(outcome.failures)} of {total} slides failed", file=sys.stderr)
@@ -281,6 +292,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+    _report_batch_files(args.out)
     n = len(outcome.results) + len(outcome.skipped) + len(outcome.failures)
     print(f"{'stopped' if stop.is_set() else 'done'}: {n} slide{'' if n == 1 else 's'} ({len(outcome.results)} processed, "
           f"{len(outcome.skipped)} already complete, {len(outcome.failures)} failed)", file=sys.stderr)
@@ -408,8 +420,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"example slide (IHC tissue with a defocused and a motion-blurred patch): {example}", flush=True)
     outcome = process_batch([example], out / "results", RunOptions(), progress=not args.no_progress and
                             sys.stderr.isatty(), on_error=_error_reporter(args.debug), on_done=_report_done)
+    _report_batch_files(out / "results")
     if outcome.ok:
-        print(f"outputs are in {out / 'results'}")
+        print(f"outputs are in {out / 'results'}: open report.html in a browser")
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
