@@ -137,3 +137,26 @@ def test_ctrl_c_stops_between_slides(tmp_path, small_slide):
     assert statuses and set(statuses.values()) == {"done"}  # the slide in progress was finished, none begun after
     assert len(statuses) < 3
     assert not [p for p in out.iterdir() if p.name.startswith(".") and "partial" in p.name]  # no staging left
+
+
+def test_a_folder_that_drops_out_for_a_while_is_watched_again(tmp_path, small_slide, caplog):
+    folder, out = tmp_path / "share", tmp_path / "out"
+    folder.mkdir()
+    stop = threading.Event()
+    outcome = {}
+    watcher = threading.Thread(target=lambda: outcome.setdefault("r", watch_folder(
+        folder, out, SMALL, settle_s=0.0, poll_s=0.1, stop=stop)))
+    watcher.start()
+    try:
+        time.sleep(0.3)
+        folder.rename(tmp_path / "away")  # the share is gone ...
+        time.sleep(0.5)
+        (tmp_path / "away").rename(folder)  # ... and back, with a slide
+        shutil.copy(small_slide, folder / "back.ome.tif")
+        os.utime(folder / "back.ome.tif", (1_000_000, 1_000_000))
+        assert wait_for(lambda: manifest_statuses(out).get("back") == "done")
+    finally:
+        stop.set()
+        watcher.join(timeout=120)
+    assert [r.stem for r in outcome["r"].results] == ["back"]
+    assert "cannot be listed" in caplog.text

@@ -136,7 +136,12 @@ def watch_folder(folder: str | Path, out_dir: str | Path, options: RunOptions = 
     with Batch(out_dir, options, restore=restore, progress=progress, force=force, on_error=on_error,
                on_done=on_done, on_skip=on_skip) as batch:
         while not stop.is_set():
-            present = slides_in_folder(folder)
+            try:
+                present = slides_in_folder(folder)
+            except OSError as exc:  # a network share that drops out for a while: said, and tried again
+                logger.warning("%s: cannot be listed (%s); trying again in %g s", folder, exc, poll_s)
+                stop.wait(poll_s)
+                continue
             if wanted is None and once:
                 wanted = set(present)
             took = False
