@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--settle", type=float, default=10.0,
                        help="seconds a slide's files must be unchanged before it is taken (default 10)")
     watch.add_argument("--poll", type=float, default=2.0, help="seconds between scans of the folder (default 2)")
+    watch.add_argument("--retry-after", type=float, default=600.0,
+                       help="seconds after which a slide that failed on a system error (a full disk) is tried "
+                            "again (default 600; a bad slide is not, until its file changes)")
     _add_restore_options(watch)
 
     classify = sub.add_parser("classify", help="blur type and severity of whole images (JSON lines)")
@@ -266,7 +269,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     from wsi_deblur.pipeline.scheduler import use_scheduler
     from wsi_deblur.pipeline.watch import check_watch, watch_folder
 
-    check_watch(args.folder, args.out, settle_s=args.settle, poll_s=args.poll)
+    check_watch(args.folder, args.out, settle_s=args.settle, poll_s=args.poll, retry_s=args.retry_after)
     stop = threading.Event()
 
     def stop_after_this_slide(signum, frame) -> None:
@@ -283,7 +286,8 @@ def _cmd_watch(args: argparse.Namespace) -> int:
                   "Ctrl-C to stop", file=sys.stderr, flush=True)
         with use_scheduler(args.scheduler, n_workers=args.workers):
             outcome = watch_folder(args.folder, args.out, options, restore=args.restore, once=args.once,
-                                   settle_s=args.settle, poll_s=args.poll, stop=stop, force=args.force,
+                                   settle_s=args.settle, poll_s=args.poll, retry_s=args.retry_after, stop=stop,
+                                   force=args.force,
                                    progress=not args.no_progress and sys.stderr.isatty(),
                                    on_error=_stamped(_error_reporter(args.debug), sys.stderr),
                                    on_done=_stamped(_report_done, sys.stdout),

@@ -160,3 +160,46 @@ def test_a_folder_that_drops_out_for_a_while_is_watched_again(tmp_path, small_sl
         watcher.join(timeout=120)
     assert [r.stem for r in outcome["r"].results] == ["back"]
     assert "cannot be listed" in caplog.text
+
+
+def test_a_slide_that_failed_on_a_full_disk_is_tried_again_when_there_is_room(tmp_path, small_slide):
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3M", "tmpfs",
+                                                        str(mount_point)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        folder, out = tmp_path / "in", mount_point / "out"
+        folder.mkdir()
+        shutil.copy(small_slide, folder / "s.ome.tif")
+        os.utime(folder / "s.ome.tif", (1_000_000, 1_000_000))
+        stop = threading.Event()
+        outcome = {}
+        watcher = threading.Thread(target=lambda: outcome.setdefault("r", watch_folder(
+            folder, out, RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff=False), restore=True,
+            settle_s=0.0, poll_s=0.1, retry_s=0.5, stop=stop)))
+        watcher.start()
+        try:
+            assert wait_for(lambda: manifest_statuses(out).get("s") == "failed")  # no space left on the device
+            subprocess.run(["mount", "-o", "remount,size=200M", str(mount_point)], check=True)  # room made
+            assert wait_for(lambda: manifest_statuses(out).get("s") == "done")
+        finally:
+            stop.set()
+            watcher.join(timeout=120)
+        result = outcome["r"]
+        assert [r.stem for r in result.results] == ["s"] and len(result.failures) == 1
+        assert "No space left" in result.failures[0].reason
+    finally:
+        subprocess.run(["umount", str(mount_point)], capture_output=True)
+
+
+def test_a_bad_slide_is_not_a_system_error(tmp_path):
+    from wsi_deblur.errors import SlideError
+    from wsi_deblur.io import open_slide
+    from wsi_deblur.pipeline.watch import is_system_error
+
+    (tmp_path / "bad.svs").write_text("not a slide")
+    for path in (tmp_path / "bad.svs", tmp_path / "missing.svs"):
+        with pytest.raises(SlideError) as info:
+            open_slide(path)
+        assert not is_system_error(info.value)

@@ -148,7 +148,9 @@ class Batch:
         except SlideError as exc:
             return self._failed(path, stem, exc)
         except (OSError, ValueError, RuntimeError, MemoryError) as exc:
-            return self._failed(path, stem, SlideError(path, f"{type(exc).__name__}: {str(exc).strip()[:300]}"))
+            error = SlideError(path, f"{type(exc).__name__}: {str(exc).strip()[:300]}")
+            error.__cause__ = exc  # kept: a full disk (OSError) is not the slide's fault, a watch tries it again
+            return self._failed(path, stem, error)
         self.outcome.results.append(result)
         self._rows[path] = summary_row(result.summary)
         manifest.finish(stem, outputs=result.summary["outputs"], seconds=result.summary["timings_s"]["total"])

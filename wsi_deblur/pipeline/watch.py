@@ -11,6 +11,7 @@ command does on Ctrl-C) takes effect between slides.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -69,7 +70,33 @@ def is_settled(signature: Signature, *, settle_s: float, now: float | None = Non
     return now - max(mtime for _, _, mtime in signature) >= settle_s
 
 
-def check_watch(folder: str | Path, out_dir: str | Path, *, settle_s: float, poll_s: float) -> None:
+#: errno values of failures that are the machine's, not the slide's: a full or read-only disk, a quota,
+#: a network file system gone stale or unreachable.
+SYSTEM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ESTALE, errno.ETIMEDOUT, errno.ENOTCONN,
+                           errno.EHOSTDOWN, errno.EHOSTUNREACH})
+
+
+def is_system_error(exc: BaseException) -> bool:
+    """Whether ``exc`` or an error that caused it is an ``OSError`` of :data:`SYSTEM_ERRNOS`.
+
+    Examples
+    --------
+    >>> is_system_error(OSError(errno.ENOSPC, "No space left on device"))
+    True
+    >>> is_system_error(FileNotFoundError(errno.ENOENT, "No such file"))
+    False
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in SYSTEM_ERRNOS:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def check_watch(folder: str | Path, out_dir: str | Path, *, settle_s: float, poll_s: float,
+                retry_s: float = 600.0) -> None:
     """Refuse (:class:`OptionError`) a folder that is not one or is ``out_dir``, and times out of range."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -79,10 +106,13 @@ def check_watch(folder: str | Path, out_dir: str | Path, *, settle_s: float, pol
                           "taken for slides)")
     if not 0 <= settle_s < float("inf") or not 0 < poll_s < float("inf"):
         raise OptionError(f"--settle must be >= 0 and --poll > 0 seconds (got {settle_s:g} and {poll_s:g})")
+    if not 0 <= retry_s < float("inf"):
+        raise OptionError(f"--retry-after must be >= 0 seconds (got {retry_s:g})")
 
 
 def watch_folder(folder: str | Path, out_dir: str | Path, options: RunOptions = RunOptions(), *,
                  restore: bool = False, once: bool = False, settle_s: float = 10.0, poll_s: float = 2.0,
+                 retry_s: float = 600.0,
                  stop: threading.Event | None = None, progress: bool = False, force: bool = False,
                  on_error: Callable[[SlideError], None] | None = None, on_done: Callable | None = None,
                  on_skip: Callable | None = None, on_waiting: Callable[[str], None] | None = None) -> BatchOutcome:
@@ -104,6 +134,10 @@ def watch_folder(folder: str | Path, out_dir: str | Path, options: RunOptions = 
         the one that first saw it as it is.
     poll_s : float
         Seconds between scans of the folder.
+    retry_s : float
+        A slide that failed on a system error (:func:`is_system_error`: a full output disk, a network share
+        gone), not on its own content, is tried again after this many seconds; one that is bad is not,
+        until its file changes.
     stop : threading.Event, optional
         Set it to stop; a slide being processed is finished first.
     on_waiting : callable, optional
@@ -127,10 +161,11 @@ def watch_folder(folder: str | Path, out_dir: str | Path, options: RunOptions = 
     >>> watch_folder("scanner/outbox", "qc/", stop=stop)          # doctest: +SKIP
     """
     folder = Path(folder)
-    check_watch(folder, out_dir, settle_s=settle_s, poll_s=poll_s)
+    check_watch(folder, out_dir, settle_s=settle_s, poll_s=poll_s, retry_s=retry_s)
     stop = stop or threading.Event()
     seen: dict[str, Signature] = {}  # each slide as the last scan saw it
     handled: dict[str, Signature] = {}  # each slide as it was when processed (done, skipped or failed)
+    retry_at: dict[str, float] = {}  # slides that failed on a system error: when to try them again
     wanted: set[str] | None = None  # with `once`: the slides there at the start
     logger.info("watching %s for slides (taken once unchanged for %g s)", folder, settle_s)
     with Batch(out_dir, options, restore=restore, progress=progress, force=force, on_error=on_error,
@@ -149,7 +184,7 @@ def watch_folder(folder: str | Path, out_dir: str | Path, options: RunOptions = 
                 if stop.is_set():
                     break
                 signature = slide_signature(path)
-                if signature is None or handled.get(path) == signature:
+                if signature is None or handled.get(path) == signature or retry_at.get(path, 0) > time.monotonic():
                     continue
                 previous, seen[path] = seen.get(path), signature
                 settled = is_settled(signature, settle_s=settle_s)
@@ -157,12 +192,18 @@ def watch_folder(folder: str | Path, out_dir: str | Path, options: RunOptions = 
                     if previous is None and not settled and on_waiting:
                         on_waiting(path)
                     continue
-                batch.process(path)
-                handled[path] = signature  # as it was when taken: a slide rewritten meanwhile is taken again
+                result = batch.process(path)
+                if isinstance(result, SlideError) and is_system_error(result):
+                    retry_at[path] = time.monotonic() + retry_s  # the disk or the system, not the slide
+                    logger.warning("%s: tried again in %g s (a system error, not the slide's content)", path,
+                                   retry_s)
+                else:
+                    retry_at.pop(path, None)
+                    handled[path] = signature  # as it was when taken: a slide rewritten meanwhile is taken again
                 took = True
             if took:
                 batch.write_tables()  # skipped slides too are in the tables
-            if wanted is not None and all(p in handled or not os.path.exists(p) for p in wanted):
+            if wanted is not None and all(p in handled or p in retry_at or not os.path.exists(p) for p in wanted):
                 break
             stop.wait(poll_s)
     return batch.outcome
