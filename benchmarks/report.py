@@ -3,9 +3,9 @@
     python benchmarks/report.py [--slides 2000]
 
 Writes a report of ``--slides`` generated qc.csv rows (verdicts and shares at
-random, a tenth of them failed; four before/after crops for each slide that
-worked, all one small PNG, so that the page holds every element a real batch's
-does while the images cost little) to out/bench/report/, opens it in Chromium through Playwright and
+random, a tenth of them failed; a blur map and four before/after crops for each
+slide that worked, all links to one small PNG, so that the page holds every
+element and file a real batch's does) to out/bench/report/, opens it in Chromium through Playwright and
 prints the milliseconds to the page's load event, to a sort by the blurred
 share, and to a verdict filter.
 """
@@ -58,10 +58,10 @@ def main() -> None:
     crop = args.out / "crop.png"
     Image.new("RGB", (518, 332), "white").save(crop)
     for row in table:
-        for name in row.get("review_crops", []):
+        for name in row.get("review_crops", []) + ([f"{row['stem']}.blurmap.png"] if row.get("stem") else []):
             (args.out / name).parent.mkdir(exist_ok=True)
             if not (args.out / name).exists():
-                os.link(crop, args.out / name)
+                os.symlink(crop.resolve(), args.out / name)  # a link per crop: hard links run out at 65000
     t0 = time.perf_counter()
     write_report(page_path, table)
     written = time.perf_counter() - t0

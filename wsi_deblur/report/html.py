@@ -28,6 +28,11 @@ OUTPUT_LINKS = (("qc.json", "{stem}.qc.json"), ("tiles CSV", "{stem}.blurmap.csv
                 ("GeoJSON", "{stem}.blurmap.geojson"), ("blur map", "{stem}.blurmap.png"),
                 ("OME-Zarr", "{stem}.ome.zarr"), ("OME-TIFF", "{stem}.ome.tif"))
 
+#: Slides (worst first) whose blur maps the page shows, and of those, whose before/after crops it shows as
+#: images (later ones link to them); every slide's blur map is linked from the table. Tens of thousands of
+#: images in one page take Chromium half a minute to open, even loaded lazily.
+GALLERY_SLIDES, INLINE_CROP_SLIDES = 2000, 500
+
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 [hidden]{display:none !important}
@@ -62,13 +67,17 @@ function sortBy(th) {
   const desc = !th.classList.contains('sorted-desc');
   for (const h of table.tHead.rows[0].cells) h.classList.remove('sorted-asc', 'sorted-desc');
   th.classList.add(desc ? 'sorted-desc' : 'sorted-asc');
-  const key = r => { const v = r.cells[col].dataset.value; return numeric ? parseFloat(v) : v; };
-  const rows = [...body.rows].sort((a, b) => {
-    const x = key(a), y = key(b);
+  const keyed = [...body.rows].map(r => {  // each key read once, not once per comparison
+    const v = r.cells[col].dataset.value;
+    return [numeric ? parseFloat(v) : v, r];
+  });
+  keyed.sort(([x], [y]) => {
     if (numeric && isNaN(x) !== isNaN(y)) return isNaN(x) ? 1 : -1;
     return (x < y ? -1 : x > y ? 1 : 0) * (desc ? -1 : 1);
   });
-  rows.forEach(r => body.appendChild(r));
+  const sorted = document.createDocumentFragment();
+  for (const [, r] of keyed) sorted.appendChild(r);
+  body.appendChild(sorted);
 }
 for (const th of table.tHead.rows[0].cells) th.addEventListener('click', () => sortBy(th));
 document.getElementById('verdict-filter').addEventListener('change', applyFilter);
@@ -159,12 +168,16 @@ def _links(row: dict[str, Any], folder: Any) -> str:
                     if folder is None or (folder / name).exists())
 
 
-def _review_crops(row: dict[str, Any], folder: Any) -> str:
-    """The row's before/after crops (:mod:`wsi_deblur.report.review`) that exist, each linked full size."""
+def _review_crops(row: dict[str, Any], folder: Any, *, inline: bool = True) -> str:
+    """The row's before/after crops (:mod:`wsi_deblur.report.review`) that exist, each linked full size;
+    shown as images when ``inline``, else as links only."""
     crops = [str(c) for c in row.get("review_crops") or []
              if isinstance(c, str) and ".." not in c and (folder is None or (folder / c).exists())]
     if not crops:
         return ""
+    if not inline:
+        links = " ".join(f'<a href="{html.escape(quote(c))}">{k}</a>' for k, c in enumerate(crops, start=1))
+        return f'<div class="crops">Most blurred restored tiles, as scanned | restored: {links}</div>'
     images = "".join(f'<a href="{html.escape(quote(c))}"><img class="crop" loading="lazy" '
                      f'src="{html.escape(quote(c))}" alt="before and after restoration: {html.escape(c)}"></a>'
                      for c in crops)
@@ -192,15 +205,19 @@ def render_report(rows: Sequence[dict[str, Any]], *, title: str = "wsi-deblur QC
         why = html.escape(reason(row, thresholds))
         body.append(f'<tr data-verdict="{verdict}" data-stem="{stem}">{cells}'
                     f'<td class="name" data-value="{why}">{why}</td><td class="name" data-value="">{_links(row, where)}</td></tr>')
-        if row.get("status") == "ok":
+        if row.get("status") == "ok" and len(figures) < GALLERY_SLIDES:
             image = html.escape(quote(f"{row.get('stem') or ''}.blurmap.png"))
+            crops = _review_crops(row, where, inline=len(figures) < INLINE_CROP_SLIDES)
             figures.append(f'<figure id="figure-{stem}"><a href="{image}"><img loading="lazy" src="{image}" '
-                           f'alt="blur map of {stem}"></a>{_review_crops(row, where)}<figcaption>{stem}: '
+                           f'alt="blur map of {stem}"></a>{crops}<figcaption>{stem}: '
                            f'<span class="verdict {verdict}">{verdict}</span>, {why}</figcaption></figure>')
     counts = {v: sum(_verdict(r) == v for r in rows) for v in WORST_FIRST}
     summary = ", ".join(f'<span class="verdict {v}">{n} {v}</span>' for v, n in counts.items() if n)
     options = "".join(f'<option value="{v}">{v}</option>' for v in ("all", "pass", "review", "rescan", "failed"))
-    maps = f'<h2>Blur maps</h2>\n<div id="figures">{chr(10).join(figures)}</div>' if figures else ""
+    shown_maps = sum(r.get("status") == "ok" for r in rows)
+    more = (f"<p>The {len(figures)} slides that need action most; the blur maps of the other "
+            f"{shown_maps - len(figures)} are linked from the table.</p>\n" if shown_maps > len(figures) else "")
+    maps = f'<h2>Blur maps</h2>\n{more}<div id="figures">{chr(10).join(figures)}</div>' if figures else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{STYLE}</style></head>
