@@ -71,3 +71,40 @@ def test_report_sorts_filters_and_shows_blur_maps(report, tmp_path):
         browser.close()
     assert shot.stat().st_size > 10_000
     assert all(u.startswith("file:") for u in requests)  # no network resources
+
+
+def test_a_large_batch_is_paged_and_sorted_across_pages(tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    from wsi_deblur.report.html import PAGE_ROWS, write_report
+
+    n = 2 * PAGE_ROWS + 200
+    rows = [{"slide": f"/s/{i}.svs", "stem": f"s{i}", "status": "ok", "verdict": "review" if i % 2 else "pass",
+             "blurred_fraction_of_tissue": (i * 7919 % n) / n, "tissue_tiles": 100} for i in range(n)]
+    write_report(tmp_path / "report.html", rows)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto((tmp_path / "report.html").as_uri())
+        visible = lambda: page.eval_on_selector_all("#slides tbody tr:not([hidden])",  # noqa: E731
+                                                    "rows => rows.map(r => r.dataset.stem)")
+        seen = []
+        for expected in (PAGE_ROWS, PAGE_ROWS, 200):
+            assert len(visible()) == expected
+            seen += visible()
+            if expected == 200:
+                assert page.is_disabled("#next-page")
+            else:
+                page.click("#next-page")
+        assert len(set(seen)) == n  # every slide on exactly one page
+        assert page.inner_text("#page-rows") == f"rows {2 * PAGE_ROWS + 1}-{n} of {n}"
+        page.click("th:has-text('Blurred % of tissue')")  # descending, over all pages, back to the first
+        first = visible()
+        assert len(first) == PAGE_ROWS and first[0] == max(rows, key=lambda r: r["blurred_fraction_of_tissue"])["stem"]
+        page.select_option("#verdict-filter", "review")
+        assert len(visible()) == PAGE_ROWS and page.inner_text("#shown") == str(n // 2)
+        assert all(int(s[1:]) % 2 for s in visible())
+        static = browser.new_page(java_script_enabled=False)  # without the script: the whole table
+        static.goto((tmp_path / "report.html").as_uri())
+        laid_out = static.eval_on_selector_all("#slides tbody tr", "rows => rows.filter(r => r.offsetHeight).length")
+        assert laid_out == n
+        browser.close()
