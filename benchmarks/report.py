@@ -41,7 +41,9 @@ def rows(n: int, rng: np.random.Generator) -> list[dict]:
                     "tissue_fraction": float(rng.uniform(0.2, 0.9)), "tissue_tiles": int(rng.integers(50, 5000)),
                     "restored_tiles": int(rng.integers(0, 200)), "mean_defocus_sigma_um": float(rng.uniform(0.5, 3)),
                     "max_defocus_sigma_um": float(rng.uniform(3, 5)), "mean_motion_length_um": "",
-                    "review_crops": [f"slide-{i:05d}.review/tile-r{k}-c0.png" for k in range(4)]})
+                    "review_crops": [f"slide-{i:05d}.review/tile-r{k}-c0.png" for k in range(4)],
+                    "outputs": [f"slide-{i:05d}{suffix}" for suffix in (".qc.json", ".blurmap.csv",
+                                                                         ".blurmap.png", ".review")]})
     return out
 
 

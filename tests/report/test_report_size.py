@@ -24,3 +24,14 @@ def test_the_worst_slides_get_the_gallery_and_every_slide_its_table_row():
 def test_a_small_batch_shows_everything():
     page = render_report(rows(3))
     assert page.count("<figure") == 3 and page.count('class="crop"') == 12 and "linked from the table" not in page
+
+
+def test_what_qc_json_lists_is_linked_without_looking_on_disk(tmp_path):
+    (tmp_path / "b.ome.zarr").mkdir()
+    listed = {"slide": "/s/a.svs", "stem": "a", "status": "ok", "verdict": "pass", "blurred_fraction_of_tissue": 0,
+              "tissue_tiles": 50, "outputs": ["a.qc.json", "a.ome.zarr"]}
+    unlisted = {**listed, "slide": "/s/b.svs", "stem": "b"}
+    del unlisted["outputs"]
+    page = render_report([listed, unlisted], folder=tmp_path)
+    assert 'href="a.ome.zarr"' in page and 'href="a.qc.json"' in page and 'href="a.blurmap.csv"' not in page
+    assert 'href="b.ome.zarr"' in page and 'href="b.qc.json"' not in page  # the row without a list: the folder says

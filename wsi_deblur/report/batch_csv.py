@@ -31,7 +31,8 @@ def summary_row(summary: dict[str, Any]) -> dict[str, Any]:
         "max_motion_length_um": motion.get("max", ""), "width_px": summary["width_px"],
         "height_px": summary["height_px"], "mpp": summary["mpp"], "seconds": summary["timings_s"].get("total", ""),
         "error": "",
-        "review_crops": [c["file"] for c in summary.get("review_crops", [])],  # for the report, not a column
+        # for the report, not columns: what it shows and links without looking on disk
+        "review_crops": [c["file"] for c in summary.get("review_crops", [])], "outputs": list(summary["outputs"]),
     }
 
 

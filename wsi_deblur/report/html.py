@@ -179,6 +179,18 @@ def _worst_first(row: dict[str, Any]) -> tuple:
     return WORST_FIRST[_verdict(row)], -(float(share) if share not in ("", None) else 0.0)
 
 
+def _present(row: dict[str, Any], name: str, folder: Any) -> bool:
+    """Whether output ``name`` (``<stem>.review/x.png``: under an output folder) of the row's slide is there.
+
+    From the outputs its qc.json lists, when the row has them (no file system call: the report is written
+    again after every slide of a batch); else by looking in ``folder`` (all of them when there is none).
+    """
+    listed = row.get("outputs")
+    if isinstance(listed, (list, tuple)):
+        return name.split("/", 1)[0] in listed
+    return folder is None or (folder / name).exists()
+
+
 def _links(row: dict[str, Any], folder: Any) -> str:
     """Links to the row's outputs that exist in ``folder`` (all of them when no folder is given)."""
     stem = str(row.get("stem") or "")
@@ -186,14 +198,14 @@ def _links(row: dict[str, Any], folder: Any) -> str:
         return ""
     names = [(label, pattern.format(stem=stem)) for label, pattern in OUTPUT_LINKS]
     return " ".join(f'<a href="{html.escape(quote(name))}">{html.escape(label)}</a>' for label, name in names
-                    if folder is None or (folder / name).exists())
+                    if _present(row, name, folder))
 
 
 def _review_crops(row: dict[str, Any], folder: Any, *, inline: bool = True) -> str:
     """The row's before/after crops (:mod:`wsi_deblur.report.review`) that exist, each linked full size;
     shown as images when ``inline``, else as links only."""
     crops = [str(c) for c in row.get("review_crops") or []
-             if isinstance(c, str) and ".." not in c and (folder is None or (folder / c).exists())]
+             if isinstance(c, str) and ".." not in c and _present(row, c, folder)]
     if not crops:
         return ""
     if not inline:

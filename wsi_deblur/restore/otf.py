@@ -47,9 +47,8 @@ def defocus_table() -> np.ndarray:
     divided by the in-focus (diffraction-limited) one: the sharp scan already
     went through that, and the network must not try to undo it.
     """
-    from wsi_deblur.blur.estimate import BlurEstimate
-    from wsi_deblur.blur.estimated_psf import ASSUMED_NA, estimate_psf
-    from wsi_deblur.blur.simulate import Optics, defocus_psf_optics
+    from wsi_deblur.blur.estimated_psf import ASSUMED_NA, defocus_um_for_sigma
+    from wsi_deblur.blur.simulate import Optics, green_defocus_psf
 
     size = 256
     fy, fx = np.fft.fftfreq(size)[:, None], np.fft.fftfreq(size)[None, :]
@@ -65,10 +64,11 @@ def defocus_table() -> np.ndarray:
         return np.bincount(ring, weights=otf, minlength=TABLE_RADII) / np.maximum(counts, 1)
 
     # the sharp scan already went through the in-focus optics: the table holds what defocus adds to them
-    in_focus = profile(defocus_psf_optics(0.0, Optics(numerical_aperture=ASSUMED_NA, mpp=0.5))[1])
+    optics = Optics(numerical_aperture=ASSUMED_NA, mpp=0.5)  # the PSF estimate_psf gives each width
+    in_focus = profile(green_defocus_psf(0.0, optics))
     rows = [np.ones(TABLE_RADII)]
     for sigma in widths[1:]:
-        added = profile(estimate_psf(BlurEstimate("defocus", defocus_sigma_px=float(sigma)), 0.5)[1]) / in_focus
+        added = profile(green_defocus_psf(defocus_um_for_sigma(float(sigma), 0.5), optics)) / in_focus
         rows.append(np.clip(added, -1.0, 1.0))
     return np.asarray(rows, dtype=np.float32)
 
