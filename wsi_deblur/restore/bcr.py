@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsi_deblur.restore.networks import _pad_to_multiple
+from wsi_deblur.restore.networks import pad_to_multiple
 from wsi_deblur.restore.otf import blur_otf, frequency_grid
 
 #: Hat functions of the frequency radius that each filter's regularisation is a sum of.
@@ -186,7 +186,7 @@ class BCRNet(nn.Module):
         nn.init.zeros_(self.tail.bias)
 
     def forward(self, x: torch.Tensor, psf: torch.Tensor) -> torch.Tensor:
-        padded, h, w = _pad_to_multiple(x, self.stride)
+        padded, h, w = pad_to_multiple(x, self.stride)
         padded = padded.contiguous()  # the FFTs want rows contiguous
         half = F.avg_pool2d(padded, 2)
         pyramid = [padded.mean(1, keepdim=True), half, F.avg_pool2d(half, 2)]  # full size: luminance only

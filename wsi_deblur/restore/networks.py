@@ -42,7 +42,7 @@ from wsi_deblur.restore.direction_fold import SECTOR_DEG
 ARCHITECTURES = ("fast", "dbmid", "bcr")
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph or pw:
@@ -86,7 +86,7 @@ class DBMIDNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(n, 3, y, x)`` in [0, 1]. Returns the sharp estimate, same shape."""
-        padded, h, w = _pad_to_multiple(x, self.stride)
+        padded, h, w = pad_to_multiple(x, self.stride)
         r = F.relu
         e1 = r(self.enc1(r(self.head(padded - 0.5))))
         e2 = r(self.enc2(r(self.down1(e1))))
@@ -141,7 +141,7 @@ class FastDeblurNet(nn.Module):
 
         Returns the sharp estimate, same shape as ``x``.
         """
-        padded, h, w = _pad_to_multiple(x, self.stride)
+        padded, h, w = pad_to_multiple(x, self.stride)
         r = F.relu
         film = self._modulations(angle_deg, x)
         q = F.pixel_unshuffle(padded - 0.5, 4)
