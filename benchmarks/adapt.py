@@ -183,7 +183,8 @@ REAL_TILE = 128
 
 
 def real_defocus(root: Path, folder: Path, options: AdaptOptions) -> dict:
-    from wsi_deblur.models import make_classifier, make_restorer
+    from wsi_deblur.classify.by_name import make_classifier
+    from wsi_deblur.restore.by_name import make_restorer
     from wsi_deblur.restore.image import restore_image
 
     pair = root / "real-defocus"

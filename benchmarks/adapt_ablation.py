@@ -39,7 +39,8 @@ from wsi_deblur.adaptation.site_tiles import sample_site_tiles  # noqa: E402
 from wsi_deblur.blur.degrade import SiteAcquisition  # noqa: E402
 from wsi_deblur.blur.fit import ssim_inner  # noqa: E402
 from wsi_deblur.io import open_slide  # noqa: E402
-from wsi_deblur.restore.neural import default_weights, load_deblur_network, run_network  # noqa: E402
+from wsi_deblur.restore.neural import default_weights  # noqa: E402
+from wsi_deblur.nets.runtime import load_deblur_network, run_network
 from wsi_deblur.training.loops import Schedule, fit_restorer  # noqa: E402
 
 VARIANTS = (

@@ -6,8 +6,8 @@ For each network (fast: four 576-px windows; BlurNet: sixteen 256-px crops,
 its batch in `qc`): fp32 with PyTorch's defaults, fp32 channels-last, bf16
 autocast channels-last, and the last two under ``torch.compile`` (inductor),
 with the seconds the first compiled call took. Prints the CPU (model and the
-features that decide bf16's speed, :func:`wsi_deblur.cpu_path.cpu_identity`),
-the path :mod:`wsi_deblur.cpu_path` chose for each network, and a Markdown table.
+features that decide bf16's speed, :func:`wsi_deblur.nets.cpu_path.cpu_identity`),
+the path :mod:`wsi_deblur.nets.cpu_path` chose for each network, and a Markdown table.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def networks():
-    from wsi_deblur.classify.neural import default_weights as blurnet_weights, load_blurnet
-    from wsi_deblur.restore.neural import default_weights, network_from_weights
+    from wsi_deblur.classify.neural import default_weights as blurnet_weights
+    from wsi_deblur.nets.runtime import load_blurnet
+    from wsi_deblur.restore.neural import default_weights
+    from wsi_deblur.nets.runtime import network_from_weights
 
     fast, _ = network_from_weights(default_weights("fast", "defocus"))
     blurnet, _ = load_blurnet(str(blurnet_weights()))
@@ -52,8 +54,8 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from wsi_deblur.cpu_path import cached_cpu_path, cpu_identity
-    from wsi_deblur.weights import file_sha256
+    from wsi_deblur.nets.cpu_path import cached_cpu_path, cpu_identity
+    from wsi_deblur.nets.files import file_sha256
 
     torch.set_num_threads(args.threads)
     print(f"CPU: {cpu_identity()}; {args.threads} threads")

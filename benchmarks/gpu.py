@@ -64,13 +64,15 @@ def load(arch: str, blur: str, device: str):
     import torch
 
     if arch == "blurnet":
-        from wsi_deblur.classify.neural import default_weights, load_blurnet
+        from wsi_deblur.classify.neural import default_weights
+        from wsi_deblur.nets.runtime import load_blurnet
 
         net, _ = load_blurnet(str(default_weights()))
         import copy
 
         return copy.deepcopy(net).to(device).float().eval()
-    from wsi_deblur.restore.neural import default_weights as restorer_weights, network_from_weights
+    from wsi_deblur.restore.neural import default_weights as restorer_weights
+    from wsi_deblur.nets.runtime import network_from_weights
 
     net, _ = network_from_weights(restorer_weights(arch, blur))
     return net.to(torch.device(device))

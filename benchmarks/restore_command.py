@@ -60,7 +60,8 @@ def dbmid_forward_seconds(images: list[np.ndarray]) -> float:
     """The `dbmid` DL_defocus network in fp32 with PyTorch's defaults on the fields (both cores), best of 2."""
     import torch
 
-    from wsi_deblur.restore.neural import default_weights, network_from_weights
+    from wsi_deblur.restore.neural import default_weights
+    from wsi_deblur.nets.runtime import network_from_weights
 
     net, _ = network_from_weights(default_weights("dbmid", "defocus"))
     torch.set_num_threads(os.cpu_count() or 1)
@@ -76,7 +77,8 @@ def dbmid_forward_seconds(images: list[np.ndarray]) -> float:
 
 def in_process(paths: list[Path]) -> tuple[float, str]:
     """Seconds to restore the fields in one warm process, and its profile (top of wsi_deblur by cumulative time)."""
-    from wsi_deblur.models import make_classifier, make_restorer
+    from wsi_deblur.classify.by_name import make_classifier
+    from wsi_deblur.restore.by_name import make_restorer
     from wsi_deblur.restore.image import restore_image
 
     classifier = make_classifier("neural", threads=os.cpu_count() or 1)

@@ -38,9 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import benchmark_slide, run_child  # noqa: E402
 
-from wsi_deblur.models import RESTORERS  # noqa: E402
-from wsi_deblur.restore.networks import ARCHITECTURES, network_conditions  # noqa: E402
-from wsi_deblur.restore.neural import NeuralRestorer, default_weights, load_deblur_network  # noqa: E402
+from wsi_deblur.restore.by_name import RESTORERS  # noqa: E402
+from wsi_deblur.nets.registry import RESTORER_ARCHITECTURES as ARCHITECTURES  # noqa: E402
+from wsi_deblur.nets.runtime import network_conditions
+from wsi_deblur.restore.neural import NeuralRestorer, default_weights  # noqa: E402
+from wsi_deblur.nets.runtime import load_deblur_network
 
 
 def _timed(fn, min_seconds: float = 3.0) -> float:
@@ -112,7 +114,8 @@ def blurred_field(size: int, folder: Path, kind: str) -> Path:
 
 
 def restore_speed(path: Path, size: int) -> dict[str, dict]:
-    from wsi_deblur.models import make_classifier, make_restorer
+    from wsi_deblur.classify.by_name import make_classifier
+    from wsi_deblur.restore.by_name import make_restorer
     from wsi_deblur.restore.image import restore_image
 
     classifier = make_classifier("neural", threads=os.cpu_count() or 1)  # as the CLI does

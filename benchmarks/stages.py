@@ -41,7 +41,8 @@ from dask.delayed import Delayed  # noqa: E402
 
 from wsi_deblur.io import open_slide  # noqa: E402
 from wsi_deblur.blurmap import BlurMap  # noqa: E402
-from wsi_deblur.models import make_classifier, make_restorer  # noqa: E402
+from wsi_deblur.classify.by_name import make_classifier  # noqa: E402
+from wsi_deblur.restore.by_name import make_restorer
 from wsi_deblur.pipeline.graph import blurmap_tasks, restored_level0  # noqa: E402
 from wsi_deblur.pipeline.options import RunOptions  # noqa: E402
 from wsi_deblur.pipeline.scheduler import use_scheduler  # noqa: E402

@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from wsi_deblur.provenance import machine, sha256_of  # noqa: F401 (the pipelines import them from here)
+from wsi_deblur.nets.provenance import machine, sha256_of  # noqa: F401 (the pipelines import them from here)
 
 
 def start_weights(path: Path | None) -> str | None:

@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 from pipelines.provenance import command_line, machine, sha256_of, start_weights
 from wsi_deblur.blur.degrade import DEFOCUS_MIN_SIGMA_PX, SHARP_MAX_SIGMA_PX, unambiguous
 from wsi_deblur.blur.estimate import BLUR_CLASSES
-from wsi_deblur.classify.network import DEFOCUS_SCALE_UM, MOTION_SCALE_PX, BlurNet, macs_per_pixel
-from wsi_deblur.classify.neural import load_blurnet
+from wsi_deblur.nets.files import save_network
+from wsi_deblur.nets.blurnet import DEFOCUS_SCALE_UM, MOTION_SCALE_PX, BlurNet, macs_per_pixel
+from wsi_deblur.nets.runtime import load_blurnet
 from wsi_deblur.training.batches import to_tensor
 from wsi_deblur.training.loops import Schedule, fit_blurnet
 
@@ -185,10 +185,8 @@ def main() -> None:
                     fields=data.get("test_fields"), sources=sources)
     print(json.dumps(test))
 
-    config = {"widths": list(net.widths), "strides": list(net.strides)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(args.out),
-              metadata={"config": json.dumps(config), "format": "pt"})
+    config = save_network(net, args.out, "blurnet")
     info = {
         "architecture": "BlurNet " + json.dumps(config), "parameters": sum(p.numel() for p in net.parameters()),
         "macs_per_pixel": macs_per_pixel(net), "train_images": len(data["train_sources"]),

@@ -15,7 +15,7 @@ DBMID's mixed route, motion then defocus); DL_mixed (``fast``'s route for mixed
 blur, in one network) learns mixed -> sharp; all also see in-focus pairs
 (-> themselves) so that sharp tissue comes out as it went in.
 
-``fast``'s DL_motion and DL_mixed are directional (:mod:`wsi_deblur.restore.direction_fold`):
+``fast``'s DL_motion and DL_mixed are directional (:mod:`wsi_deblur.nets.direction_fold`):
 each training pair is mirrored and/or transposed so that its motion direction
 lies in 0-45 degrees, and the network is told that folded direction (the true
 one plus Gaussian noise of ``--angle-jitter`` degrees std, near BlurNet's
@@ -47,13 +47,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from pipelines.provenance import command_line, machine, sha256_of, start_weights
 from wsi_deblur.blur.estimate import BLUR_CLASSES
-from wsi_deblur.restore.networks import build_network, macs_per_pixel, network_conditions
-from wsi_deblur.restore.neural import run_network
+from wsi_deblur.nets.files import read_config, restorer_weights_name, save_network
+from wsi_deblur.nets.registry import list_networks
+from wsi_deblur.nets.runtime import build_network, macs_per_pixel, network_conditions, run_network
 from wsi_deblur.training.batches import TRAINING_KINDS, pair_angles, pair_psf
 from wsi_deblur.training.loops import Schedule, fit_restorer
 from wsi_deblur.training.losses import LOSSES
@@ -64,19 +64,11 @@ MODELS = Path(__file__).resolve().parents[1] / "wsi_deblur" / "models"
 #: Networks told the motion direction (their pairs folded by it) when the architecture allows.
 DIRECTIONAL_BLURS = ("motion", "mixed")
 
-DEFAULTS = {
-    "fast": {"loss": "l1", "lr": 2e-3, "schedule": "one-cycle", "steps": 5000, "batch": 16, "directional": True},
-    "dbmid": {"loss": "mse", "lr": 1e-4, "schedule": "constant", "steps": 1500, "batch": 8, "directional": False},
-    "bcr": {"loss": "l1+ssim+fourier", "lr": 2e-3, "schedule": "one-cycle", "steps": 6000, "batch": 16,
-            "directional": False},
-}
+#: Each architecture's training defaults (the registry's: :mod:`wsi_deblur.nets.registry`).
+DEFAULTS = {spec.name: spec.training for spec in list_networks("restorer")}
 
 #: The networks each architecture trains (``bcr``: one for every blur type).
-BLURS = {"fast": ("defocus", "motion", "mixed"), "dbmid": ("defocus", "motion"), "bcr": ("all",)}
-
-
-def weights_name(arch: str, blur: str) -> str:
-    return f"deblur_{arch}_{blur}.safetensors"
+BLURS = {spec.name: spec.networks for spec in list_networks("restorer")}
 
 
 def select(data: dict, split: str, blur: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -89,8 +81,7 @@ def select(data: dict, split: str, blur: str) -> tuple[np.ndarray, np.ndarray, n
 
 def start_widths(path: Path) -> tuple[int, ...] | None:
     """The feature widths recorded in a weights file's config (fine-tuning keeps them unless told)."""
-    with safe_open(str(path), framework="pt") as f:
-        widths = json.loads(dict(f.metadata() or {}).get("config", "{}")).get("widths")
+    widths = read_config(path).get("widths")
     return tuple(widths) if widths else None
 
 
@@ -245,7 +236,7 @@ def main() -> None:
     cfg.update({k: getattr(args, k) for k in ("steps", "batch", "lr", "loss", "directional")
                 if getattr(args, k) is not None})
     directional = args.blur in DIRECTIONAL_BLURS and cfg["directional"]
-    out_path = args.out or MODELS / weights_name(args.arch, args.blur)
+    out_path = args.out or MODELS / restorer_weights_name(args.arch, args.blur)
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -254,7 +245,8 @@ def main() -> None:
     blurred, target, kinds, params = select(data, "train", args.blur)
     test_blurred, test_target, test_kinds, test_params = select(data, "test", args.blur)
     widths = args.widths or (start_widths(args.init) if args.init is not None else None)
-    net = build_network(args.arch, widths, directional=directional, width_uncertainty=args.width_uncertainty)
+    net = build_network(args.arch, {"widths": widths, "directional": directional,
+                                       "width_uncertainty": args.width_uncertainty})
     init = start_weights(args.init)
     if args.init is not None:
         try:
@@ -277,14 +269,8 @@ def main() -> None:
     test = held_out_metrics(net, test_blurred, test_target, test_kinds, test_angles, test_psf)
     print(json.dumps(test))
 
-    config = {"architecture": args.arch, "widths": list(net.widths), "blur": args.blur}
-    if directional:
-        config["directional"] = True
-    if args.width_uncertainty:
-        config["width_uncertainty"] = args.width_uncertainty
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out_path),
-              metadata={"config": json.dumps(config), "format": "pt"})
+    config = save_network(net, out_path, args.arch, blur=args.blur)
     info = {
         "arch": args.arch, "blur": args.blur, "architecture": json.dumps(config),
         "parameters": sum(p.numel() for p in net.parameters()), "macs_per_pixel": macs_per_pixel(net),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# The CPU path each network takes (wsi_deblur.cpu_path) is measured into a cache of this test session,
+# The CPU path each network takes (wsi_deblur.nets.cpu_path) is measured into a cache of this test session,
 # not the user's: inherited by the CLI subprocesses and cluster workers the tests start.
 os.environ.setdefault("WSI_DEBLUR_CACHE", tempfile.mkdtemp(prefix="wsi-deblur-test-cache-"))
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE
+from wsi_deblur.classify.by_name import CLASSIFIERS
 from wsi_deblur.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SlideError
-from wsi_deblur.models import CLASSIFIERS, RESTORERS
 from wsi_deblur.pipeline.options import NGFF_VERSIONS, READERS, TIFF_COMPRESSIONS, ZARR_COMPRESSIONS
+from wsi_deblur.restore.by_name import RESTORERS, restorer_help
 
 
 logger = logging.getLogger("wsi_deblur.cli")
@@ -73,9 +74,7 @@ def _add_processing_options(p: argparse.ArgumentParser) -> None:
 
 def _add_restore_options(p: argparse.ArgumentParser) -> None:
     """The options of restoration and of the restored image's files (``run``, ``watch --restore``)."""
-    p.add_argument("--restorer", default="fast", choices=RESTORERS,
-                   help="fast (default: light networks), dbmid (the paper's networks), bcr (a learned "
-                        "deconvolution told each tile's PSF) or wiener")
+    p.add_argument("--restorer", default="fast", choices=RESTORERS, help=restorer_help() + "; default fast")
     p.add_argument("--gpu", action="store_true", help="place restoration on workers with a GPU resource")
     p.add_argument("--no-guard", action="store_true",
                    help="keep every restoration as the restorer made it (default: a restoration that contradicts "
@@ -134,8 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("images", nargs="+", help="image files")
     restore.add_argument("-o", "--out", required=True, help="output folder")
     restore.add_argument("--restorer", "--model", dest="model", default="fast", choices=RESTORERS,
-                         help="fast (default), dbmid (the paper's architecture), bcr (a learned deconvolution "
-                              "told each image's PSF) or wiener (classical)")
+                         help=restorer_help() + "; default fast")
     restore.add_argument("--blur-type", choices=BLUR_CLASSES,
                          help="force the route instead of detecting the blur type")
     restore.add_argument("--classifier", default="neural", choices=CLASSIFIERS,
@@ -314,14 +312,14 @@ def _checked_weights(weights: str | None) -> str | None:
     """``--weights`` checked before any work (ValueError: a usage error), as an absolute path."""
     if weights is None:
         return None
-    from wsi_deblur.weights import check_weights_dir
+    from wsi_deblur.nets.files import check_weights_dir
 
     return str(check_weights_dir(weights).resolve())
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
     from wsi_deblur.classify.image import classify_image
-    from wsi_deblur.models import make_classifier
+    from wsi_deblur.classify.by_name import make_classifier
 
     weights = _checked_weights(args.weights)
     classifier = make_classifier(args.classifier, threads=os.cpu_count() or 1, weights_dir=weights)
@@ -338,7 +336,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
-    from wsi_deblur.models import make_classifier, make_restorer
+    from wsi_deblur.classify.by_name import make_classifier
+    from wsi_deblur.restore.by_name import make_restorer
     from wsi_deblur.io.slide import slide_stem
     from wsi_deblur.restore.image import restore_image, uses_classifier
 

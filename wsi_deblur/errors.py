@@ -21,7 +21,10 @@ with 130 (:data:`EXIT_INTERRUPTED`). The cause stays attached
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 #: Exit codes of ``wsi-deblur``: done; a slide, file or output failed; options refused; interrupted.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -55,3 +58,22 @@ class Resumable:
     next run with the same settings resumes from what was finished
     (:mod:`wsi_deblur.write.staging`).
     """
+
+
+def check_choice(name: str, value: Any, allowed: Sequence[str]) -> None:
+    """Raise :class:`~wsi_deblur.errors.OptionError` (a ValueError) unless ``value`` is one of ``allowed``.
+
+    The message suggests the closest allowed value.
+
+    Examples
+    --------
+    >>> check_choice("restorer", "fsat", ("fast", "dbmid", "wiener"))
+    Traceback (most recent call last):
+    ...
+    wsi_deblur.errors.OptionError: restorer 'fsat' is not one of fast, dbmid, wiener; did you mean 'fast'?
+    """
+    if value in allowed:
+        return
+    close = difflib.get_close_matches(str(value), allowed, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise OptionError(f"{name} {value!r} is not one of {', '.join(allowed)}{hint}")

@@ -10,7 +10,8 @@ from PIL import Image
 from skimage.data import immunohistochemistry
 
 from wsi_deblur.blur.simulate import BlurParams, Optics, simulate
-from wsi_deblur.classify.neural import NeuralBlurClassifier, default_weights, load_blurnet, most_textured_crop
+from wsi_deblur.classify.neural import NeuralBlurClassifier, default_weights, most_textured_crop
+from wsi_deblur.nets.runtime import load_blurnet
 
 
 def degraded(label, seed=0, field=None, **kw):
@@ -29,7 +30,7 @@ def test_weights_ship_as_safetensors_with_a_model_card():
 
     assert hashlib.sha256(path.read_bytes()).hexdigest() in card
     net, meta = load_blurnet(str(path))
-    assert "config" in meta
+    assert meta["widths"] and meta["strides"]  # the config that builds it, from the header
 
 
 @pytest.mark.parametrize("label,kw", [
@@ -89,8 +90,8 @@ def test_bf16_agrees_with_fp32():
 
 
 def test_the_machines_precision_keeps_the_probabilities(monkeypatch):
-    from wsi_deblur import cpu_path
-    from wsi_deblur.classify.neural import blurnet_logits, load_blurnet
+    from wsi_deblur.nets import cpu_path
+    from wsi_deblur.nets.runtime import blurnet_logits, load_blurnet
 
     net, _ = load_blurnet(str(default_weights()))
     figures = cpu_path.measure(lambda images, p: blurnet_logits(net, images, bf16=p == "bf16"),

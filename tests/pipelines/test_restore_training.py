@@ -10,7 +10,8 @@ import pytest
 from pipelines.blur_data import save_splits
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blur.simulate import sample_params, simulate
-from wsi_deblur.restore.neural import NeuralRestorer, default_weights, load_deblur_network
+from wsi_deblur.restore.neural import NeuralRestorer, default_weights
+from wsi_deblur.nets.runtime import load_deblur_network
 from wsi_deblur.synthetic import SyntheticSlide
 
 
@@ -159,7 +160,7 @@ def test_a_three_level_network_grows_from_two_level_weights(tmp_path):
     import torch
     from safetensors.torch import load_file, save_file
 
-    from wsi_deblur.restore.networks import FastDeblurNet
+    from wsi_deblur.nets.fast import FastDeblurNet
 
     data, test = tiny_dataset(tmp_path, 8, 4, seed=2)
     torch.manual_seed(0)

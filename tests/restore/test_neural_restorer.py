@@ -10,9 +10,9 @@ from skimage.metrics import structural_similarity as ssim
 
 from wsi_deblur.blur import BlurEstimate
 from wsi_deblur.blur.simulate import BlurParams, Optics, simulate
-from wsi_deblur.restore.networks import ARCHITECTURES
-from wsi_deblur.restore.neural import (NeuralRestorer, default_weights, load_deblur_network, psf_conditions,
-                                       run_network)
+from wsi_deblur.nets.registry import RESTORER_ARCHITECTURES as ARCHITECTURES
+from wsi_deblur.restore.neural import NeuralRestorer, default_weights, psf_conditions
+from wsi_deblur.nets.runtime import load_deblur_network, run_network
 
 # The IHC field is one of the training fields: these tests check behaviour,
 # pipelines.evaluate_restorers measures quality on held-out fields.
@@ -158,7 +158,7 @@ def test_missing_weights_say_which_file(tmp_path):
 
 
 def test_unknown_model_is_refused():
-    with pytest.raises(ValueError, match="unknown model"):
+    with pytest.raises(ValueError, match="is not one of fast, dbmid, bcr"):
         NeuralRestorer("vgg")
 
 

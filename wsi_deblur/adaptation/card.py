@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wsi_deblur.provenance import machine, sha256_of
+from wsi_deblur.nets.provenance import machine, sha256_of
 
 TITLES = {"defocus": "DL_defocus", "motion": "DL_motion", "mixed": "DL_mixed", "classifier": "BlurNet"}
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blur.fit import ssim_inner
-from wsi_deblur.restore.neural import run_network
+from wsi_deblur.nets.runtime import run_network
 
 
 def _ssim(a: np.ndarray, b: np.ndarray) -> float:

@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from wsi_deblur.errors import SlideError
+from wsi_deblur.nets.registry import network_spec
 
 logger = logging.getLogger(__name__)
 
-#: The ``fast`` networks adaptation fine-tunes (DL_<name>), and BlurNet.
-RESTORER_NETWORKS = ("defocus", "motion", "mixed")
+#: The architecture whose networks adaptation fine-tunes (DL_<name>, as the registry lists them), and BlurNet.
 ARCHITECTURE = "fast"
+RESTORER_NETWORKS = network_spec(ARCHITECTURE).networks
 #: Held-back pairs and crops per network (fixed seed: shipped and adapted see the same ones).
 HELD_OUT_PAIRS = 64
 HELD_OUT_SEED = 1234
@@ -97,7 +98,7 @@ class AdaptOptions:
         if self.mpp is not None and not 0 < self.mpp < 100:
             raise ValueError(f"mpp must be a pixel size in micrometres, not {self.mpp}")
         if self.device:
-            from wsi_deblur.restore.neural import check_device
+            from wsi_deblur.nets.runtime import check_device
 
             check_device(self.device)
 
@@ -152,7 +153,7 @@ def adapt(sources: Sequence[str | Path], out_dir: str | Path, options: AdaptOpti
     """
     from wsi_deblur.pipeline.batch import expand_inputs
     from wsi_deblur.pipeline.manifest import file_identity, settings_hash
-    from wsi_deblur.weights import weights_digest
+    from wsi_deblur.nets.files import weights_digest
     from wsi_deblur.write.checkpoints import Checkpoints
     from wsi_deblur.write.staging import StagedOutputs
 
@@ -249,7 +250,7 @@ def _site_data(tiles, split: dict) -> _SiteData:
 
 
 def _device(options: AdaptOptions) -> str:
-    from wsi_deblur.restore.neural import pick_device
+    from wsi_deblur.nets.runtime import pick_device
 
     return str(pick_device(options.device))
 
@@ -257,13 +258,14 @@ def _device(options: AdaptOptions) -> str:
 def _adapted_restorer(network: str, data: _SiteData, options: AdaptOptions, staged, checkpoints,
                       say: Progress) -> dict:
     """Fine-tune DL_``network``; write it if it does at least as well as the shipped one on held-back tiles."""
-    from safetensors.torch import save_file
+    from wsi_deblur.nets.files import save_network
 
     from wsi_deblur.adaptation.iterations import choose_iterations
     from wsi_deblur.adaptation.pairs import further_degraded_pairs, joined, simulated_pairs
-    from wsi_deblur.restore.neural import default_weights, load_deblur_network
+    from wsi_deblur.restore.neural import default_weights
+    from wsi_deblur.nets.runtime import load_deblur_network
     from wsi_deblur.training.loops import Schedule, fit_restorer
-    from wsi_deblur.weights import restorer_weights_name
+    from wsi_deblur.nets.files import restorer_weights_name
 
     name = restorer_weights_name(ARCHITECTURE, network)
     record = checkpoints.path(f"{network}.json")
@@ -302,11 +304,7 @@ def _adapted_restorer(network: str, data: _SiteData, options: AdaptOptions, stag
     entry["iterations"] = iterations
     entry["kept"], entry["reason"] = _keep_restorer(entry, iterations)
     if entry["kept"]:
-        config = {"architecture": ARCHITECTURE, "widths": list(net.widths), "blur": network,
-                  "directional": bool(getattr(net, "directional", False)), "iterations": iterations,
-                  "adapted": True}
-        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(staged.path(name)),
-                  metadata={"config": json.dumps(config), "format": "pt"})
+        save_network(net, staged.path(name), ARCHITECTURE, blur=network, iterations=iterations, adapted=True)
     say(f"DL_{network}: {'kept' if entry['kept'] else 'not kept'} ({entry['reason']})")
     return _finish(entry, record, checkpoints, network)
 
@@ -371,13 +369,14 @@ def _keep_restorer(entry: dict, iterations: int) -> tuple[bool, str]:
 
 def _adapted_classifier(data: _SiteData, options: AdaptOptions, staged, checkpoints, say: Progress) -> dict:
     """Fine-tune BlurNet on the site's in-focus tiles degraded into the four classes; keep it if not worse."""
-    from safetensors.torch import save_file
+    from wsi_deblur.nets.files import save_network
 
     from wsi_deblur.adaptation.evaluation import classifier_scores
     from wsi_deblur.adaptation.pairs import classifier_crops
-    from wsi_deblur.classify.neural import NeuralBlurClassifier, default_weights, load_blurnet
+    from wsi_deblur.classify.neural import NeuralBlurClassifier, default_weights
+    from wsi_deblur.nets.runtime import load_blurnet
     from wsi_deblur.training.loops import Schedule, fit_blurnet
-    from wsi_deblur.weights import CLASSIFIER_WEIGHTS
+    from wsi_deblur.nets.files import CLASSIFIER_WEIGHTS
 
     record = checkpoints.path("classifier.json")
     if checkpoints.done("classifier"):
@@ -392,7 +391,7 @@ def _adapted_classifier(data: _SiteData, options: AdaptOptions, staged, checkpoi
         entry["reason"] = "no in-focus tiles to adapt on"
         say(f"BlurNet: not adapted ({entry['reason']})")
         return _finish(entry, record, checkpoints, "classifier")
-    shipped_net, meta = load_blurnet(str(default_weights()))
+    shipped_net, _ = load_blurnet(str(default_weights()))
     net = copy.deepcopy(shipped_net)
     t0 = time.perf_counter()
     fit_blurnet(net, crops["images"], crops["labels"], crops["severity"],
@@ -400,8 +399,7 @@ def _adapted_classifier(data: _SiteData, options: AdaptOptions, staged, checkpoi
                 on_step=_reporter("BlurNet", options.steps, say, t0))
     net = net.cpu().eval()
     entry["train_seconds"] = round(time.perf_counter() - t0, 1)
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(staged.path(CLASSIFIER_WEIGHTS)),
-              metadata={**meta, "adapted": "true"})
+    save_network(net, staged.path(CLASSIFIER_WEIGHTS), "blurnet", adapted=True)
     held = classifier_crops(tiles.sharp[split["held_sharp"]], 2 * HELD_OUT_PAIRS, options.crop,
                             np.random.default_rng(HELD_OUT_SEED), site=site)
     sharp_tiles = tiles.sharp[split["held_sharp"]]

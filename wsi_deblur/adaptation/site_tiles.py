@@ -108,7 +108,7 @@ def sample_site_tiles(paths: list[str], *, max_tiles: int = 128, tile_size: int 
     """
     from wsi_deblur.pipeline.options import RunOptions
     from wsi_deblur.pipeline.slide_job import compute_blurmap, open_for_processing
-    from wsi_deblur.provenance import sha256_of
+    from wsi_deblur.nets.provenance import sha256_of
 
     if max_tiles < 1:
         raise ValueError(f"max_tiles must be at least 1, not {max_tiles}")

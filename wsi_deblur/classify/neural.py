@@ -2,73 +2,30 @@
 
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
+from wsi_deblur.blur.estimated_psf import sigma_px_for_defocus
 from wsi_deblur.classify.base import luma
-from wsi_deblur.classify.network import DEFOCUS_SCALE_UM, MOTION_SCALE_PX, BlurNet
+from wsi_deblur.nets.blurnet import DEFOCUS_SCALE_UM, MOTION_SCALE_PX, BlurNet
+from wsi_deblur.nets.files import CLASSIFIER_WEIGHTS as WEIGHTS
+from wsi_deblur.nets.files import shipped_dir
+from wsi_deblur.nets.runtime import blurnet_cpu_path, blurnet_logits, load_blurnet
 
-logger = logging.getLogger(__name__)
-
-WEIGHTS = "blur_classifier.safetensors"
 CROP = 256  # pixels at the working resolution
 
 
 def default_weights() -> Path:
     """The shipped BlurNet weights."""
-    from wsi_deblur.weights import shipped_dir
-
     return shipped_dir() / WEIGHTS
-
-
-@lru_cache(maxsize=4)
-def load_blurnet(path: str) -> tuple[BlurNet, dict]:
-    """A BlurNet in eval mode from a safetensors file (never a pickle), and its metadata."""
-    from safetensors import safe_open
-
-    with safe_open(path, framework="pt") as f:
-        meta = dict(f.metadata() or {})
-    config = json.loads(meta.get("config", "{}"))
-    net = BlurNet(tuple(config.get("widths", (16, 24, 32, 48, 64, 64))),
-                  tuple(config.get("strides", (2, 1, 2, 1, 2, 2))))
-    net.load_state_dict(load_file(path))
-    net.eval()
-    logger.info("%s: BlurNet loaded", path)
-    return net, meta
-
-
-def blurnet_logits(net: BlurNet, crops: np.ndarray, *, bf16: bool) -> np.ndarray:
-    """``net``'s outputs ``(n, 8)`` for ``(n, y, x, 3)`` uint8 crops, on the network's device."""
-    device = next(net.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(crops)).to(device).permute(0, 3, 1, 2).float() / 255.0
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        out = net(x.contiguous(memory_format=torch.channels_last))
-    return out.float().cpu().numpy()
-
-
-@lru_cache(maxsize=4)
-def blurnet_cpu_path(path: str) -> str:
-    """The precision BlurNet ``path`` runs in on this CPU (measured once per machine: :mod:`wsi_deblur.cpu_path`)."""
-    from wsi_deblur.cpu_path import cpu_path, logit_agreement
-    from wsi_deblur.weights import file_sha256
-
-    net, _ = load_blurnet(path)
-    return cpu_path(lambda images, precision: blurnet_logits(net, images, bf16=precision == "bf16"),
-                    file_sha256(Path(path)), agreement=logit_agreement)
 
 
 def defocus_sigma_px(defocus_um: float) -> float:
     """Gaussian-equivalent PSF std (px at 0.5 um/px, NA 0.75) for a defocus distance."""
-    from wsi_deblur.blur.estimated_psf import sigma_px_for_defocus
-
     return sigma_px_for_defocus(defocus_um, 0.5)
 
 
@@ -99,7 +56,7 @@ class NeuralBlurClassifier:
         CPU threads per call (Dask already runs one task per core).
     precision : {None, "fp32", "bf16"}
         On the CPU: fp32, or bfloat16 autocast (2x faster on CPUs with AMX/AVX-512 bf16, far slower on
-        AVX2 ones); None (default) takes the one :mod:`wsi_deblur.cpu_path` found faster on this machine
+        AVX2 ones); None (default) takes the one :mod:`wsi_deblur.nets.cpu_path` found faster on this machine
         with the same probabilities. A GPU always runs bf16 autocast.
     """
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io.slide import slide_stem
 from wsi_deblur.pipeline.manifest import Manifest, settings_hash
-from wsi_deblur.weights import weights_digest
+from wsi_deblur.nets.files import weights_digest
 from wsi_deblur.pipeline.scheduler import SchedulerLost
 from wsi_deblur.write.lock import OutputLock
 from wsi_deblur.pipeline.options import RunOptions

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE
-from wsi_deblur.errors import OptionError
+from wsi_deblur.errors import OptionError, check_choice
 from wsi_deblur.report.verdict import VerdictThresholds
 
 
@@ -18,25 +17,6 @@ NGFF_VERSIONS = ("0.4", "0.5")
 ZARR_COMPRESSIONS = ("blosc", "zlib", "none")
 TIFF_COMPRESSIONS = ("jpeg", "deflate", "none")
 READERS = ("auto", "tifffile", "openslide", "pillow", "ome-zarr")
-
-
-def check_choice(name: str, value: Any, allowed: Sequence[str]) -> None:
-    """Raise :class:`~wsi_deblur.errors.OptionError` (a ValueError) unless ``value`` is one of ``allowed``.
-
-    The message suggests the closest allowed value.
-
-    Examples
-    --------
-    >>> check_choice("restorer", "fsat", ("fast", "dbmid", "wiener"))
-    Traceback (most recent call last):
-    ...
-    wsi_deblur.errors.OptionError: restorer 'fsat' is not one of fast, dbmid, wiener; did you mean 'fast'?
-    """
-    if value in allowed:
-        return
-    close = difflib.get_close_matches(str(value), allowed, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise OptionError(f"{name} {value!r} is not one of {', '.join(allowed)}{hint}")
 
 
 @dataclass(frozen=True)
@@ -62,7 +42,7 @@ class RunOptions:
         Blurred tiles with a smaller probability of being blurred (1 - P(in
         focus)) are not restored.
     classifier, restorer : str
-        Names from :mod:`wsi_deblur.models`.
+        Names from :mod:`wsi_deblur.restore.by_name` and :mod:`wsi_deblur.classify.by_name`.
     ngff_version : {"0.4", "0.5"}
     zarr_compression : {"blosc", "zlib", "none"}
     zarr_chunk : int
@@ -108,7 +88,8 @@ class RunOptions:
     rescan_fraction: float = 0.20
 
     def __post_init__(self) -> None:
-        from wsi_deblur.models import CLASSIFIERS, RESTORERS
+        from wsi_deblur.classify.by_name import CLASSIFIERS
+        from wsi_deblur.restore.by_name import RESTORERS
 
         for name, allowed in (("classifier", CLASSIFIERS), ("restorer", RESTORERS), ("ngff_version", NGFF_VERSIONS),
                               ("zarr_compression", ZARR_COMPRESSIONS), ("tiff_compression", TIFF_COMPRESSIONS),
@@ -129,7 +110,7 @@ class RunOptions:
             raise OptionError(f"mpp must be a pixel size in micrometres (0.25 for a 40x scan), not {self.mpp!r}")
         self.thresholds()  # validates them
         if self.weights is not None:
-            from wsi_deblur.weights import check_weights_dir
+            from wsi_deblur.nets.files import check_weights_dir
 
             check_weights_dir(self.weights)
         if self.chunk % self.tile_size or self.chunk % self.zarr_chunk:

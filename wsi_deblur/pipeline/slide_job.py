@@ -12,7 +12,8 @@ import numpy as np
 from wsi_deblur.blurmap import BlurMap
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io import Slide, open_slide
-from wsi_deblur.models import make_classifier, make_restorer
+from wsi_deblur.classify.by_name import make_classifier
+from wsi_deblur.restore.by_name import make_restorer
 from wsi_deblur.pipeline.graph import blurmap_tasks, guard_reports, restore_chunks_of, restored_level0
 from wsi_deblur.pipeline.manifest import file_identity, settings_hash
 from wsi_deblur.pipeline.options import RunOptions
@@ -29,7 +30,9 @@ from wsi_deblur.working_scale import working_grid
 from wsi_deblur.write import ome_tiff, ome_zarr
 from wsi_deblur.write.checkpoints import Checkpoints
 from wsi_deblur.write.location import OutputPath, remove
-from wsi_deblur.weights import CLASSIFIER_WEIGHTS, restorer_weights_name, weights_digest, weights_record
+from wsi_deblur.nets.cpu_path import cached_cpu_path
+from wsi_deblur.nets.files import CLASSIFIER_WEIGHTS, restorer_weights_name, weights_digest, weights_record
+from wsi_deblur.nets.registry import RESTORER_ARCHITECTURES, network_spec
 from wsi_deblur.write.staging import StagedOutputs
 
 
@@ -122,16 +125,13 @@ def resume_key(path: str | Path, options: RunOptions, *, restore: bool) -> str:
 
 def models_used(options: RunOptions, *, restore: bool) -> dict[str, dict[str, str]]:
     """The weights files a run's networks load: source (shipped or adapted), path, sha256 (for qc.json)."""
-    from wsi_deblur.restore.neural import ARCHITECTURES, NeuralRestorer
-
-    from wsi_deblur.cpu_path import cached_cpu_path
-
     names = [CLASSIFIER_WEIGHTS] if options.classifier == "neural" else []
     restorers = []
-    if restore and options.restorer in ARCHITECTURES:
-        restorers = [restorer_weights_name(options.restorer, blur) for blur in NeuralRestorer(options.restorer).networks]
+    if restore and options.restorer in RESTORER_ARCHITECTURES:
+        spec = network_spec(options.restorer)
+        restorers = [spec.weights_name(blur) for blur in spec.networks]
     record = weights_record(names + restorers, options.weights)
-    for name in names + restorers:  # the precision a CPU of this machine runs it in (wsi_deblur.cpu_path)
+    for name in names + restorers:  # the precision a CPU of this machine runs it in (wsi_deblur.nets.cpu_path)
         record[name]["cpu_path"] = cached_cpu_path(record[name]["sha256"]) or "not run on this machine's CPU"
     return record
 

@@ -20,9 +20,10 @@ def preload(classifier: str | None = None, restorer: str | None = None,
             weights_dir: str | None = None) -> list[str]:
     """Load the named classifier's and restorer's networks into this process; returns what was loaded.
 
-    ``weights_dir``: adapted weights (see :mod:`wsi_deblur.weights`).
+    ``weights_dir``: adapted weights (see :mod:`wsi_deblur.nets.files`).
     """
-    from wsi_deblur.models import make_classifier, make_restorer
+    from wsi_deblur.classify.by_name import make_classifier
+    from wsi_deblur.restore.by_name import make_restorer
 
     loaded = []
     if classifier:
@@ -44,9 +45,9 @@ class ModelPreloader(WorkerPlugin):
     Parameters
     ----------
     classifier, restorer : str, optional
-        Names from :mod:`wsi_deblur.models`.
+        Names from :mod:`wsi_deblur.restore.by_name` and :mod:`wsi_deblur.classify.by_name`.
     weights_dir : str, optional
-        Adapted weights (:mod:`wsi_deblur.weights`); a path the workers can read.
+        Adapted weights (:mod:`wsi_deblur.nets.files`); a path the workers can read.
     """
 
     def __init__(self, classifier: str | None = None, restorer: str | None = None,

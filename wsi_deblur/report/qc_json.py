@@ -37,7 +37,7 @@ def qc_summary(*, slide_path: str, stem: str, shape: tuple[int, int], mpp: float
 
     ``resumed``: what an interrupted earlier run had finished and was reused
     (``None`` for a run from scratch). ``models``: the weights file each
-    network loaded (:func:`wsi_deblur.weights.weights_record`: shipped or
+    network loaded (:func:`wsi_deblur.nets.files.weights_record`: shipped or
     adapted, path, sha256). ``review_crops``: the before/after crops written
     (:func:`wsi_deblur.report.review.write_review_crops`; file relative to the output folder).
     """

@@ -2,7 +2,7 @@
 
 Input and target get the same random quarter-turn and mirror; a network told
 the motion direction (``fast``'s DL_motion and DL_mixed) sees each pair
-folded into 0-45 degrees (:mod:`wsi_deblur.restore.direction_fold`) and is
+folded into 0-45 degrees (:mod:`wsi_deblur.nets.direction_fold`) and is
 only ever turned by a half-turn, which keeps the direction.
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from wsi_deblur.blur.estimate import BLUR_CLASSES
-from wsi_deblur.restore.direction_fold import fold, fold_direction
+from wsi_deblur.nets.direction_fold import fold, fold_direction
 
 #: Kinds each deblurring network trains on (DL_motion learns mixed -> defocus only, the first step of DBMID's chain;
 #: ``all``, a network told the PSF (``bcr``), learns every kind).

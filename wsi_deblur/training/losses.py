@@ -54,7 +54,7 @@ def l1_ssim_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def blurnet_targets(severity: torch.Tensor) -> torch.Tensor:
     """(defocus/8, length/40, cos 2a, sin 2a) from (defocus_um, length_px, angle_deg, na)."""
-    from wsi_deblur.classify.network import DEFOCUS_SCALE_UM, MOTION_SCALE_PX
+    from wsi_deblur.nets.blurnet import DEFOCUS_SCALE_UM, MOTION_SCALE_PX
 
     a = torch.deg2rad(severity[:, 2]) * 2
     return torch.stack([severity[:, 0] / DEFOCUS_SCALE_UM, severity[:, 1] / MOTION_SCALE_PX,

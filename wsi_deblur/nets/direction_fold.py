@@ -7,7 +7,7 @@ mirroring left-right turns a direction ``a`` into ``180 - a``, and
 transposing (swapping x and y) turns it into ``90 - a``. With at most one of
 each, any direction lands in the sector 0-45 degrees. DL_motion therefore
 sees every window *folded* into that sector and is told the folded direction
-(:class:`wsi_deblur.restore.networks.FastDeblurNet` with ``directional``);
+(:class:`wsi_deblur.nets.fast.FastDeblurNet` with ``directional``);
 its output is unfolded with the same exact moves. No pixel is resampled and
 no extra pixel is computed.
 

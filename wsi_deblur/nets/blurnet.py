@@ -47,6 +47,17 @@ class BlurNet(nn.Module):
         return self.head(pooled)
 
 
+    @classmethod
+    def from_config(cls, config: dict) -> BlurNet:
+        """The network a weights file's config describes (untrained)."""
+        return cls(tuple(config.get("widths") or (16, 24, 32, 48, 64, 64)),
+                   tuple(config.get("strides") or (2, 1, 2, 1, 2, 2)))
+
+    def config(self) -> dict:
+        """What :meth:`from_config` needs to build this network again."""
+        return {"widths": list(self.widths), "strides": list(self.strides)}
+
+
 def macs_per_pixel(net: BlurNet) -> float:
     """Multiply-accumulates per input pixel (convolutions only)."""
     total, c, area = 0.0, 3, 1.0

@@ -8,9 +8,9 @@ from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.estimated_psf import estimate_psf, sigma_px_for_defocus
 from wsi_deblur.blur.psf import motion_psf
 from wsi_deblur.blur.simulate import convolve_rgb
-from wsi_deblur.restore.bcr import BCRNet, periodic_smooth
-from wsi_deblur.restore.networks import build_network
-from wsi_deblur.restore.otf import blur_otf
+from wsi_deblur.nets.bcr import BCRNet, periodic_smooth
+from wsi_deblur.nets.runtime import build_network
+from wsi_deblur.blur.otf import blur_otf
 from wsi_deblur.restore.wiener import psf_to_otf
 from wsi_deblur.training.batches import augment_with_directions, pair_psf
 
@@ -107,9 +107,9 @@ def test_each_window_is_restored_on_its_own():
 def test_bcr_is_small_and_has_no_folding():
     net = build_network("bcr")
     assert sum(p.numel() for p in net.parameters()) <= 250_000
-    assert build_network("bcr", width_uncertainty=0.25).banks[0].width_uncertainty == 0.25
+    assert build_network("bcr", {"width_uncertainty": 0.25}).banks[0].width_uncertainty == 0.25
     with pytest.raises(ValueError, match="not folded"):
-        build_network("bcr", directional=True)
+        build_network("bcr", {"directional": True})
 
 
 def test_turned_training_pairs_keep_their_motion_direction():

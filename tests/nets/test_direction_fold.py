@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from wsi_deblur.blur.psf import motion_psf
-from wsi_deblur.restore.direction_fold import fold, fold_direction, restore_folded, unfold
-from wsi_deblur.restore.networks import FastDeblurNet
+from wsi_deblur.nets.direction_fold import fold, fold_direction, restore_folded, unfold
+from wsi_deblur.nets.fast import FastDeblurNet
 
 
 @pytest.mark.parametrize("angle", [0.0, 30.0, 45.0, 46.0, 77.0, 90.0, 120.0, 135.0, 170.0, 179.5, -20.0, 200.0])

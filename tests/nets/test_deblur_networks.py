@@ -3,7 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wsi_deblur.restore.networks import ARCHITECTURES, DBMIDNet, FastDeblurNet, build_network, macs_per_pixel
+from wsi_deblur.nets.registry import RESTORER_ARCHITECTURES as ARCHITECTURES
+from wsi_deblur.nets.dbmid import DBMIDNet
+from wsi_deblur.nets.fast import FastDeblurNet
+from wsi_deblur.nets.runtime import build_network, macs_per_pixel
 
 
 NETWORKS = [("dbmid", None), ("fast", None), ("fast", (32, 96, 96))]
@@ -12,7 +15,7 @@ NETWORKS = [("dbmid", None), ("fast", None), ("fast", (32, 96, 96))]
 @pytest.mark.parametrize(("arch", "widths"), NETWORKS)
 @pytest.mark.parametrize("shape", [(37, 53), (64, 64), (130, 71)])
 def test_any_input_size_comes_back_the_same_size(arch, widths, shape):
-    net = build_network(arch, widths).eval()
+    net = build_network(arch, {"widths": widths}).eval()
     x = torch.rand(2, 3, *shape)
     with torch.no_grad():
         y = net(x)
@@ -21,7 +24,7 @@ def test_any_input_size_comes_back_the_same_size(arch, widths, shape):
 
 @pytest.mark.parametrize(("arch", "widths"), NETWORKS)
 def test_untrained_residual_is_identity_when_tail_is_zero(arch, widths):
-    net = build_network(arch, widths).eval()
+    net = build_network(arch, {"widths": widths}).eval()
     torch.nn.init.zeros_(net.tail.weight)
     torch.nn.init.zeros_(net.tail.bias)
     x = torch.rand(1, 3, 45, 61)

@@ -10,24 +10,34 @@ with one warning per process naming it. Nothing here loads a network.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import stat
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from wsi_deblur.provenance import sha256_of
+from wsi_deblur.nets.provenance import sha256_of
+from wsi_deblur.nets.registry import NETWORKS, architecture_of_file, network_spec
 
 logger = logging.getLogger(__name__)
 
 #: What ``adapt`` writes beside the weights: the figures (and ``adaptation.md``, the card).
 ADAPTATION_REPORT = "adaptation.json"
 #: File name of BlurNet's weights.
-CLASSIFIER_WEIGHTS = "blur_classifier.safetensors"
+CLASSIFIER_WEIGHTS = NETWORKS["blurnet"].weights_name()
 
 
 def restorer_weights_name(architecture: str, blur: str) -> str:
-    """File name of ``architecture``'s DL_``blur`` network."""
-    return f"deblur_{architecture}_{blur}.safetensors"
+    """File name of ``architecture``'s DL_``blur`` network (as the registry declares it).
+
+    Examples
+    --------
+    >>> restorer_weights_name("dbmid", "motion")
+    'deblur_dbmid_motion.safetensors'
+    """
+    return network_spec(architecture, "restorer").weights_name(blur)
 
 
 def shipped_dir() -> Path:
@@ -52,7 +62,7 @@ def check_weights_dir(weights_dir: str | Path) -> Path:
 
 
 def _is_ours(name: str) -> bool:
-    return name == CLASSIFIER_WEIGHTS or name.startswith("deblur_")
+    return architecture_of_file(name) is not None or name.startswith("deblur_")
 
 
 def resolve(name: str, weights_dir: str | Path | None = None) -> Path:
@@ -101,3 +111,43 @@ def weights_digest(weights_dir: str | Path | None = None) -> str:
         for path in sorted(folder.glob("*.safetensors")):
             digest.update(path.name.encode() + _cached_sha(str(path), path.stat().st_mtime_ns).encode())
     return digest.hexdigest()[:16]
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The config a weights file records (``architecture``, ``widths``, ...), read from its safetensors header.
+
+    Never unpickles anything. Raises ValueError naming the file for one that
+    is not a regular file (a FIFO or a device would block the reader) or
+    whose header is not a safetensors one with a JSON config.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        regular = stat.S_ISREG(path.stat().st_mode)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the weights file ({exc.strerror or exc})") from exc
+    if not regular:
+        raise ValueError(f"{path}: not a regular file; a weights file is a .safetensors file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            config = json.loads(dict(f.metadata() or {}).get("config", "{}"))
+    except Exception as exc:  # safetensors raises its own SafetensorError for a bad header
+        raise ValueError(f"{path}: not a safetensors weights file ({exc})") from exc
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: its config is not a JSON object")
+    return config
+
+
+def save_network(net: Any, path: str | Path, architecture: str, **extra: Any) -> dict[str, Any]:
+    """Write ``net``'s weights to ``path`` as safetensors, with the config that builds it again; returns that config.
+
+    The config is ``{"architecture": ..., **net.config(), **extra}`` (``blur``,
+    ``iterations``, ``adapted``, ...): what :func:`wsi_deblur.nets.runtime.network_from_weights` reads.
+    """
+    from safetensors.torch import save_file
+
+    config = {"architecture": network_spec(architecture).name, **net.config(), **extra}
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path),
+              metadata={"config": json.dumps(config), "format": "pt"})
+    return config

@@ -3,11 +3,12 @@ import json
 import numpy as np
 import pytest
 
-from wsi_deblur import cpu_path
+from wsi_deblur.nets import cpu_path
 from pathlib import Path
 
-from wsi_deblur.restore.neural import NeuralRestorer, load_deblur_network, run_network
-from wsi_deblur.weights import file_sha256
+from wsi_deblur.restore.neural import NeuralRestorer
+from wsi_deblur.nets.runtime import load_deblur_network, run_network
+from wsi_deblur.nets.files import file_sha256
 
 
 def test_bf16_is_kept_only_where_it_agrees_with_fp32_and_pays():

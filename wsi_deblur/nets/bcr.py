@@ -6,7 +6,7 @@ product there: the spectrum of a blurred window is the sharp one's times the
 optical transfer function (OTF) of its PSF. BlurNet already estimates that
 PSF for every tile (defocus width, motion length and direction), so this
 network does not guess the blur from texture: it is *given* the OTF
-(:mod:`wsi_deblur.restore.otf`) and learns how far to trust each frequency.
+(:mod:`wsi_deblur.blur.otf`) and learns how far to trust each frequency.
 
 ``BCRNet``
     1. A pyramid of the window: full size, 1/2 and 1/4 by block averaging
@@ -47,8 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsi_deblur.restore.networks import pad_to_multiple
-from wsi_deblur.restore.otf import blur_otf, frequency_grid
+from wsi_deblur.blur.otf import blur_otf, frequency_grid
+from wsi_deblur.nets.layers import pad_to_multiple
 
 #: Hat functions of the frequency radius that each filter's regularisation is a sum of.
 RADIAL_BASIS = 8
@@ -201,3 +201,16 @@ class BCRNet(nn.Module):
         d = r(self.dec(r(self.up(m)) + e))
         residual = F.pixel_shuffle(self.tail(d), 4)
         return residual.add_(padded).add_(corrections[0])[..., :h, :w]  # the luminance correction on every channel
+
+    @classmethod
+    def from_config(cls, config: dict) -> BCRNet:
+        """The network a weights file's config describes (untrained)."""
+        if config.get("directional"):
+            raise ValueError("the bcr architecture is told the whole PSF, direction included; it is not folded")
+        return cls(tuple(config.get("widths") or (24, 64)),
+                   width_uncertainty=float(config.get("width_uncertainty", 0.0)))
+
+    def config(self) -> dict:
+        """What :meth:`from_config` needs to build this network again."""
+        return {"widths": list(self.widths),
+                **({"width_uncertainty": self.width_uncertainty} if self.width_uncertainty else {})}

@@ -1,0 +1,51 @@
+"""Restorers by name, as the CLI and :class:`~wsi_deblur.pipeline.options.RunOptions` refer to them.
+
+Every registered restorer network (:mod:`wsi_deblur.nets.registry`) is a
+restorer of the same name; ``wiener`` is the classical one.
+
+Examples
+--------
+>>> RESTORERS
+('fast', 'dbmid', 'bcr', 'wiener')
+>>> make_restorer("wiener").name
+'wiener'
+"""
+
+from __future__ import annotations
+
+from wsi_deblur.errors import check_choice
+from wsi_deblur.nets.registry import RESTORER_ARCHITECTURES, list_networks
+from wsi_deblur.restore.base import Restorer
+
+#: Classical restorers: name -> what ``--help`` says of it.
+CLASSICAL = {"wiener": "classical Wiener deconvolution with the estimated PSF"}
+
+#: Every restorer, networks first (in the registry's order).
+RESTORERS: tuple[str, ...] = (*RESTORER_ARCHITECTURES, *CLASSICAL)
+
+
+def restorer_help() -> str:
+    """One phrase per restorer, for ``--help``: ``"fast (...), dbmid (...), ..."``."""
+    lines = {spec.name: spec.summary for spec in list_networks("restorer")} | CLASSICAL
+    return ", ".join(f"{name} ({summary})" for name, summary in lines.items())
+
+
+def make_restorer(name: str, *, device: str | None = None, threads: int = 1,
+                  weights_dir: str | None = None) -> Restorer:
+    """A restorer by name (one of :data:`RESTORERS`).
+
+    ``device`` picks the torch device of the networks (default: CUDA when
+    present, else CPU); ``threads`` their CPU threads per call (1 under Dask,
+    which runs a task per core). ``weights_dir``: a folder written by
+    ``wsi-deblur adapt``; each network it holds replaces the shipped one, the
+    others stay shipped (with a warning naming them).
+    """
+    check_choice("restorer", name, RESTORERS)
+    if name == "wiener":
+        from wsi_deblur.restore.wiener import WienerRestorer
+
+        return WienerRestorer()
+    from wsi_deblur.restore.neural import NeuralRestorer  # torch
+
+    return NeuralRestorer(architecture=name, device=device, threads=threads, weights_dir=weights_dir,
+                          fallback=weights_dir is not None)
