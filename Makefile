@@ -29,6 +29,7 @@ demo: install
 	$(VENV)/bin/wsi-deblur demo -o out/demo
 
 test: dev
+	$(PY) -m ruff check wsi_deblur
 	$(PY) -m pytest -q
 
 bench: dev

@@ -32,6 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import adapt as bench  # noqa: E402
+
 from pipelines.shared_data import find_shared_data  # noqa: E402
 from wsi_deblur.adaptation.pairs import further_degraded_pairs, joined, simulated_pairs  # noqa: E402
 from wsi_deblur.adaptation.site_model import fit_site  # noqa: E402
@@ -39,8 +40,8 @@ from wsi_deblur.adaptation.site_tiles import sample_site_tiles  # noqa: E402
 from wsi_deblur.blur.degrade import SiteAcquisition  # noqa: E402
 from wsi_deblur.blur.fit import ssim_inner  # noqa: E402
 from wsi_deblur.io import open_slide  # noqa: E402
-from wsi_deblur.restore.neural import default_weights  # noqa: E402
 from wsi_deblur.nets.runtime import load_deblur_network, run_network
+from wsi_deblur.restore.neural import default_weights  # noqa: E402
 from wsi_deblur.training.loops import Schedule, fit_restorer  # noqa: E402
 
 VARIANTS = (

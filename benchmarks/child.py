@@ -1,7 +1,7 @@
 """One measured job in a fresh process: prints JSON with its peak RSS.
 
-    python benchmarks/child.py qc|run SLIDE OUT [--scheduler local] [--restorer fast|dbmid|wiener]
-    python benchmarks/child.py read-fast|read-openslide SLIDE [--region 1024]
+python benchmarks/child.py qc|run SLIDE OUT [--scheduler local] [--restorer fast|dbmid|wiener]
+python benchmarks/child.py read-fast|read-openslide SLIDE [--region 1024]
 """
 
 from __future__ import annotations

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
-
-import sys
 
 import numpy as np
 import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from wsi_deblur.blur.degrade import unambiguous  # noqa: E402
 from pipelines.train_classifier import accuracy_per_field, confusion_matrix  # noqa: E402
+from wsi_deblur.blur.degrade import unambiguous  # noqa: E402
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE
 from wsi_deblur.classify.classical import ClassicalBlurClassifier

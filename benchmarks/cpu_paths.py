@@ -22,9 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def networks():
     from wsi_deblur.classify.neural import default_weights as blurnet_weights
-    from wsi_deblur.nets.runtime import load_blurnet
+    from wsi_deblur.nets.runtime import load_blurnet, network_from_weights
     from wsi_deblur.restore.neural import default_weights
-    from wsi_deblur.nets.runtime import network_from_weights
 
     fast, _ = network_from_weights(default_weights("fast", "defocus"))
     blurnet, _ = load_blurnet(str(blurnet_weights()))

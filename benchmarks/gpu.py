@@ -71,8 +71,8 @@ def load(arch: str, blur: str, device: str):
         import copy
 
         return copy.deepcopy(net).to(device).float().eval()
-    from wsi_deblur.restore.neural import default_weights as restorer_weights
     from wsi_deblur.nets.runtime import network_from_weights
+    from wsi_deblur.restore.neural import default_weights as restorer_weights
 
     net, _ = network_from_weights(restorer_weights(arch, blur))
     return net.to(torch.device(device))

@@ -23,8 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines.blur_data import load_field, source_images  # noqa: E402
-from wsi_deblur.blur.degrade import random_crop  # noqa: E402
 from pipelines.shared_data import find_shared_data  # noqa: E402
+from wsi_deblur.blur.degrade import random_crop  # noqa: E402
 from wsi_deblur.blur.simulate import add_sensor_noise, convolve_rgb, jpeg_roundtrip  # noqa: E402
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE  # noqa: E402
 from wsi_deblur.classify.neural import NeuralBlurClassifier  # noqa: E402

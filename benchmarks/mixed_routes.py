@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.evaluate_restorers import score, true_estimate  # noqa: E402
 from wsi_deblur.blur.estimate import BLUR_CLASSES  # noqa: E402
-from wsi_deblur.restore.neural import NeuralRestorer  # noqa: E402
 from wsi_deblur.nets.runtime import run_network
+from wsi_deblur.restore.neural import NeuralRestorer  # noqa: E402
 
 ROUTES = [("motion", "defocus"), ("defocus", "motion"), ("motion",), ("defocus",), ("mixed",)]
 

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from restorers import blurred_field  # noqa: E402
 
-from wsi_deblur.io import open_slide  # noqa: E402
 from wsi_deblur.blur.estimate import BlurEstimate  # noqa: E402
+from wsi_deblur.io import open_slide  # noqa: E402
 from wsi_deblur.restore.image import restore_slide_region  # noqa: E402
 from wsi_deblur.restore.neural import NeuralRestorer  # noqa: E402
 

@@ -60,8 +60,8 @@ def dbmid_forward_seconds(images: list[np.ndarray]) -> float:
     """The `dbmid` DL_defocus network in fp32 with PyTorch's defaults on the fields (both cores), best of 2."""
     import torch
 
-    from wsi_deblur.restore.neural import default_weights
     from wsi_deblur.nets.runtime import network_from_weights
+    from wsi_deblur.restore.neural import default_weights
 
     net, _ = network_from_weights(default_weights("dbmid", "defocus"))
     torch.set_num_threads(os.cpu_count() or 1)

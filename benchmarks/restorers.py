@@ -38,11 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import benchmark_slide, run_child  # noqa: E402
 
-from wsi_deblur.restore.by_name import RESTORERS  # noqa: E402
 from wsi_deblur.nets.registry import RESTORER_ARCHITECTURES as ARCHITECTURES  # noqa: E402
-from wsi_deblur.nets.runtime import network_conditions
+from wsi_deblur.nets.runtime import load_deblur_network, network_conditions
+from wsi_deblur.restore.by_name import RESTORERS  # noqa: E402
 from wsi_deblur.restore.neural import NeuralRestorer, default_weights  # noqa: E402
-from wsi_deblur.nets.runtime import load_deblur_network
 
 
 def _timed(fn, min_seconds: float = 3.0) -> float:

@@ -13,15 +13,20 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from functools import lru_cache, partial
+from functools import cache, partial
 from pathlib import Path
 
 import numpy as np
 
 from pipelines.provenance import command_line
 from pipelines.shared_data import find_shared_data
-from wsi_deblur.blur.degrade import (DEFOCUS_MIN_SIGMA_PX, MILD_DEFOCUS_SIGMA_PX, degraded_crop, unambiguous,
-                                     warm_psf_bank)
+from wsi_deblur.blur.degrade import (
+    DEFOCUS_MIN_SIGMA_PX,
+    MILD_DEFOCUS_SIGMA_PX,
+    degraded_crop,
+    unambiguous,
+    warm_psf_bank,
+)
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blur.simulate import RANGES
 from wsi_deblur.io import open_slide
@@ -62,7 +67,7 @@ def source_images(root: Path) -> dict[str, list[str]]:
     return {"train": [f for f in files if f not in TEST_IMAGES], "test": test}
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_field(path: str) -> np.ndarray:
     """The whole field at about 0.5 um/px (fields at 0.23 um/px are halved)."""
     slide = open_slide(path)

@@ -42,8 +42,14 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from pipelines.shared_data import find_shared_data
 from wsi_deblur.blur.estimate import BlurEstimate
-from wsi_deblur.blur.fit import (fit_defocus, gradient_sharpness, noise_sigma, spectral_distance, ssim_inner,
-                                 transfer_profile)
+from wsi_deblur.blur.fit import (
+    fit_defocus,
+    gradient_sharpness,
+    noise_sigma,
+    spectral_distance,
+    ssim_inner,
+    transfer_profile,
+)
 from wsi_deblur.blur.psf import defocus_psf
 from wsi_deblur.blur.simulate import Optics, add_out_of_plane, convolve_rgb, defocus_psf_optics
 from wsi_deblur.io import open_slide

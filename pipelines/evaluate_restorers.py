@@ -50,8 +50,8 @@ from wsi_deblur.blur.degrade import psf_of
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.blur.simulate import BlurParams, Optics
 from wsi_deblur.io import open_slide
-from wsi_deblur.restore.neural import NeuralRestorer, psf_conditions
 from wsi_deblur.nets.runtime import run_network
+from wsi_deblur.restore.neural import NeuralRestorer, psf_conditions
 
 #: Severity bins: added defocus std (px) for defocus, motion length (px) for motion and mixed.
 BINS = {"defocus": (1.2, 2.5, 4.0, 6.0), "motion": (5, 15, 25, 40), "mixed": (5, 15, 25, 40)}

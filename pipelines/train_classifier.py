@@ -29,8 +29,8 @@ import torch
 from pipelines.provenance import command_line, machine, sha256_of, start_weights
 from wsi_deblur.blur.degrade import DEFOCUS_MIN_SIGMA_PX, SHARP_MAX_SIGMA_PX, unambiguous
 from wsi_deblur.blur.estimate import BLUR_CLASSES
-from wsi_deblur.nets.files import save_network
 from wsi_deblur.nets.blurnet import DEFOCUS_SCALE_UM, MOTION_SCALE_PX, BlurNet, macs_per_pixel
+from wsi_deblur.nets.files import save_network
 from wsi_deblur.nets.runtime import load_blurnet
 from wsi_deblur.training.batches import to_tensor
 from wsi_deblur.training.loops import Schedule, fit_blurnet

@@ -17,6 +17,7 @@ from pipelines.shared_data import find_shared_data
 from wsi_deblur.io import forget_open_slides
 from wsi_deblur.synthetic import BlurRegion, SyntheticSlide
 
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     path = find_shared_data()

@@ -1,5 +1,6 @@
 """Out-of-range and misspelt options, as a hostile probe tried them: each is refused once, in one line, with
-exit status 2, before any slide is opened and before anything is written."""
+exit status 2, before any slide is opened and before anything is written.
+"""
 
 import pytest
 

@@ -183,6 +183,7 @@ _ARRAYS = ("tissue_fraction", "is_tissue", "label", "confidence", "blur_probabil
 
 def _blur_probability_bound(label: np.ndarray, confidence: np.ndarray) -> np.ndarray:
     """P(blurred) from the class and its probability alone: exact for in-focus tiles
-    (1 - confidence), a lower bound for blurred ones (the class's own probability)."""
+    (1 - confidence), a lower bound for blurred ones (the class's own probability).
+    """
     in_focus = label == LABEL_VALUES["in_focus"]
     return np.where(in_focus, 1.0 - confidence, np.where(label > 0, confidence, 0.0)).astype(np.float32)

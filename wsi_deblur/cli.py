@@ -17,7 +17,6 @@ from wsi_deblur.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from wsi_deblur.pipeline.options import NGFF_VERSIONS, READERS, TIFF_COMPRESSIONS, ZARR_COMPRESSIONS
 from wsi_deblur.restore.by_name import RESTORERS, restorer_help
 
-
 logger = logging.getLogger("wsi_deblur.cli")
 
 #: Loggers of the libraries underneath, heard only with ``--verbose``: our error lines already say what failed.
@@ -45,9 +44,12 @@ def _add_processing_options(p: argparse.ArgumentParser) -> None:
     """The options of ``run``, ``qc`` and ``watch`` (all but what to read)."""
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--mpp", type=float, help="micrometres per pixel, when the file has none (or to override it)")
-    p.add_argument("--reader", default="auto", choices=READERS, help="force a reader (default: the fastest that reads it)")
+    p.add_argument("--reader", default="auto", choices=READERS,
+                   help="force a reader (default: the fastest that reads it)")
     p.add_argument("--tile-size", type=int, default=512, help="tile edge in pixels (default 512)")
-    p.add_argument("--halo", type=int, default=64, help="restoration context and half-overlap in pixels at about 0.5 um/px, doubled on a 40x scan (default 64: the fast networks see 62 px to each side)")
+    p.add_argument("--halo", type=int, default=64,
+                   help="restoration context and half-overlap in pixels at about 0.5 um/px, doubled on a 40x scan "
+                        "(default 64: the fast networks see 62 px to each side)")
     p.add_argument("--chunk", type=int, default=2048, help="Dask chunk edge in pixels (default 2048)")
     p.add_argument("--min-tissue", type=float, default=0.25, help="tissue share for a tile to count (default 0.25)")
     p.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
@@ -296,7 +298,8 @@ def _cmd_watch(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     _report_batch_files(args.out)
     n = len(outcome.results) + len(outcome.skipped) + len(outcome.failures)
-    print(f"{'stopped' if stop.is_set() else 'done'}: {n} slide{'' if n == 1 else 's'} ({len(outcome.results)} processed, "
+    done = "stopped" if stop.is_set() else "done"
+    print(f"{done}: {n} slide{'' if n == 1 else 's'} ({len(outcome.results)} processed, "
           f"{len(outcome.skipped)} already complete, {len(outcome.failures)} failed)", file=sys.stderr)
     return EXIT_FAILED if outcome.failures else EXIT_OK
 
@@ -318,8 +321,8 @@ def _checked_weights(weights: str | None) -> str | None:
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
-    from wsi_deblur.classify.image import classify_image
     from wsi_deblur.classify.by_name import make_classifier
+    from wsi_deblur.classify.image import classify_image
 
     weights = _checked_weights(args.weights)
     classifier = make_classifier(args.classifier, threads=os.cpu_count() or 1, weights_dir=weights)
@@ -337,8 +340,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
 def _cmd_restore(args: argparse.Namespace) -> int:
     from wsi_deblur.classify.by_name import make_classifier
-    from wsi_deblur.restore.by_name import make_restorer
     from wsi_deblur.io.slide import slide_stem
+    from wsi_deblur.restore.by_name import make_restorer
     from wsi_deblur.restore.image import restore_image, uses_classifier
 
     weights = _checked_weights(args.weights)
@@ -387,7 +390,7 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
             raise  # a usage error
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    for name, entry in result.report["networks"].items():
+    for entry in result.report["networks"].values():
         print(f"{entry['file']}: {'adapted' if entry['kept'] else 'shipped kept'} ({entry.get('reason', '')})",
               flush=True)
     for path in result.outputs:

@@ -1,4 +1,4 @@
-"""Packages whose public names are imported on first use, so that importing them (and ``wsi-deblur --help``) is cheap."""
+"""Packages whose public names are imported on first use: importing them (and ``wsi-deblur --help``) is cheap."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ import pytest
 from wsi_deblur import RunOptions, adapt, process_slide
 from wsi_deblur.adaptation.job import AdaptOptions
 from wsi_deblur.errors import SlideError
-from wsi_deblur.nets.provenance import sha256_of
 from wsi_deblur.nets.files import shipped_dir
+from wsi_deblur.nets.provenance import sha256_of
 
 #: Few steps and pairs: what is tested is the job, not the figures (benchmarks/adapt.py measures those).
 QUICK = AdaptOptions(steps=4, max_tiles=12, tile_size=256, pairs=48, batch=4, max_iterations=2)

@@ -1,8 +1,18 @@
 import numpy as np
 import pytest
 
-from wsi_deblur.blur.simulate import (RANGES, BlurParams, Optics, add_sensor_noise, blur_psf, convolve_rgb,
-                                      defocus_psf_optics, jpeg_roundtrip, sample_params, simulate)
+from wsi_deblur.blur.simulate import (
+    RANGES,
+    BlurParams,
+    Optics,
+    add_sensor_noise,
+    blur_psf,
+    convolve_rgb,
+    defocus_psf_optics,
+    jpeg_roundtrip,
+    sample_params,
+    simulate,
+)
 
 
 def rms_radius(k):

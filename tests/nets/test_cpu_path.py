@@ -1,14 +1,13 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from wsi_deblur.nets import cpu_path
-from pathlib import Path
-
-from wsi_deblur.restore.neural import NeuralRestorer
-from wsi_deblur.nets.runtime import load_deblur_network, run_network
 from wsi_deblur.nets.files import file_sha256
+from wsi_deblur.nets.runtime import load_deblur_network, run_network
+from wsi_deblur.restore.neural import NeuralRestorer
 
 
 def test_bf16_is_kept_only_where_it_agrees_with_fp32_and_pays():

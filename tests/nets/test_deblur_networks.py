@@ -3,11 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wsi_deblur.nets.registry import RESTORER_ARCHITECTURES as ARCHITECTURES
 from wsi_deblur.nets.dbmid import DBMIDNet
 from wsi_deblur.nets.fast import FastDeblurNet
+from wsi_deblur.nets.registry import RESTORER_ARCHITECTURES as ARCHITECTURES
 from wsi_deblur.nets.runtime import build_network, macs_per_pixel
-
 
 NETWORKS = [("dbmid", None), ("fast", None), ("fast", (32, 96, 96))]
 

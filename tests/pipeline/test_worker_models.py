@@ -10,8 +10,7 @@ SMALL = RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff=False
 
 
 def _loads():
-    from wsi_deblur.nets.runtime import load_blurnet
-    from wsi_deblur.nets.runtime import load_deblur_network
+    from wsi_deblur.nets.runtime import load_blurnet, load_deblur_network
 
     return {"restorer": load_deblur_network.cache_info().misses, "classifier": load_blurnet.cache_info().misses,
             "restorer_hits": load_deblur_network.cache_info().hits}

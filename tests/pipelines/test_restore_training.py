@@ -10,8 +10,8 @@ import pytest
 from pipelines.blur_data import save_splits
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blur.simulate import sample_params, simulate
-from wsi_deblur.restore.neural import NeuralRestorer, default_weights
 from wsi_deblur.nets.runtime import load_deblur_network
+from wsi_deblur.restore.neural import NeuralRestorer, default_weights
 from wsi_deblur.synthetic import SyntheticSlide
 
 
@@ -133,8 +133,8 @@ def test_each_network_learns_its_kinds_towards_its_target():
 
 
 def test_mixed_pairs_teach_dl_motion_to_leave_the_defocus(shared_data):
-    from pipelines.restore_data import make_pair
     from pipelines.blur_data import source_images
+    from pipelines.restore_data import make_pair
 
     path = str(shared_data / source_images(shared_data)["train"][0])
     rng = np.random.default_rng(3)

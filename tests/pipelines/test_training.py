@@ -4,11 +4,11 @@ import numpy as np
 import torch
 
 from pipelines.train_classifier import confusion_matrix, evaluate
-from wsi_deblur.training.batches import to_tensor
-from wsi_deblur.training.losses import blurnet_loss as loss_fn
-from wsi_deblur.blur.simulate import simulate, sample_params
+from wsi_deblur.blur.simulate import sample_params, simulate
 from wsi_deblur.nets.blurnet import BlurNet
 from wsi_deblur.synthetic import SyntheticSlide
+from wsi_deblur.training.batches import to_tensor
+from wsi_deblur.training.losses import blurnet_loss as loss_fn
 
 
 def small_dataset(n=48, size=64, seed=0):

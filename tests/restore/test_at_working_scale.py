@@ -6,8 +6,13 @@ from skimage.metrics import structural_similarity as ssim
 
 from wsi_deblur.blur import BlurEstimate
 from wsi_deblur.blur.simulate import BlurParams, Optics, gaussian_sigma_px, simulate
-from wsi_deblur.restore.at_working_scale import (TRAINED_DEFOCUS_SIGMA_PX, TRAINED_MOTION_LENGTH_PX,
-                                                 WorkingScaleRestorer, at_working_scale, upsample_correction)
+from wsi_deblur.restore.at_working_scale import (
+    TRAINED_DEFOCUS_SIGMA_PX,
+    TRAINED_MOTION_LENGTH_PX,
+    WorkingScaleRestorer,
+    at_working_scale,
+    upsample_correction,
+)
 from wsi_deblur.restore.neural import NeuralRestorer
 from wsi_deblur.restore.wiener import WienerRestorer
 from wsi_deblur.working_scale import downsample_tiles
@@ -95,7 +100,8 @@ def test_trained_widths_match_the_training_data():
 
 def test_defocus_keeps_only_the_fine_detail_its_psf_passes():
     """Finer than the working pixels, a 3 um defocus passes nothing of the focal plane: what the
-    input holds there (noise, other planes) goes. (Motion keeps it: the wide-blur test above.)"""
+    input holds there (noise, other planes) goes. (Motion keeps it: the wide-blur test above.)
+    """
     from wsi_deblur.restore.at_working_scale import fine_octave_passed
 
     def fine(image):

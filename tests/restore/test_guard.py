@@ -8,10 +8,10 @@ from skimage.data import immunohistochemistry
 from skimage.restoration import richardson_lucy
 
 from wsi_deblur.blur.estimate import BlurEstimate
+from wsi_deblur.blur.estimated_psf import defocus_um_for_sigma, estimate_psf, sigma_px_for_defocus
 from wsi_deblur.blur.fit import ssim_inner
 from wsi_deblur.blur.psf import motion_psf
 from wsi_deblur.blur.simulate import add_sensor_noise, convolve_rgb
-from wsi_deblur.blur.estimated_psf import defocus_um_for_sigma, estimate_psf, sigma_px_for_defocus
 from wsi_deblur.restore.guard import GuardedRestorer, band_amplitude, guard_window
 from wsi_deblur.restore.neural import NeuralRestorer
 from wsi_deblur.restore.wiener import wiener_deconvolve
@@ -60,7 +60,8 @@ def test_the_sharp_field_itself_is_kept(pair):
 
 def test_a_restorer_that_adds_noise_is_pulled_back_toward_its_input():
     """Mild defocus passes most frequencies, so re-blurring sees added noise (under wide blur the
-    reference cap bounds it: the test below)."""
+    reference cap bounds it: the test below).
+    """
     mild = BlurEstimate("defocus", defocus_um=1.0)
     sharp = immunohistochemistry()[:320, :320]
     blurred = _uint8(add_sensor_noise(convolve_rgb(sharp, estimate_psf(mild, MPP)), np.random.default_rng(0),

@@ -11,8 +11,8 @@ from skimage.metrics import structural_similarity as ssim
 from wsi_deblur.blur import BlurEstimate
 from wsi_deblur.blur.simulate import BlurParams, Optics, simulate
 from wsi_deblur.nets.registry import RESTORER_ARCHITECTURES as ARCHITECTURES
-from wsi_deblur.restore.neural import NeuralRestorer, default_weights, psf_conditions
 from wsi_deblur.nets.runtime import load_deblur_network, run_network
+from wsi_deblur.restore.neural import NeuralRestorer, default_weights, psf_conditions
 
 # The IHC field is one of the training fields: these tests check behaviour,
 # pipelines.evaluate_restorers measures quality on held-out fields.

@@ -78,7 +78,8 @@ def test_windowed_restoration_has_no_seams(tmp_path, estimate, blurred, arch):
     the edges of the networks' receptive field (62 px to each side): no visible seam where windows meet
     (DL_motion folds every window the same way; bcr's Fourier filters see each window's edges as periodic and
     smooth parts, so none rings). The outer 64 px are left out: there the whole pass and the edge windows are
-    padded differently."""
+    padded differently.
+    """
     from wsi_deblur.restore.neural import psf_conditions
 
     image = blurred()

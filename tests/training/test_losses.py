@@ -4,8 +4,8 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
-from wsi_deblur.training.losses import l1_ssim_loss, ssim
 from wsi_deblur.synthetic import SyntheticSlide
+from wsi_deblur.training.losses import l1_ssim_loss, ssim
 
 
 def test_ssim_equals_scikit_image_on_tissue_and_its_blur():

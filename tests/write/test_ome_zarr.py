@@ -99,7 +99,8 @@ def test_level0_skips_regions_marked_done_and_marks_the_rest(tmp_path, image):
 
 def test_zoomed_out_blur_labels_are_the_mode_of_their_block_and_sit_over_it(tmp_path, image):
     """Each label level-k pixel holds the most frequent label of the 2^k x 2^k tiles it covers (ties: the
-    higher value), and its centre, by the declared transforms, is the centre of those tiles."""
+    higher value), and its centre, by the declared transforms, is the centre of those tiles.
+    """
     path = tmp_path / "x.ome.zarr"
     write(path, image)
     group = zarr.open_group(str(path / "labels" / "blur"), mode="r")

@@ -13,6 +13,7 @@ scanned, the one ground truth a blurred tile has.
 from __future__ import annotations
 
 import numpy as np
+
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blur.fit import ssim_inner
 from wsi_deblur.nets.runtime import run_network

@@ -28,8 +28,8 @@ import torch
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.estimated_psf import estimate_psf
 from wsi_deblur.blur.fit import gradient_sharpness
-from wsi_deblur.restore.guard import guard_window
 from wsi_deblur.nets.runtime import run_network
+from wsi_deblur.restore.guard import guard_window
 
 #: Most iterations tried.
 MAX_ITERATIONS = 4

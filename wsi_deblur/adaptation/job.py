@@ -18,8 +18,8 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -151,9 +151,9 @@ def adapt(sources: Sequence[str | Path], out_dir: str | Path, options: AdaptOpti
     >>> result = adapt(["site/slide-1.svs"], "weights/site-a")     # doctest: +SKIP
     >>> result.report["networks"]["defocus"]["kept"]                # doctest: +SKIP
     """
+    from wsi_deblur.nets.files import weights_digest
     from wsi_deblur.pipeline.batch import expand_inputs
     from wsi_deblur.pipeline.manifest import file_identity, settings_hash
-    from wsi_deblur.nets.files import weights_digest
     from wsi_deblur.write.checkpoints import Checkpoints
     from wsi_deblur.write.staging import StagedOutputs
 
@@ -231,7 +231,7 @@ def _held_out_split(tiles, options: AdaptOptions) -> dict:
 
 @dataclass(frozen=True)
 class _SiteData:
-    """What adaptation knows of the site: its tiles, which are held back, the fitted simulator, its in-focus spectrum."""
+    """What adaptation knows of the site: its tiles, the held-back ones, the fitted simulator, its in-focus spectrum."""
 
     tiles: Any
     split: dict
@@ -258,14 +258,12 @@ def _device(options: AdaptOptions) -> str:
 def _adapted_restorer(network: str, data: _SiteData, options: AdaptOptions, staged, checkpoints,
                       say: Progress) -> dict:
     """Fine-tune DL_``network``; write it if it does at least as well as the shipped one on held-back tiles."""
-    from wsi_deblur.nets.files import save_network
-
     from wsi_deblur.adaptation.iterations import choose_iterations
     from wsi_deblur.adaptation.pairs import further_degraded_pairs, joined, simulated_pairs
-    from wsi_deblur.restore.neural import default_weights
+    from wsi_deblur.nets.files import restorer_weights_name, save_network
     from wsi_deblur.nets.runtime import load_deblur_network
+    from wsi_deblur.restore.neural import default_weights
     from wsi_deblur.training.loops import Schedule, fit_restorer
-    from wsi_deblur.nets.files import restorer_weights_name
 
     name = restorer_weights_name(ARCHITECTURE, network)
     record = checkpoints.path(f"{network}.json")
@@ -369,14 +367,12 @@ def _keep_restorer(entry: dict, iterations: int) -> tuple[bool, str]:
 
 def _adapted_classifier(data: _SiteData, options: AdaptOptions, staged, checkpoints, say: Progress) -> dict:
     """Fine-tune BlurNet on the site's in-focus tiles degraded into the four classes; keep it if not worse."""
-    from wsi_deblur.nets.files import save_network
-
     from wsi_deblur.adaptation.evaluation import classifier_scores
     from wsi_deblur.adaptation.pairs import classifier_crops
     from wsi_deblur.classify.neural import NeuralBlurClassifier, default_weights
+    from wsi_deblur.nets.files import CLASSIFIER_WEIGHTS, save_network
     from wsi_deblur.nets.runtime import load_blurnet
     from wsi_deblur.training.loops import Schedule, fit_blurnet
-    from wsi_deblur.nets.files import CLASSIFIER_WEIGHTS
 
     record = checkpoints.path("classifier.json")
     if checkpoints.done("classifier"):

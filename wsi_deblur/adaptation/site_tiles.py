@@ -106,9 +106,9 @@ def sample_site_tiles(paths: list[str], *, max_tiles: int = 128, tile_size: int 
     passed to ``on_error(SlideError)`` and left out; without ``on_error`` the
     error is raised. Its entry in ``slides`` then has an ``error``.
     """
+    from wsi_deblur.nets.provenance import sha256_of
     from wsi_deblur.pipeline.options import RunOptions
     from wsi_deblur.pipeline.slide_job import compute_blurmap, open_for_processing
-    from wsi_deblur.nets.provenance import sha256_of
 
     if max_tiles < 1:
         raise ValueError(f"max_tiles must be at least 1, not {max_tiles}")

@@ -13,13 +13,22 @@ by the blur the optics really add (:func:`added_sigma_px`), not the distance.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
 from wsi_deblur.blur.psf import motion_psf
-from wsi_deblur.blur.simulate import (RANGES, BlurParams, Optics, add_out_of_plane, add_sensor_noise, convolve_rgb,
-                                      defocus_psf_optics, jpeg_roundtrip, sample_params)
+from wsi_deblur.blur.simulate import (
+    RANGES,
+    BlurParams,
+    Optics,
+    add_out_of_plane,
+    add_sensor_noise,
+    convolve_rgb,
+    defocus_psf_optics,
+    jpeg_roundtrip,
+    sample_params,
+)
 
 NUMERICAL_APERTURES = (0.5, 0.65, 0.75, 0.85, 0.95)
 
@@ -75,7 +84,7 @@ DEFOCUS_MIN_SIGMA_PX = 1.2
 MILD_DEFOCUS_SIGMA_PX = 0.9
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sigma_curve(na: float) -> tuple[np.ndarray, np.ndarray]:
     from wsi_deblur.blur.simulate import gaussian_sigma_px
 

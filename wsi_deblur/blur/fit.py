@@ -34,7 +34,8 @@ def ssim_inner(a: np.ndarray, b: np.ndarray, *, border: int = 20) -> float:
 @lru_cache(maxsize=64)
 def rings(shape: tuple[int, int], n_rings: int) -> np.ndarray:
     """Ring index of every ``rfft2`` coefficient of an image of ``shape``: rings of ``0.5 / n_rings``
-    cycles per pixel from 0 (``n_rings`` for the corners beyond 0.5 cycles/px). Cached: read-only."""
+    cycles per pixel from 0 (``n_rings`` for the corners beyond 0.5 cycles/px). Cached: read-only.
+    """
     fy = np.fft.fftfreq(shape[0])[:, None]
     fx = np.fft.rfftfreq(shape[1])[None, :]
     out = np.minimum((np.hypot(fy, fx) / 0.5 * n_rings).astype(np.int64), n_rings)
@@ -111,7 +112,8 @@ def ring_powers_of_difference(a: np.ndarray, b: np.ndarray, *, n_rings: int = 16
 
 def _centred_spectrum(image: np.ndarray) -> np.ndarray:
     """``rfft2`` of each channel of a ``(y, x, 3)`` image, its mean removed: ``(3, y, x // 2 + 1)``
-    (float32 stays float32; channels first, so that every transform runs over contiguous rows)."""
+    (float32 stays float32; channels first, so that every transform runs over contiguous rows).
+    """
     import scipy.fft as sfft
 
     f = np.asarray(image)

@@ -70,7 +70,8 @@ class Optics:
 
 def psf_radius_px(defocus_um: float, optics: Optics = Optics()) -> int:
     """Half-size of :func:`defocus_psf_optics`'s kernels: the geometric blur disc and three Airy radii
-    of the longest wavelength, with a margin."""
+    of the longest wavelength, with a margin.
+    """
     na, n, p = optics.numerical_aperture, optics.immersion_index, optics.mpp
     geometric = abs(defocus_um) * np.tan(np.arcsin(min(na / n, 0.999))) / p
     airy = 1.22 * max(optics.wavelengths_um) / (2 * na) / p

@@ -8,7 +8,6 @@ import numpy as np
 
 from wsi_deblur.blur.estimate import BlurEstimate
 
-
 #: Rec. 601 luma weights of R, G, B.
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-
 from pathlib import Path
 
 from wsi_deblur.errors import SlideError

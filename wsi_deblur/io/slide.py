@@ -145,7 +145,8 @@ class Slide:
     @property
     def mpp_source(self) -> str:
         """Where :attr:`mpp` comes from: ``"option"`` (given by the caller), ``"file"`` (the
-        metadata) or ``"assumed"`` (neither: the working pixel size, 0.5 um, is assumed)."""
+        metadata) or ``"assumed"`` (neither: the working pixel size, 0.5 um, is assumed).
+        """
         if self.source.mpp_override is not None:
             return "option"
         return "file" if self.backend.mpp is not None else "assumed"

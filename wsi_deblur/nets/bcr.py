@@ -93,7 +93,7 @@ def _radial_basis(h: int, w: int, device: str) -> torch.Tensor:
 
 
 class WienerBank(nn.Module):
-    """``filters`` learned Wiener filters of one scale: ``(n, c, h, w)`` -> their corrections ``(n, filters * c, h, w)``.
+    """``filters`` learned Wiener filters of one scale: ``(n, c, h, w)`` -> corrections ``(n, filters * c, h, w)``.
 
     Each filter's output minus its input, which is what the network adds or
     sees: ``irfft((G - 1) P)``, ``P`` the periodic part's spectrum.

@@ -104,7 +104,8 @@ def image_agreement(fp32: np.ndarray, bf16: np.ndarray) -> dict:
 
 def logit_agreement(fp32: np.ndarray, bf16: np.ndarray, *, n_classes: int = 4) -> dict:
     """How far two classifier outputs ``(n, n_classes + k)`` are apart (softmax probabilities of the first
-    ``n_classes`` columns, the rest as they are), and whether that is within the tolerance."""
+    ``n_classes`` columns, the rest as they are), and whether that is within the tolerance.
+    """
 
     def softmax(logits: np.ndarray) -> np.ndarray:
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -173,7 +174,8 @@ def cpu_path(run: Callable[[np.ndarray, str], np.ndarray], weights_sha256: str, 
 @contextlib.contextmanager
 def _measuring_alone() -> Iterator[None]:
     """Hold an exclusive lock beside the cache file (no lock where the folder cannot be written or the
-    system has no ``fcntl``): processes of one machine then measure one at a time, undisturbed, and agree."""
+    system has no ``fcntl``): processes of one machine then measure one at a time, undisturbed, and agree.
+    """
     try:
         import fcntl
 

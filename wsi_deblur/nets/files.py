@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import stat
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,7 @@ def resolve(name: str, weights_dir: str | Path | None = None) -> Path:
     return shipped_dir() / name
 
 
-@lru_cache(maxsize=None)
+@cache
 def _warn_fallback(weights_dir: str, name: str) -> None:
     logger.warning("%s has no %s; the shipped %s runs", weights_dir, name, name)
 

@@ -176,7 +176,7 @@ def blurnet_logits(net: nn.Module, crops: np.ndarray, *, bf16: bool) -> np.ndarr
 
 @lru_cache(maxsize=4)
 def blurnet_cpu_path(path: str) -> str:
-    """The precision BlurNet ``path`` runs in on this CPU (measured once per machine: :mod:`wsi_deblur.nets.cpu_path`)."""
+    """The precision BlurNet ``path`` runs in on this CPU (measured once per machine: nets.cpu_path)."""
     net, _ = load_blurnet(path)
     return cpu_path(lambda images, precision: blurnet_logits(net, images, bf16=precision == "bf16"),
                     file_sha256(Path(path)), agreement=logit_agreement)

@@ -10,15 +10,15 @@ from pathlib import Path
 
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io.slide import slide_stem
-from wsi_deblur.pipeline.manifest import Manifest, settings_hash
 from wsi_deblur.nets.files import weights_digest
-from wsi_deblur.pipeline.scheduler import SchedulerLost
-from wsi_deblur.write.lock import OutputLock
+from wsi_deblur.pipeline.manifest import Manifest, settings_hash
 from wsi_deblur.pipeline.options import RunOptions
+from wsi_deblur.pipeline.scheduler import SchedulerLost
 from wsi_deblur.pipeline.slide_job import SlideResult, process_slide
 from wsi_deblur.report.batch_csv import failure_row, summary_row, write_batch_csv
 from wsi_deblur.report.html import write_report
 from wsi_deblur.write.location import output_path
+from wsi_deblur.write.lock import OutputLock
 
 #: File endings taken from a folder given as input.
 SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".dcm",
@@ -40,7 +40,8 @@ class BatchOutcome:
 
 def is_slide_entry(entry: Path) -> bool:
     """Whether a folder entry is a slide: a slide file or an OME-Zarr folder, not hidden (macOS ``._x.svs``,
-    rsync's ``.x.svs.Ab12``), not one of the blur-map PNGs wsi-deblur writes."""
+    rsync's ``.x.svs.Ab12``), not one of the blur-map PNGs wsi-deblur writes.
+    """
     name = entry.name.lower()
     if entry.name.startswith("."):
         return False

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE
 from wsi_deblur.errors import OptionError, check_choice
 from wsi_deblur.report.verdict import VerdictThresholds
-
 
 #: The allowed values of the string options (the CLI's choices come from here too).
 NGFF_VERSIONS = ("0.4", "0.5")

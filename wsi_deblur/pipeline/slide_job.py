@@ -10,10 +10,12 @@ import dask
 import numpy as np
 
 from wsi_deblur.blurmap import BlurMap
+from wsi_deblur.classify.by_name import make_classifier
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io import Slide, open_slide
-from wsi_deblur.classify.by_name import make_classifier
-from wsi_deblur.restore.by_name import make_restorer
+from wsi_deblur.nets.cpu_path import cached_cpu_path
+from wsi_deblur.nets.files import CLASSIFIER_WEIGHTS, weights_digest, weights_record
+from wsi_deblur.nets.registry import RESTORER_ARCHITECTURES, network_spec
 from wsi_deblur.pipeline.graph import blurmap_tasks, guard_reports, restore_chunks_of, restored_level0
 from wsi_deblur.pipeline.manifest import file_identity, settings_hash
 from wsi_deblur.pipeline.options import RunOptions
@@ -23,6 +25,7 @@ from wsi_deblur.report.overlay import write_overlay_png
 from wsi_deblur.report.qc_json import qc_summary, write_qc_json
 from wsi_deblur.report.review import write_review_crops
 from wsi_deblur.report.tiles_csv import write_tiles_csv
+from wsi_deblur.restore.by_name import make_restorer
 from wsi_deblur.restore.reference import slide_reference
 from wsi_deblur.tiling.grid import TileGrid
 from wsi_deblur.tissue import fluorescence_reason, tile_tissue_fraction, tissue_mask
@@ -30,9 +33,6 @@ from wsi_deblur.working_scale import working_grid
 from wsi_deblur.write import ome_tiff, ome_zarr
 from wsi_deblur.write.checkpoints import Checkpoints
 from wsi_deblur.write.location import OutputPath, remove
-from wsi_deblur.nets.cpu_path import cached_cpu_path
-from wsi_deblur.nets.files import CLASSIFIER_WEIGHTS, restorer_weights_name, weights_digest, weights_record
-from wsi_deblur.nets.registry import RESTORER_ARCHITECTURES, network_spec
 from wsi_deblur.write.staging import StagedOutputs
 
 
@@ -258,8 +258,8 @@ def _region_exists(image, ci: int, cj: int) -> bool:
     return 0 <= ci < image.numblocks[0] and 0 <= cj < image.numblocks[1]
 
 
-def _write_tiff(slide: Slide, options: RunOptions, zarr_path: OutputPath, tiff_path: OutputPath, checkpoints: Checkpoints,
-                *, progress: bool) -> None:
+def _write_tiff(slide: Slide, options: RunOptions, zarr_path: OutputPath, tiff_path: OutputPath,
+                checkpoints: Checkpoints, *, progress: bool) -> None:
     """The OME-TIFF from the stored pyramid, as one task (on a cluster a worker reads and writes)."""
     if checkpoints.done("tiff"):
         return

@@ -45,7 +45,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def spreadsheet_safe(value: Any) -> Any:
-    """A text cell a spreadsheet would evaluate (``=1+2``, ``@SUM(...)``), quoted with ``'``; others unchanged.
+    r"""A text cell a spreadsheet would evaluate (``=1+2``, ``@SUM(...)``), quoted with ``'``; others unchanged.
 
     Examples
     --------

@@ -203,7 +203,8 @@ def _links(row: dict[str, Any], folder: Any) -> str:
 
 def _review_crops(row: dict[str, Any], folder: Any, *, inline: bool = True) -> str:
     """The row's before/after crops (:mod:`wsi_deblur.report.review`) that exist, each linked full size;
-    shown as images when ``inline``, else as links only."""
+    shown as images when ``inline``, else as links only.
+    """
     crops = [str(c) for c in row.get("review_crops") or []
              if isinstance(c, str) and ".." not in c and _present(row, c, folder)]
     if not crops:
@@ -238,7 +239,8 @@ def render_report(rows: Sequence[dict[str, Any]], *, title: str = "wsi-deblur QC
         why = html.escape(reason(row, thresholds))
         hidden = " hidden" if len(body) >= PAGE_ROWS else ""  # later pages: shown by the page's script
         body.append(f'<tr data-verdict="{verdict}" data-stem="{stem}"{hidden}>{cells}'
-                    f'<td class="name" data-value="{why}">{why}</td><td class="name" data-value="">{_links(row, where)}</td></tr>')
+                    f'<td class="name" data-value="{why}">{why}</td>'
+                    f'<td class="name" data-value="">{_links(row, where)}</td></tr>')
         if row.get("status") == "ok" and len(figures) < GALLERY_SLIDES:
             image = html.escape(quote(f"{row.get('stem') or ''}.blurmap.png"))
             crops = _review_crops(row, where, inline=len(figures) < INLINE_CROP_SLIDES)

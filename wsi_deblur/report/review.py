@@ -38,7 +38,8 @@ DEFAULT_CROPS = 4
 
 def blur_extent_um(blurmap: BlurMap, mpp: float) -> np.ndarray:
     """How far each tile's blur spreads a point, micrometres: a defocus PSF's FWHM (2.355 sigma), a motion
-    length, the larger of the two for mixed blur; 0 in focus and on background."""
+    length, the larger of the two for mixed blur; 0 in focus and on background.
+    """
     defocus = 2.355 * blurmap.defocus_sigma_px * mpp
     motion = blurmap.motion_length_px * mpp
     label = blurmap.label
@@ -70,7 +71,8 @@ def worst_restored_tiles(blurmap: BlurMap, restored: np.ndarray, *, mpp: float,
 
 def review_crop(before: np.ndarray, after: np.ndarray, caption: str) -> Image.Image:
     """One PNG: ``before`` | ``after`` (the longer side of each resized to :data:`SHOWN_PX`), under the caption
-    (its lines, ``"; "`` separated) and the two halves' names, in text legible at half size."""
+    (its lines, ``"; "`` separated) and the two halves' names, in text legible at half size.
+    """
     font = legend_font(FONT_PX)
     lines = [*caption.split("; "), ""]
     head = CAPTION_LINE_PX * len(lines) + 4

@@ -2,4 +2,6 @@
 
 from wsi_deblur.lazy_exports import lazy_exports
 
-__getattr__, __all__ = lazy_exports(__name__, {"Restorer": "base", "WienerRestorer": "wiener", "wiener_deconvolve": "wiener"})
+__getattr__, __all__ = lazy_exports(__name__, {
+    "Restorer": "base", "WienerRestorer": "wiener", "wiener_deconvolve": "wiener", "RESTORERS": "by_name",
+    "make_restorer": "by_name"})

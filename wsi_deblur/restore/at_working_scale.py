@@ -53,7 +53,8 @@ def wider_than_trained(estimate: BlurEstimate) -> bool:
 
 def restored_at_working_size(estimate: BlurEstimate) -> bool:
     """Whether a window of a finer scan is restored at the working pixel size: defocus always, other blur when
-    wider (level-0 pixels) than the networks learned."""
+    wider (level-0 pixels) than the networks learned.
+    """
     return estimate.label == "defocus" or wider_than_trained(estimate)
 
 

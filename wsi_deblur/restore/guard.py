@@ -229,7 +229,8 @@ def _capped(spec: np.ndarray, given: np.ndarray, idx: np.ndarray, free: np.ndarr
     """``spec`` with its RMS amplitude per ring, in the ``free`` rings, capped at the larger of
     ``reference`` and the input's own (``given``): what a restoration *adds* is bounded, the input
     is never taken below itself. Rings within :data:`CAP_TOLERANCE` of the cap are left alone.
-    Also whether any ring was cut."""
+    Also whether any ring was cut.
+    """
     rms = _ring_rms(spec, idx, shape)
     limit = np.maximum(reference, _ring_rms(given, idx, shape))
     over = free & (rms > limit * CAP_TOLERANCE)

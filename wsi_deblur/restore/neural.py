@@ -26,7 +26,7 @@ import torch
 
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.nets.files import resolve, restorer_weights_name, shipped_dir
-from wsi_deblur.nets.registry import DBMID_ROUTES, RESTORER_ARCHITECTURES, network_spec
+from wsi_deblur.nets.registry import DBMID_ROUTES, network_spec
 from wsi_deblur.nets.runtime import check_device, load_deblur_network, pick_device, run_network
 
 

@@ -16,7 +16,8 @@ from wsi_deblur.tiling.grid import TileGrid
 
 class RestoredWindows(dict):
     """Restored windows by tile ``(i, j)``; ``reports`` holds the guard's
-    :class:`~wsi_deblur.restore.guard.GuardReport` of each (empty without the guard)."""
+    :class:`~wsi_deblur.restore.guard.GuardReport` of each (empty without the guard).
+    """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -15,8 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from wsi_deblur.training.batches import (augment, augment_with_directions, in_folded_sector, pair_angles, pair_psf,
-                                         to_tensor)
+from wsi_deblur.training.batches import (
+    augment,
+    augment_with_directions,
+    in_folded_sector,
+    pair_angles,
+    pair_psf,
+    to_tensor,
+)
 from wsi_deblur.training.losses import LOSSES, blurnet_loss
 
 StepCallback = Callable[[int, float], None]

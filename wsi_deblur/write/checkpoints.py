@@ -4,10 +4,10 @@ A slide's outputs are made in its staging folder (see
 :mod:`wsi_deblur.write.staging`). Each piece of work that finishes there
 (the blur map, one written region of level 0, a pyramid level, the OME-TIFF)
 leaves an empty marker file under ``<staging>/.resume/``, written *after*
-the piece itself; state a later step needs (the blur map) is kept there too. A run that is killed leaves the folder; the next run with the
-same slide and settings finds the markers and does only the rest. A piece
-without its marker is redone from scratch, so a half-written piece is never
-trusted.
+the piece itself; state a later step needs (the blur map) is kept there too.
+A run that is killed leaves the folder; the next run with the same slide and
+settings finds the markers and does only the rest. A piece without its marker
+is redone from scratch, so a half-written piece is never trusted.
 
 Markers are written by whichever process did the work (a worker, on a
 cluster), so the staging folder must be on storage all of them share, as the

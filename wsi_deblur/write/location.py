@@ -27,7 +27,7 @@ from typing import Any, Union
 from upath import UPath
 
 #: A local path or a path on an fsspec filesystem.
-OutputPath = Union[Path, UPath]
+OutputPath = Union[Path, UPath]  # noqa: UP007 (a runtime alias: Python 3.10 has no `|` of these classes)
 
 LOCAL_PROTOCOLS = ("", "file", "local")
 
