@@ -46,6 +46,7 @@ from skimage.metrics import peak_signal_noise_ratio as psnr
 from skimage.metrics import structural_similarity as ssim
 
 from pipelines.blur_data import shared_data_dir
+from wsi_deblur.blur.classes import DEFOCUSED, MOVING
 from wsi_deblur.blur.degrade import psf_of
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.blur.simulate import BlurParams, Optics
@@ -60,7 +61,7 @@ BINS = {"defocus": (1.2, 2.5, 4.0, 6.0), "motion": (5, 15, 25, 40), "mixed": (5,
 def true_psf(kind: str, params: np.ndarray) -> np.ndarray:
     """The ``(3, k, k)`` PSF a test pair was blurred with."""
     defocus, length, angle, na = (float(v) for v in params[:4])
-    p = BlurParams(label=kind, defocus_um=defocus, motion_length_px=length if kind in ("motion", "mixed") else 0.0,
+    p = BlurParams(label=kind, defocus_um=defocus, motion_length_px=length if kind in MOVING else 0.0,
                    motion_angle_deg=angle, optics=Optics(numerical_aperture=na, mpp=0.5))
     return psf_of(p)
 
@@ -68,8 +69,8 @@ def true_psf(kind: str, params: np.ndarray) -> np.ndarray:
 def true_estimate(kind: int, params: np.ndarray) -> BlurEstimate:
     """What a perfect classifier would say about a test pair: its type, defocus and motion."""
     label = BLUR_CLASSES[kind]
-    moving = label in ("motion", "mixed")
-    return BlurEstimate(label, defocus_sigma_px=float(params[4]) if label in ("defocus", "mixed") else 0.0,
+    moving = label in MOVING
+    return BlurEstimate(label, defocus_sigma_px=float(params[4]) if label in DEFOCUSED else 0.0,
                         motion_length_px=float(params[1]) if moving else 0.0,
                         motion_angle_deg=float(params[2]) if moving else 0.0, defocus_um=float(params[0]))
 

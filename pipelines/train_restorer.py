@@ -50,6 +50,7 @@ import torch
 from safetensors.torch import load_file
 
 from pipelines.provenance import command_line, machine, sha256_of, start_weights
+from wsi_deblur.blur.classes import MOVING
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.nets.files import read_config, restorer_weights_name, save_network
 from wsi_deblur.nets.registry import list_networks
@@ -62,7 +63,7 @@ MODELS = Path(__file__).resolve().parents[1] / "wsi_deblur" / "models"
 
 
 #: Networks told the motion direction (their pairs folded by it) when the architecture allows.
-DIRECTIONAL_BLURS = ("motion", "mixed")
+DIRECTIONAL_BLURS = MOVING
 
 #: Each architecture's training defaults (the registry's: :mod:`wsi_deblur.nets.registry`).
 DEFAULTS = {spec.name: spec.training for spec in list_networks("restorer")}

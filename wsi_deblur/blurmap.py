@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from wsi_deblur.blur.classes import LABEL_VALUES
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.tiling.grid import TileGrid
 from wsi_deblur.write.location import output_path
@@ -27,7 +28,7 @@ DEFAULT_MIN_CONFIDENCE = 0.8
 GUARD_ACTIONS = ("not restored", "restorer", "pulled back", "not recorded")
 
 #: Label image values: 0 background, then one per blur class.
-LABEL_VALUES = {"background": 0, **{name: i + 1 for i, name in enumerate(BLUR_CLASSES)}}
+
 
 
 @dataclass

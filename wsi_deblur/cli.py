@@ -16,6 +16,7 @@ from wsi_deblur.classify.by_name import CLASSIFIERS
 from wsi_deblur.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SlideError
 from wsi_deblur.pipeline.options import NGFF_VERSIONS, READERS, TIFF_COMPRESSIONS, ZARR_COMPRESSIONS
 from wsi_deblur.restore.by_name import RESTORERS, restorer_help
+from wsi_deblur.write.outputs import BATCH_OUTPUTS
 
 logger = logging.getLogger("wsi_deblur.cli")
 
@@ -223,7 +224,7 @@ def _report_batch_files(out) -> None:
     from wsi_deblur.write.location import output_path
 
     folder = output_path(out)
-    names = [n for n in ("qc.csv", "report.html", "manifest.json") if (folder / n).exists()]
+    names = [n for n in BATCH_OUTPUTS if (folder / n).exists()]
     if names:
         print("batch: " + ", ".join(str(folder / n) for n in names), flush=True)
 

@@ -18,6 +18,7 @@ import numpy as np
 import tifffile
 from scipy import ndimage as ndi
 
+from wsi_deblur._shared.block_mean import block_mean
 from wsi_deblur.blur.psf import psf_for
 
 
@@ -201,7 +202,7 @@ def _mean_4x4(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Means of 4 x 4 blocks of ``image`` (its edge replicated), ``shape`` rows and columns of them."""
     h, w = shape
     padded = np.pad(image, ((0, 4 * h - image.shape[0]), (0, 4 * w - image.shape[1]), (0, 0)), mode="edge")
-    return padded.reshape(h, 4, w, 4, 3).mean(axis=(1, 3))
+    return block_mean(padded, 4)
 
 
 def demo_slide(shape: tuple[int, int] = (3072, 4096)) -> SyntheticSlide:

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from wsi_deblur._shared.block_mean import block_mean
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.tiling.grid import TileGrid
 
@@ -49,17 +50,7 @@ def downsample_tiles(tiles: np.ndarray, factor: int) -> np.ndarray:
 
     Means are rounded half up; summed in integers (a few times faster than a floating-point mean).
     """
-    if factor == 1:
-        return tiles
-    n, h, w, c = tiles.shape
-    h, w = h // factor * factor, w // factor * factor
-    total = np.zeros((n, h // factor, w // factor, c), np.uint32)
-    for dy in range(factor):
-        for dx in range(factor):
-            total += tiles[:, dy:h:factor, dx:w:factor]
-    total += factor * factor // 2
-    total //= factor * factor
-    return total.astype(np.uint8)
+    return block_mean(tiles, factor, edge="drop")
 
 
 def severity_scaled(estimate: BlurEstimate, factor: float) -> BlurEstimate:

@@ -6,12 +6,11 @@ from skimage.metrics import structural_similarity as ssim
 
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.estimated_psf import estimate_psf, sigma_px_for_defocus
-from wsi_deblur.blur.otf import blur_otf
+from wsi_deblur.blur.otf import blur_otf, psf_to_otf
 from wsi_deblur.blur.psf import motion_psf
 from wsi_deblur.blur.simulate import convolve_rgb
 from wsi_deblur.nets.bcr import BCRNet, periodic_smooth
 from wsi_deblur.nets.runtime import build_network
-from wsi_deblur.restore.wiener import psf_to_otf
 from wsi_deblur.training.batches import augment_with_directions, pair_psf
 
 SHARP = immunohistochemistry()[100:292, 100:292]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from wsi_deblur.blur.classes import DEFOCUSED
 from wsi_deblur.blur.degrade import SiteAcquisition
 from wsi_deblur.blur.estimated_psf import ASSUMED_NA, defocus_um_for_sigma
 from wsi_deblur.blur.fit import noise_sigma
@@ -58,7 +59,7 @@ def fit_site(sharp: np.ndarray, estimates, *, mpp: float = 0.5) -> SiteAcquisiti
         centre = float(np.clip(photons_for_noise(sigma, level), 500.0, 1e5))
         photons = (centre / PHOTON_SPREAD, centre * PHOTON_SPREAD)
     z = [e.defocus_um or defocus_um_for_sigma(e.defocus_sigma_px, mpp) for e in estimates
-         if e.label in ("defocus", "mixed") and (e.defocus_um or e.defocus_sigma_px)]
+         if e.label in DEFOCUSED and (e.defocus_um or e.defocus_sigma_px)]
     defocus = None
     if z:
         lo, hi = np.percentile(z, [10, 90])

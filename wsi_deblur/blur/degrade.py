@@ -17,6 +17,7 @@ from functools import cache, lru_cache
 
 import numpy as np
 
+from wsi_deblur.blur.classes import DEFOCUSED
 from wsi_deblur.blur.psf import motion_psf
 from wsi_deblur.blur.simulate import (
     RANGES,
@@ -205,7 +206,7 @@ def degraded_crop(img: np.ndarray, size: int, rng: np.random.Generator, label: s
     if min_defocus_um is not None and label == "defocus":
         params = replace(params, defocus_um=float(rng.uniform(min_defocus_um, RANGES["defocus_um"][1])))
     blurred = convolve_rgb(patch, psf_of(params))
-    if out_of_plane > 0 and label in ("defocus", "mixed") and rng.random() < out_of_plane:
+    if out_of_plane > 0 and label in DEFOCUSED and rng.random() < out_of_plane:
         other = random_crop(img, size + 2 * margin, rng)
         if other is not None:
             other = colour_jitter(np.ascontiguousarray(other), rng)
@@ -268,18 +269,18 @@ def restore_pair(img: np.ndarray, size: int, rng: np.random.Generator, kind: str
     params = sample_mixed_params(kind, rng, optics)
     photons = site.photons if site is not None and site.photons else RESTORE_PHOTONS
     params = replace(params, photons=float(np.exp(rng.uniform(*np.log(photons)))))
-    site_defocus = site is not None and site.defocus_um is not None and kind in ("defocus", "mixed")
+    site_defocus = site is not None and site.defocus_um is not None and kind in DEFOCUSED
     if site_defocus:
         params = replace(params, defocus_um=float(rng.uniform(*site.defocus_um)))
     sigma = float(added_sigma_px(np.array([params.defocus_um]), np.array([optics.numerical_aperture]))[0])
-    if kind in ("defocus", "mixed") and not site_defocus and not RESTORE_SIGMA_PX[0] <= sigma <= RESTORE_SIGMA_PX[1]:
+    if kind in DEFOCUSED and not site_defocus and not RESTORE_SIGMA_PX[0] <= sigma <= RESTORE_SIGMA_PX[1]:
         return None
     if kind in ("in_focus", "motion") and sigma > 0.5:
         return None
     inner = np.s_[MARGIN:-MARGIN, MARGIN:-MARGIN]
     sharp = np.clip(np.rint(patch), 0, 255).astype(np.uint8)
     other, strength = None, 0.0
-    if out_of_plane > 0 and kind in ("defocus", "mixed") and rng.random() < out_of_plane:
+    if out_of_plane > 0 and kind in DEFOCUSED and rng.random() < out_of_plane:
         other = random_crop(img, size + 2 * MARGIN, rng)
         if other is not None:
             other = np.clip(colour_jitter(np.ascontiguousarray(other), rng), 0, 255)

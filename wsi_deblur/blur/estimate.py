@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: The four blur types of DBMID, in label order (label image value = index + 1;
-#: 0 is background).
-BLUR_CLASSES = ("in_focus", "defocus", "motion", "mixed")
+from wsi_deblur.blur.classes import BLUR_CLASSES
+
+__all__ = ["BLUR_CLASSES", "BlurEstimate", "mean_direction_deg"]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from wsi_deblur.blur.classes import DEFOCUSED, MOVING
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.psf import motion_psf
 from wsi_deblur.blur.simulate import Optics, defocus_psf_optics, gaussian_sigma_px
@@ -61,9 +62,9 @@ def estimate_psf(estimate: BlurEstimate, mpp: float | None) -> np.ndarray:
     from scipy.signal import fftconvolve
 
     mpp = float(mpp or 0.5)
-    moving = estimate.label in ("motion", "mixed") and estimate.motion_length_px > 1
+    moving = estimate.label in MOVING and estimate.motion_length_px > 1
     z = 0.0
-    if estimate.label in ("defocus", "mixed"):
+    if estimate.label in DEFOCUSED:
         z = estimate.defocus_um or defocus_um_for_sigma(estimate.defocus_sigma_px, mpp)
     if not estimate.is_blurred or (z <= 0 and not moving):
         return np.ones((3, 1, 1))

@@ -30,6 +30,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from wsi_deblur.blur.psf import psf_to_otf
+
 #: Gaussian-equivalent widths (px) of the defocus table, and the radii (cycles/px, up to the corner) it samples.
 TABLE_SIGMA_STEP_PX = 0.25
 TABLE_SIGMA_MAX_PX = 12.0
@@ -57,10 +59,7 @@ def defocus_table() -> np.ndarray:
     widths = np.arange(0.0, TABLE_SIGMA_MAX_PX + 1e-9, TABLE_SIGMA_STEP_PX)
 
     def profile(psf: np.ndarray) -> np.ndarray:
-        pad = np.zeros((size, size))
-        k = psf.shape[0]
-        pad[:k, :k] = psf
-        otf = np.real(np.fft.fft2(np.roll(pad, (-(k // 2), -(k // 2)), axis=(0, 1)))).ravel()
+        otf = np.real(psf_to_otf(psf, (size, size), full=True)).ravel()
         return np.bincount(ring, weights=otf, minlength=TABLE_RADII) / np.maximum(counts, 1)
 
     # the sharp scan already went through the in-focus optics: the table holds what defocus adds to them

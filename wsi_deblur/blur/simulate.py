@@ -41,6 +41,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from wsi_deblur.blur.classes import MOVING
 from wsi_deblur.blur.psf import motion_psf
 
 #: Representative wavelengths (micrometres) of the red, green and blue channels.
@@ -229,7 +230,7 @@ def blur_psf(params: BlurParams) -> np.ndarray:
     from scipy.signal import fftconvolve  # imported here: scipy.signal takes 0.5 s to import
 
     kernels = defocus_psf_optics(params.defocus_um, params.optics)
-    if params.label in ("motion", "mixed") and params.motion_length_px > 1:
+    if params.label in MOVING and params.motion_length_px > 1:
         line = motion_psf(params.motion_length_px, params.motion_angle_deg)
         kernels = np.stack([fftconvolve(k, line, mode="full") for k in kernels])
         kernels /= kernels.sum(axis=(1, 2), keepdims=True)
@@ -268,7 +269,7 @@ def sample_params(label: str, rng: np.random.Generator, *, optics: Optics = Opti
     u = rng.uniform
     defocus = {"in_focus": RANGES["in_focus_defocus_um"], "defocus": RANGES["defocus_um"],
                "motion": RANGES["in_focus_defocus_um"], "mixed": RANGES["mixed_defocus_um"]}[label]
-    length = u(*RANGES["motion_length_px"]) if label in ("motion", "mixed") else 0.0
+    length = u(*RANGES["motion_length_px"]) if label in MOVING else 0.0
     quality = int(rng.integers(*RANGES["jpeg_quality"])) if rng.random() < jpeg_probability else None
     return BlurParams(label=label, defocus_um=float(u(*defocus)), motion_length_px=float(length),
                       motion_angle_deg=float(u(0, 180)) if length else 0.0,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from wsi_deblur.blur.classes import MOVING
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.classify.base import luma
 
@@ -112,7 +113,7 @@ class ClassicalBlurClassifier:
         sigma = length = angle = 0.0
         if label == "defocus":
             sigma = float(np.sqrt(np.mean(widths ** 2)))
-        if label in ("motion", "mixed"):
+        if label in MOVING:
             # A box of length L has variance L**2 / 12 along its direction.
             length = float(np.sqrt(12.0 * max(excess, 0.0)))
             angle = float(ANGLES_DEG[k])

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wsi_deblur.blur.classes import DEFOCUSED, MOVING
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.blur.estimated_psf import sigma_px_for_defocus
 from wsi_deblur.classify.base import luma
@@ -103,8 +104,8 @@ class NeuralBlurClassifier:
             defocus_um = float(np.clip(sev[0], 0, None) * DEFOCUS_SCALE_UM)
             length = float(np.clip(sev[1], 0, None) * MOTION_SCALE_PX)
             angle = float(np.degrees(np.arctan2(sev[3], sev[2])) / 2.0) % 180.0
-            blurred_defocus = label in ("defocus", "mixed")
-            moving = label in ("motion", "mixed")
+            blurred_defocus = label in DEFOCUSED
+            moving = label in MOVING
             estimates.append(BlurEstimate(
                 label, {c: float(v) for c, v in zip(BLUR_CLASSES, probs)},
                 defocus_sigma_px=defocus_sigma_px(defocus_um) if blurred_defocus else 0.0,

@@ -19,6 +19,7 @@ from typing import Protocol
 import dask.array as da
 import numpy as np
 
+from wsi_deblur._shared.block_mean import block_mean
 from wsi_deblur.errors import SlideError
 from wsi_deblur.tiling.grid import chunk_sizes
 
@@ -247,13 +248,7 @@ def _block_mean(block: np.ndarray, factor: int) -> np.ndarray:
     if factor == 1:
         return block
     step = max(d for d in range(1, max(factor // 4, 1) + 1) if factor % d == 0)
-    block, factor = block[::step, ::step], factor // step
-    h, w, c = block.shape
-    oh, ow = -(-h // factor), -(-w // factor)
-    if (oh * factor, ow * factor) != (h, w):
-        block = np.pad(block, ((0, oh * factor - h), (0, ow * factor - w), (0, 0)), mode="edge")
-    sums = block.reshape(oh, factor, ow, factor, c).sum(axis=(1, 3), dtype=np.uint32)
-    return ((sums + factor * factor // 2) // (factor * factor)).astype(np.uint8)
+    return block_mean(block[::step, ::step], factor // step)
 
 
 def _read_block(slide: Slide, level: int, chunk: int, block_info=None) -> np.ndarray:

@@ -19,6 +19,7 @@ from wsi_deblur.report.batch_csv import failure_row, summary_row, write_batch_cs
 from wsi_deblur.report.html import write_report
 from wsi_deblur.write.location import output_path
 from wsi_deblur.write.lock import OutputLock
+from wsi_deblur.write.outputs import QC_CSV, REPORT_HTML, is_output_name
 
 #: File endings taken from a folder given as input.
 SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".dcm",
@@ -40,14 +41,14 @@ class BatchOutcome:
 
 def is_slide_entry(entry: Path) -> bool:
     """Whether a folder entry is a slide: a slide file or an OME-Zarr folder, not hidden (macOS ``._x.svs``,
-    rsync's ``.x.svs.Ab12``), not one of the blur-map PNGs wsi-deblur writes.
+    rsync's ``.x.svs.Ab12``), not one of the files wsi-deblur writes (a blur-map PNG).
     """
     name = entry.name.lower()
     if entry.name.startswith("."):
         return False
     if name.endswith(".ome.zarr"):
         return entry.is_dir()
-    return name.endswith(SLIDE_SUFFIXES) and not name.endswith(".blurmap.png") and entry.is_file()
+    return name.endswith(SLIDE_SUFFIXES) and not is_output_name(name) and entry.is_file()
 
 
 def slides_in_folder(folder: str | Path) -> list[str]:
@@ -164,8 +165,8 @@ class Batch:
         """Rewrite ``qc.csv`` and ``report.html`` from every slide recorded so far."""
         rows = list(self._rows.values())
         self.out.mkdir(parents=True, exist_ok=True)
-        write_batch_csv(self.out / "qc.csv", rows)
-        write_report(self.out / "report.html", rows, thresholds=self.options.thresholds())
+        write_batch_csv(self.out / QC_CSV, rows)
+        write_report(self.out / REPORT_HTML, rows, thresholds=self.options.thresholds())
 
     def _failed(self, path: str, stem: str, error: SlideError) -> SlideError:
         self.outcome.failures.append(error)

@@ -16,8 +16,7 @@ import time
 from typing import Any
 
 from wsi_deblur.write.location import output_path, write_text_atomic
-
-MANIFEST = "manifest.json"
+from wsi_deblur.write.outputs import MANIFEST, SlideOutputs
 
 
 def settings_hash(settings: dict[str, Any]) -> str:
@@ -60,7 +59,7 @@ class Manifest:
         if not all((out / name).exists() for name in entry.get("outputs", [])):
             return None
         try:
-            summary = json.loads((out / f"{stem}.qc.json").read_text())
+            summary = json.loads((out / SlideOutputs(stem).qc_json).read_text())
         except (OSError, json.JSONDecodeError):
             return None
         return summary if summary.get("stem") == stem else None

@@ -33,6 +33,7 @@ from wsi_deblur.working_scale import working_grid
 from wsi_deblur.write import ome_tiff, ome_zarr
 from wsi_deblur.write.checkpoints import Checkpoints
 from wsi_deblur.write.location import OutputPath, remove
+from wsi_deblur.write.outputs import SlideOutputs
 from wsi_deblur.write.staging import StagedOutputs
 
 
@@ -176,40 +177,41 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
         blurmap = qc.blurmap
         timings["open_tissue_classify"] = time.perf_counter() - t0
         restored_tiles = int(blurmap.restore_mask(min_confidence=options.min_confidence).sum()) if restore else 0
-        names = [f"{stem}.qc.json", f"{stem}.blurmap.csv", f"{stem}.blurmap.geojson", f"{stem}.blurmap.png"]
+        files = SlideOutputs(stem)
+        names = files.qc_files()
         if restore:
             t1 = time.perf_counter()
-            zarr_path = staged.path(f"{stem}.ome.zarr")
+            zarr_path = staged.path(files.ome_zarr)
             _write_restored(slide, blurmap, options, zarr_path, checkpoints, progress=progress)
             timings["restore_write_zarr"] = time.perf_counter() - t1
-            names.insert(0, f"{stem}.ome.zarr")
+            names.insert(0, files.ome_zarr)
             if options.tiff:
                 t2 = time.perf_counter()
-                _write_tiff(slide, options, zarr_path, staged.path(f"{stem}.ome.tif"), checkpoints,
+                _write_tiff(slide, options, zarr_path, staged.path(files.ome_tiff), checkpoints,
                             progress=progress)
                 timings["write_tiff"] = time.perf_counter() - t2
-                names.insert(1, f"{stem}.ome.tif")
+                names.insert(1, files.ome_tiff)
         review = []
         if restored_tiles:  # the worst restored tiles, before and after, for the report
-            review = write_review_crops(staged.path(f"{stem}.review"), slide,
-                                        ome_zarr.levels_of(staged.path(f"{stem}.ome.zarr"))[0], blurmap,
+            review = write_review_crops(staged.path(files.review), slide,
+                                        ome_zarr.levels_of(staged.path(files.ome_zarr))[0], blurmap,
                                         blurmap.restore_mask(min_confidence=options.min_confidence))
-            names.append(f"{stem}.review")
+            names.append(files.review)
         timings["total"] = time.perf_counter() - t0
-        write_tiles_csv(staged.path(f"{stem}.blurmap.csv"), blurmap)
-        write_blur_geojson(staged.path(f"{stem}.blurmap.geojson"), blurmap, mpp=slide.mpp)
+        write_tiles_csv(staged.path(files.tiles_csv), blurmap)
+        write_blur_geojson(staged.path(files.geojson), blurmap, mpp=slide.mpp)
         summary = qc_summary(slide_path=str(path), stem=stem, shape=slide.shape, mpp=slide.mpp,
                              n_levels=len(slide.level_shapes), backend=slide.backend_name, blurmap=blurmap,
                              tissue_area_fraction=qc.tissue_area_fraction, restored_tiles=restored_tiles,
                              thresholds=options.thresholds(),
                              settings={**options.as_dict(), "restore": restore}, timings_s=timings, outputs=names,
                              resumed=resumed, models=models_used(options, restore=restore),
-                             review_crops=[{**r, "file": f"{stem}.review/{r['file']}"} for r in review])
-        write_overlay_png(staged.path(f"{stem}.blurmap.png"), qc.thumbnail, qc.downsample, blurmap,
+                             review_crops=[{**r, "file": f"{files.review}/{r['file']}"} for r in review])
+        write_overlay_png(staged.path(files.blurmap_png), qc.thumbnail, qc.downsample, blurmap,
                           title=f"{stem}: {summary['verdict']}, {summary['blurred_fraction_of_tissue']:.1%} "
                                 f"of tissue blurred")
-        write_qc_json(staged.path(f"{stem}.qc.json"), summary)
-        outputs = staged.commit(names, commit_point=f"{stem}.qc.json")
+        write_qc_json(staged.path(files.qc_json), summary)
+        outputs = staged.commit(names, commit_point=files.qc_json)
     return SlideResult(str(path), stem, outputs, blurmap, summary)
 
 

@@ -16,13 +16,11 @@ import numpy as np
 from shapely.geometry import MultiPolygon, Polygon, box, mapping
 from shapely.ops import unary_union
 
+from wsi_deblur.blur.classes import CLASS_COLORS, DEFOCUSED, MOVING
 from wsi_deblur.blur.estimate import mean_direction_deg
 from wsi_deblur.blurmap import GUARD_ACTIONS, LABEL_VALUES, BlurMap
 from wsi_deblur.report.verdict import BLURRED_CLASSES
 from wsi_deblur.write.location import output_path
-
-CLASS_COLORS = {"in_focus": (46, 160, 67), "defocus": (230, 80, 60), "motion": (60, 110, 230),
-                "mixed": (170, 60, 200)}
 
 
 def _tiles_in(polygon: Polygon, blurmap: BlurMap, mask: np.ndarray) -> list[tuple[int, int]]:
@@ -65,10 +63,10 @@ def blur_features(blurmap: BlurMap, *, mpp: float) -> list[dict[str, Any]]:
                 measurements["pulled_back_tiles"] = int(pulled_back.sum())
                 if checked.size:
                     measurements["min_guard_consistency"] = round(float(checked.min()), 4)
-            if name in ("defocus", "mixed"):
+            if name in DEFOCUSED:
                 measurements["mean_defocus_sigma_px"] = round(float(blurmap.defocus_sigma_px[idx].mean()), 3)
                 measurements["mean_defocus_sigma_um"] = round(float(blurmap.defocus_sigma_px[idx].mean()) * mpp, 4)
-            if name in ("motion", "mixed"):
+            if name in MOVING:
                 measurements["mean_motion_length_px"] = round(float(blurmap.motion_length_px[idx].mean()), 3)
                 measurements["mean_motion_angle_deg"] = round(mean_direction_deg(blurmap.motion_angle_deg[idx]), 1)
             features.append({

@@ -21,13 +21,12 @@ from urllib.parse import quote
 
 from wsi_deblur.report.verdict import VERDICTS, VerdictThresholds
 from wsi_deblur.write.location import output_path, write_text_atomic
+from wsi_deblur.write.outputs import SlideOutputs
 
 #: The order of the table when the page opens: what needs action first.
 WORST_FIRST = {"rescan": 0, "review": 1, "failed": 2, "pass": 3}
 #: A slide's outputs the table links to (those that exist beside the page).
-OUTPUT_LINKS = (("qc.json", "{stem}.qc.json"), ("tiles CSV", "{stem}.blurmap.csv"),
-                ("GeoJSON", "{stem}.blurmap.geojson"), ("blur map", "{stem}.blurmap.png"),
-                ("OME-Zarr", "{stem}.ome.zarr"), ("OME-TIFF", "{stem}.ome.tif"))
+
 
 #: Slides (worst first) whose blur maps the page shows, and of those, whose before/after crops it shows as
 #: images (later ones link to them); every slide's blur map is linked from the table. Tens of thousands of
@@ -196,7 +195,7 @@ def _links(row: dict[str, Any], folder: Any) -> str:
     stem = str(row.get("stem") or "")
     if row.get("status") != "ok" or not stem:
         return ""
-    names = [(label, pattern.format(stem=stem)) for label, pattern in OUTPUT_LINKS]
+    names = SlideOutputs(stem).report_links()
     return " ".join(f'<a href="{html.escape(quote(name))}">{html.escape(label)}</a>' for label, name in names
                     if _present(row, name, folder))
 
@@ -242,7 +241,7 @@ def render_report(rows: Sequence[dict[str, Any]], *, title: str = "wsi-deblur QC
                     f'<td class="name" data-value="{why}">{why}</td>'
                     f'<td class="name" data-value="">{_links(row, where)}</td></tr>')
         if row.get("status") == "ok" and len(figures) < GALLERY_SLIDES:
-            image = html.escape(quote(f"{row.get('stem') or ''}.blurmap.png"))
+            image = html.escape(quote(SlideOutputs(row.get("stem") or "").blurmap_png))
             crops = _review_crops(row, where, inline=len(figures) < INLINE_CROP_SLIDES)
             figures.append(f'<figure id="figure-{stem}"><a href="{image}"><img loading="lazy" src="{image}" '
                            f'alt="blur map of {stem}"></a>{crops}<figcaption>{stem}: '

@@ -7,9 +7,9 @@ import os
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from wsi_deblur.blur.classes import CLASS_COLORS
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blurmap import LABEL_VALUES, BlurMap
-from wsi_deblur.report.geojson import CLASS_COLORS
 from wsi_deblur.write.location import output_path
 
 #: Opacity of the overlay per class; in-focus tissue is only tinted.

@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from wsi_deblur.blur.classes import BLURRED
 from wsi_deblur.blurmap import LABEL_VALUES, BlurMap
 
 VERDICTS = ("pass", "review", "rescan")
-BLURRED_CLASSES = ("defocus", "motion", "mixed")
+BLURRED_CLASSES = BLURRED
 
 
 @dataclass(frozen=True)

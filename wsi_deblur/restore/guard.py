@@ -43,19 +43,13 @@ from scipy import fft as sfft
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.estimated_psf import estimate_psf, is_delta
 from wsi_deblur.blur.fit import noise_sigma, ring_power, ring_powers_of_difference, rings
+from wsi_deblur.blur.psf import psf_to_otf
 from wsi_deblur.restore.base import Restorer
 
 #: Rings of spatial frequency the guard compares, over 0 to 0.5 cycles per pixel.
 N_BANDS = 16
 #: How far (a factor) a restoration's amplitude may exceed the cap in a ring before it is cut.
 CAP_TOLERANCE = 1.05
-def _otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    pad = np.zeros(shape, np.float32)
-    ph, pw = psf.shape
-    pad[:ph, :pw] = psf
-    return sfft.rfft2(np.roll(pad, (-(ph // 2), -(pw // 2)), axis=(0, 1)))
-
-
 def _padded(image: np.ndarray, pad: int) -> np.ndarray:
     h, w = image.shape[:2]
     shape = (sfft.next_fast_len(h + 2 * pad, real=True), sfft.next_fast_len(w + 2 * pad, real=True))
@@ -173,7 +167,7 @@ def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, b
     counts = np.maximum(np.bincount(idx, minlength=n), 1)
     residual, own, outputs, checked_any = [], [], {}, np.zeros(N_BANDS, bool)
     for c in range(3):
-        k = _otf(kernels[c], shape)
+        k = psf_to_otf(kernels[c], shape, dtype=np.float32)
         ys, xs = sfft.rfft2(y[:, :, c]), sfft.rfft2(x[:, :, c])
         k2 = np.abs(k) ** 2
         checked = (np.bincount(idx, k2.ravel(), minlength=n) / counts)[:N_BANDS] >= balance

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wsi_deblur.blur.classes import DEFOCUSED, MOVING
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.nets.files import resolve, restorer_weights_name, shipped_dir
 from wsi_deblur.nets.registry import DBMID_ROUTES, network_spec
@@ -37,9 +38,9 @@ def psf_conditions(estimates: Sequence[BlurEstimate]) -> np.ndarray:
     motion and mixed, nothing for in focus (the training pairs' convention,
     :func:`wsi_deblur.training.batches.pair_psf`). Pixels as the estimate's.
     """
-    rows = [(e.defocus_sigma_px if e.label in ("defocus", "mixed") else 0.0,
-             e.motion_length_px if e.label in ("motion", "mixed") else 0.0,
-             e.motion_angle_deg if e.label in ("motion", "mixed") else 0.0) for e in estimates]
+    rows = [(e.defocus_sigma_px if e.label in DEFOCUSED else 0.0,
+             e.motion_length_px if e.label in MOVING else 0.0,
+             e.motion_angle_deg if e.label in MOVING else 0.0) for e in estimates]
     return np.asarray(rows, dtype=np.float32).reshape(-1, 3)
 
 

@@ -17,16 +17,8 @@ import numpy as np
 
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.estimated_psf import estimate_psf, is_delta
+from wsi_deblur.blur.psf import psf_to_otf
 from wsi_deblur.working_scale import WORKING_MPP
-
-
-def psf_to_otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Optical transfer function of a centred ``psf`` for an image of ``shape``."""
-    pad = np.zeros(shape, dtype=np.float64)
-    ph, pw = psf.shape
-    pad[:ph, :pw] = psf
-    pad = np.roll(pad, (-(ph // 2), -(pw // 2)), axis=(0, 1))
-    return np.fft.rfft2(pad)
 
 
 def wiener_deconvolve(image: np.ndarray, psf: np.ndarray, *, balance: float = 0.01) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from wsi_deblur.blur.classes import DEFOCUSED, MOVING
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.nets.direction_fold import fold, fold_direction
 
@@ -64,8 +65,8 @@ def pair_psf(kinds: np.ndarray, params: np.ndarray, rng: np.random.Generator, *,
     pairs, motion only for motion and mixed; in-focus pairs get none.
     """
     classes = np.asarray(BLUR_CLASSES)[kinds]
-    defocused = np.isin(classes, ("defocus", "mixed"))
-    moving = np.isin(classes, ("motion", "mixed"))
+    defocused = np.isin(classes, DEFOCUSED)
+    moving = np.isin(classes, MOVING)
     n = len(kinds)
     sigma = np.where(defocused, params[:, 4] * np.exp(rng.normal(0.0, width_error, n)), 0.0)
     length = np.where(moving, params[:, 1] * np.exp(rng.normal(0.0, width_error, n)), 0.0)

@@ -19,16 +19,14 @@ import numcodecs
 import numpy as np
 import zarr
 
-from wsi_deblur.blurmap import LABEL_VALUES
+from wsi_deblur._shared.block_mean import block_mean
+from wsi_deblur.blur.classes import LABEL_COLORS, LABEL_VALUES
 from wsi_deblur.write.checkpoints import Checkpoints
 from wsi_deblur.write.location import output_path, zarr_store
 
 NGFF_VERSIONS = ("0.4", "0.5")
 COMPRESSIONS = ("blosc", "zlib", "none")
 CHANNEL_COLORS = (("R", "FF0000"), ("G", "00FF00"), ("B", "0000FF"))
-LABEL_COLORS = {  # RGBA per label value; background transparent
-    0: (0, 0, 0, 0), 1: (46, 160, 67, 110), 2: (230, 80, 60, 200), 3: (60, 110, 230, 200), 4: (170, 60, 200, 200),
-}
 
 
 def pyramid_shapes(shape: tuple[int, int], *, min_size: int = 1024) -> list[tuple[int, int]]:
@@ -196,12 +194,7 @@ def _count(written: list[int]) -> int:
 
 def _halve(block: np.ndarray) -> np.ndarray:
     """2x2 mean of a ``(c, y, x)`` uint8 block, the odd edge replicated, rounded half up."""
-    c, h, w = block.shape
-    if h % 2 or w % 2:
-        block = np.pad(block, ((0, 0), (0, h % 2), (0, w % 2)), mode="edge")
-    b = block.astype(np.uint16)
-    s = b[:, 0::2, 0::2] + b[:, 1::2, 0::2] + b[:, 0::2, 1::2] + b[:, 1::2, 1::2]
-    return ((s + 2) // 4).astype(np.uint8)
+    return block_mean(block, 2, axis=1)
 
 
 def downsample_level(source: zarr.Array, target: zarr.Array, *, chunk: int = 2048, **compute_kwargs):

@@ -1,0 +1,1 @@
+"""Small helpers more than one part of the package needs (array arithmetic, no I/O)."""
