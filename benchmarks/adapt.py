@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines.blur_data import TEST_IMAGES, load_field  # noqa: E402
 from pipelines.shared_data import find_shared_data  # noqa: E402
-from wsi_deblur.adaptation.job import AdaptOptions, adapt  # noqa: E402
+from wsi_deblur.adaptation.job import adapt  # noqa: E402
+from wsi_deblur.adaptation.options import AdaptOptions  # noqa: E402
 from wsi_deblur.blur.fit import ssim_inner  # noqa: E402
 from wsi_deblur.blur.psf import motion_psf  # noqa: E402
 from wsi_deblur.blur.simulate import Optics, add_sensor_noise, convolve_rgb, defocus_psf_optics  # noqa: E402

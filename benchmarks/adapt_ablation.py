@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import adapt as bench  # noqa: E402
 
 from pipelines.shared_data import find_shared_data  # noqa: E402
+from wsi_deblur.adaptation.options import AdaptOptions  # noqa: E402
 from wsi_deblur.adaptation.pairs import further_degraded_pairs, joined, simulated_pairs  # noqa: E402
 from wsi_deblur.adaptation.site_model import fit_site  # noqa: E402
 from wsi_deblur.adaptation.site_tiles import sample_site_tiles  # noqa: E402
@@ -42,7 +43,7 @@ from wsi_deblur.blur.fit import ssim_inner  # noqa: E402
 from wsi_deblur.io import open_slide  # noqa: E402
 from wsi_deblur.nets.runtime import load_deblur_network, run_network
 from wsi_deblur.restore.neural import default_weights  # noqa: E402
-from wsi_deblur.training.loops import Schedule, fit_restorer  # noqa: E402
+from wsi_deblur.training.loops import Schedule, TrainingPairs, fit_restorer  # noqa: E402
 
 VARIANTS = (
     (2e-4, 300, "sim", "generic"), (1e-4, 300, "sim", "generic"), (2e-4, 1000, "sim", "generic"),
@@ -77,7 +78,7 @@ def main() -> None:
             out.append(ssim_inner(restored, sharp[y0:y1, x0:x1], border=0))
         return round(float(np.mean(out)), 4)
 
-    tiles = sample_site_tiles([str(path)], max_tiles=args.max_tiles, tile_size=bench.TILE)
+    tiles = sample_site_tiles([str(path)], AdaptOptions(max_tiles=args.max_tiles, tile_size=bench.TILE))
     fitted = fit_site(tiles.sharp, tiles.estimates)
     simulators = {"generic": None, "own scale": SiteAcquisition(), "fitted": fitted,
                   "oracle": SiteAcquisition(photons=(5000.0, 5000.01), defocus_um=(min(bench.DEFOCUS_UM),
@@ -99,8 +100,7 @@ def main() -> None:
         pairs = joined(*parts)
         net = copy.deepcopy(shipped).float()
         t0 = time.perf_counter()
-        fit_restorer(net, pairs["blurred"], pairs["target"], pairs["kinds"], pairs["params"],
-                     Schedule(steps, 16, lr), rng, loss="l1+ssim")
+        fit_restorer(net, TrainingPairs.of(pairs), Schedule(steps, 16, lr), rng, loss="l1+ssim")
         row = {"lr": lr, "steps": steps, "data": data, "simulator": simulator, "ssim": region_ssim(net.eval()),
                "seconds": round(time.perf_counter() - t0, 1)}
         result["variants"].append(row)

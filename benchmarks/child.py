@@ -36,7 +36,7 @@ def process(mode: str, path: str, out: str, scheduler: str | None, restorer: str
     t0 = time.perf_counter()
     workers_mb = None
     with use_scheduler(scheduler, n_workers=2) as client:
-        result = process_slide(path, out, RunOptions(restorer=restorer), restore=(mode == "run"))
+        result = process_slide(path, out, RunOptions(restorer=restorer, restore=mode == "run"))
         if client is not None:
             peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
             workers_mb = max(peaks.values())

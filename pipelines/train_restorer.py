@@ -56,7 +56,7 @@ from wsi_deblur.nets.files import read_config, restorer_weights_name, save_netwo
 from wsi_deblur.nets.registry import list_networks
 from wsi_deblur.nets.runtime import build_network, macs_per_pixel, network_conditions, run_network
 from wsi_deblur.training.batches import TRAINING_KINDS, pair_angles, pair_psf
-from wsi_deblur.training.loops import Schedule, fit_restorer
+from wsi_deblur.training.loops import ConditionNoise, Schedule, TrainingPairs, fit_restorer
 from wsi_deblur.training.losses import LOSSES
 
 MODELS = Path(__file__).resolve().parents[1] / "wsi_deblur" / "models"
@@ -260,9 +260,9 @@ def main() -> None:
         if step % 100 == 0 or step == cfg["steps"] - 1:
             print(f"step {step} loss {loss:.5f} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
-    fit_restorer(net, blurred, target, kinds, params,
+    fit_restorer(net, TrainingPairs(blurred, target, kinds, params),
                  Schedule(cfg["steps"], cfg["batch"], cfg["lr"], one_cycle=cfg["schedule"] == "one-cycle"), rng,
-                 loss=cfg["loss"], angle_jitter_deg=args.angle_jitter, width_error=args.width_error, on_step=report)
+                 loss=cfg["loss"], noise=ConditionNoise(args.angle_jitter, args.width_error), on_step=report)
     train_seconds = time.perf_counter() - t0
     test_angles = pair_angles(test_kinds, test_params, np.random.default_rng(12), 0.0) if directional else None
     test_psf = pair_psf(test_kinds, test_params, np.random.default_rng(12), width_error=0.0,

@@ -15,7 +15,7 @@ from wsi_deblur.lazy_exports import lazy_exports
 
 # Imported on first use, so that ``import wsi_deblur`` (and ``wsi-deblur --help``) loads no torch, dask or zarr.
 __getattr__, _public = lazy_exports(__name__, {
-    "AdaptOptions": "wsi_deblur.adaptation.job", "adapt": "wsi_deblur.adaptation.job",
+    "AdaptOptions": "wsi_deblur.adaptation.options", "adapt": "wsi_deblur.adaptation.job",
     "BlurMap": "wsi_deblur.blurmap", "SlideError": "wsi_deblur.errors",
     "Slide": "wsi_deblur.io", "open_slide": "wsi_deblur.io",
     "BatchOutcome": "wsi_deblur.pipeline.batch", "process_batch": "wsi_deblur.pipeline.batch",

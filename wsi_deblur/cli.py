@@ -1,4 +1,8 @@
-"""``wsi-deblur``: the command line, a thin layer over the Python API."""
+"""``wsi-deblur``: the command line, a thin layer over the Python API.
+
+The imports marked ``# deferred`` load dask, zarr or torch: each command imports what it runs, so that
+``wsi-deblur --help`` and a refused option answer at once.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,15 @@ import sys
 import traceback
 from pathlib import Path
 
+from wsi_deblur import __version__
+from wsi_deblur._shared.options import add_arguments, from_arguments
+from wsi_deblur.adaptation.options import AdaptOptions
 from wsi_deblur.blur.estimate import BLUR_CLASSES
-from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE
-from wsi_deblur.classify.by_name import CLASSIFIERS
+from wsi_deblur.classify.by_name import CLASSIFIERS, make_classifier
 from wsi_deblur.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SlideError
-from wsi_deblur.pipeline.options import NGFF_VERSIONS, READERS, TIFF_COMPRESSIONS, ZARR_COMPRESSIONS
-from wsi_deblur.restore.by_name import RESTORERS, restorer_help
+from wsi_deblur.nets.files import check_weights_dir
+from wsi_deblur.pipeline.options import RunOptions
+from wsi_deblur.restore.by_name import RESTORERS, make_restorer, restorer_help
 from wsi_deblur.write.outputs import BATCH_OUTPUTS
 
 logger = logging.getLogger("wsi_deblur.cli")
@@ -44,27 +51,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def _add_processing_options(p: argparse.ArgumentParser) -> None:
     """The options of ``run``, ``qc`` and ``watch`` (all but what to read)."""
     p.add_argument("-o", "--out", required=True, help="output folder")
-    p.add_argument("--mpp", type=float, help="micrometres per pixel, when the file has none (or to override it)")
-    p.add_argument("--reader", default="auto", choices=READERS,
-                   help="force a reader (default: the fastest that reads it)")
-    p.add_argument("--tile-size", type=int, default=512, help="tile edge in pixels (default 512)")
-    p.add_argument("--halo", type=int, default=64,
-                   help="restoration context and half-overlap in pixels at about 0.5 um/px, doubled on a 40x scan "
-                        "(default 64: the fast networks see 62 px to each side)")
-    p.add_argument("--chunk", type=int, default=2048, help="Dask chunk edge in pixels (default 2048)")
-    p.add_argument("--min-tissue", type=float, default=0.25, help="tissue share for a tile to count (default 0.25)")
-    p.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
-                   help="probability that a tile is blurred (1 - P(in focus)) needed to restore it "
-                        f"(default {DEFAULT_MIN_CONFIDENCE})")
-    p.add_argument("--classifier", default="neural", choices=CLASSIFIERS,
-                   help="blur classifier: neural (BlurNet, default) or classical (baseline)")
-    p.add_argument("--review-fraction", type=float, default=0.05,
-                   help="blurred share of tissue from which a slide is flagged for review (default 0.05)")
-    p.add_argument("--rescan-fraction", type=float, default=0.20,
-                   help="blurred share of tissue from which a slide should be rescanned (default 0.20)")
-    p.add_argument("--weights", metavar="DIR",
-                   help="a folder written by `wsi-deblur adapt`: its networks replace the shipped ones "
-                        "(those it lacks stay shipped, with a warning)")
+    add_arguments(p, RunOptions, "qc")
     p.add_argument("--scheduler", default=None,
                    help="where work runs: omitted = threads in this process, 'local' = a LocalCluster of "
                         "processes, or a scheduler address such as tcp://10.0.0.5:8786")
@@ -77,23 +64,10 @@ def _add_processing_options(p: argparse.ArgumentParser) -> None:
 
 def _add_restore_options(p: argparse.ArgumentParser) -> None:
     """The options of restoration and of the restored image's files (``run``, ``watch --restore``)."""
-    p.add_argument("--restorer", default="fast", choices=RESTORERS, help=restorer_help() + "; default fast")
-    p.add_argument("--gpu", action="store_true", help="place restoration on workers with a GPU resource")
-    p.add_argument("--no-guard", action="store_true",
-                   help="keep every restoration as the restorer made it (default: a restoration that contradicts "
-                        "the optics is pulled back toward its input)")
-    p.add_argument("--ngff-version", default="0.4", choices=NGFF_VERSIONS,
-                   help="0.4 (Zarr v2, QuPath/Fiji; default) or 0.5 (Zarr v3)")
-    p.add_argument("--zarr-compression", default="blosc", choices=ZARR_COMPRESSIONS,
-                   help="blosc (zstd; default), zlib or none: QuPath reads all three")
-    p.add_argument("--tiff-compression", default="jpeg", choices=TIFF_COMPRESSIONS,
-                   help="jpeg (default), deflate (lossless) or none")
-    p.add_argument("--jpeg-quality", type=int, default=90, help="JPEG quality of the OME-TIFF, 1-100 (default 90)")
-    p.add_argument("--no-tiff", action="store_true", help="skip the OME-TIFF")
+    add_arguments(p, RunOptions, "restore")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from wsi_deblur import __version__
 
     parser = argparse.ArgumentParser(prog="wsi-deblur", description=__doc__.split(":")[1].strip())
     parser.add_argument("--version", action="version", version=f"wsi-deblur {__version__}")
@@ -155,17 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "into a weights folder for --weights")
     adapt.add_argument("slides", nargs="+", help="slide files, images, folders of them, or glob patterns")
     adapt.add_argument("-o", "--out", required=True, help="weights folder to write (safetensors and a model card)")
-    adapt.add_argument("--steps", type=int, default=300, help="training steps per network (default 300)")
-    adapt.add_argument("--max-tiles", type=int, default=128,
-                       help="in-focus and blurred tiles sampled (each), over all slides (default 128)")
-    adapt.add_argument("--pairs", type=int, default=1024,
-                       help="simulated training pairs per network, and half as many further-degraded (default 1024)")
-    adapt.add_argument("--tile-size", type=int, default=512,
-                       help="tile edge in pixels at about 0.5 um/px (default 512; 256 for small images)")
-    adapt.add_argument("--mpp", type=float, help="micrometres per pixel, for files without one")
-    adapt.add_argument("--reader", default="auto", choices=READERS, help="force a reader")
-    adapt.add_argument("--seed", type=int, default=0, help="seed of the sampling and training (default 0)")
-    adapt.add_argument("--device", help="torch device to train on (default: cuda if present, else cpu)")
+    add_arguments(adapt, AdaptOptions, "adapt")
     adapt.add_argument("--scheduler", default=None,
                        help="where the slides are classified: omitted = threads here, 'local' = a LocalCluster, "
                             "or a scheduler address")
@@ -185,18 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _options(args: argparse.Namespace, restore: bool):
-    from wsi_deblur.pipeline.options import RunOptions
-
-    extra = {}
-    if restore:
-        extra = dict(restorer=args.restorer, gpu=args.gpu, guard=not args.no_guard, ngff_version=args.ngff_version,
-                     zarr_compression=args.zarr_compression, tiff=not args.no_tiff,
-                     tiff_compression=args.tiff_compression, jpeg_quality=args.jpeg_quality)
-    return RunOptions(tile_size=args.tile_size, halo=args.halo, chunk=args.chunk, min_tissue=args.min_tissue,
-                      min_confidence=args.min_confidence, classifier=args.classifier, mpp=args.mpp,
-                      reader=args.reader, review_fraction=args.review_fraction,
-                      rescan_fraction=args.rescan_fraction, weights=_checked_weights(args.weights), **extra)
+def _options(args: argparse.Namespace, restore: bool) -> RunOptions:
+    """The run's options from its flags (restoration's from their defaults where the command has none)."""
+    return from_arguments(RunOptions, args, restore=restore, weights=_checked_weights(args.option_weights))
 
 
 def _error_reporter(debug: bool):
@@ -221,7 +176,7 @@ def _report_done(result) -> None:
 
 def _report_batch_files(out) -> None:
     """The batch's own outputs, after the slides' (those that exist)."""
-    from wsi_deblur.write.location import output_path
+    from wsi_deblur.write.location import output_path  # deferred
 
     folder = output_path(out)
     names = [n for n in BATCH_OUTPUTS if (folder / n).exists()]
@@ -235,14 +190,13 @@ def _report_skip(result) -> None:
 
 def _cmd_run(args: argparse.Namespace, restore: bool) -> int:
     options = _options(args, restore)  # checked before the heavy imports: an option error is told at once
-    from wsi_deblur.pipeline.batch import process_batch
-    from wsi_deblur.pipeline.scheduler import use_scheduler
+    from wsi_deblur.pipeline.batch import BatchHooks, process_batch  # deferred
+    from wsi_deblur.pipeline.scheduler import use_scheduler  # deferred
 
+    hooks = BatchHooks(on_error=_error_reporter(args.debug), on_done=_report_done, on_skip=_report_skip)
     with use_scheduler(args.scheduler, n_workers=args.workers):
-        outcome = process_batch(args.slides, args.out, options, restore=restore, force=args.force,
-                                progress=not args.no_progress and sys.stderr.isatty(),
-                                on_error=_error_reporter(args.debug), on_done=_report_done,
-                                on_skip=_report_skip)
+        outcome = process_batch(args.slides, args.out, options, force=args.force,
+                                progress=not args.no_progress and sys.stderr.isatty(), hooks=hooks)
     _report_batch_files(args.out)
     if outcome.failures:
         total = len(outcome.failures) + len(outcome.results) + len(outcome.skipped)
@@ -267,10 +221,15 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from wsi_deblur.pipeline.scheduler import use_scheduler
-    from wsi_deblur.pipeline.watch import check_watch, watch_folder
+    from wsi_deblur.pipeline.batch import BatchHooks  # deferred
+    from wsi_deblur.pipeline.scheduler import use_scheduler  # deferred
+    from wsi_deblur.pipeline.watch import WatchSchedule, check_watch, watch_folder  # deferred
 
-    check_watch(args.folder, args.out, settle_s=args.settle, poll_s=args.poll, retry_s=args.retry_after)
+    schedule = WatchSchedule(settle_s=args.settle, poll_s=args.poll, retry_s=args.retry_after, once=args.once)
+    check_watch(args.folder, args.out)
+    hooks = BatchHooks(on_error=_stamped(_error_reporter(args.debug), sys.stderr),
+                       on_done=_stamped(_report_done, sys.stdout), on_skip=_stamped(_report_skip, sys.stdout),
+                       on_waiting=lambda path: logger.info("%s: waiting until it stops changing", path))
     stop = threading.Event()
 
     def stop_after_this_slide(signum, frame) -> None:
@@ -286,14 +245,8 @@ def _cmd_watch(args: argparse.Namespace) -> int:
             print(f"watching {args.folder}: each slide is taken once unchanged for {args.settle:g} s; "
                   "Ctrl-C to stop", file=sys.stderr, flush=True)
         with use_scheduler(args.scheduler, n_workers=args.workers):
-            outcome = watch_folder(args.folder, args.out, options, restore=args.restore, once=args.once,
-                                   settle_s=args.settle, poll_s=args.poll, retry_s=args.retry_after, stop=stop,
-                                   force=args.force,
-                                   progress=not args.no_progress and sys.stderr.isatty(),
-                                   on_error=_stamped(_error_reporter(args.debug), sys.stderr),
-                                   on_done=_stamped(_report_done, sys.stdout),
-                                   on_skip=_stamped(_report_skip, sys.stdout),
-                                   on_waiting=lambda path: logger.info("%s: waiting until it stops changing", path))
+            outcome = watch_folder(args.folder, args.out, options, schedule=schedule, stop=stop, force=args.force,
+                                   progress=not args.no_progress and sys.stderr.isatty(), hooks=hooks)
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
@@ -316,14 +269,12 @@ def _checked_weights(weights: str | None) -> str | None:
     """``--weights`` checked before any work (ValueError: a usage error), as an absolute path."""
     if weights is None:
         return None
-    from wsi_deblur.nets.files import check_weights_dir
 
     return str(check_weights_dir(weights).resolve())
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
-    from wsi_deblur.classify.by_name import make_classifier
-    from wsi_deblur.classify.image import classify_image
+    from wsi_deblur.classify.image import classify_image  # deferred
 
     weights = _checked_weights(args.weights)
     classifier = make_classifier(args.classifier, threads=os.cpu_count() or 1, weights_dir=weights)
@@ -340,10 +291,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
-    from wsi_deblur.classify.by_name import make_classifier
-    from wsi_deblur.io.slide import slide_stem
-    from wsi_deblur.restore.by_name import make_restorer
-    from wsi_deblur.restore.image import restore_image, uses_classifier
+    from wsi_deblur.io.slide import slide_stem  # deferred
+    from wsi_deblur.restore.image import restore_image, uses_classifier  # deferred
 
     weights = _checked_weights(args.weights)
     restorer = make_restorer(args.model, device=args.device, threads=os.cpu_count() or 1, weights_dir=weights)
@@ -368,11 +317,10 @@ def _cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _cmd_adapt(args: argparse.Namespace) -> int:
-    from wsi_deblur.adaptation.job import AdaptOptions, adapt
-    from wsi_deblur.pipeline.scheduler import use_scheduler
+    from wsi_deblur.adaptation.job import adapt  # deferred
+    from wsi_deblur.pipeline.scheduler import use_scheduler  # deferred
 
-    options = AdaptOptions(steps=args.steps, max_tiles=args.max_tiles, pairs=args.pairs, tile_size=args.tile_size,
-                           mpp=args.mpp, reader=args.reader, seed=args.seed, device=args.device)
+    options = from_arguments(AdaptOptions, args)
     failures = []
 
     def on_error(exc: SlideError) -> None:
@@ -400,7 +348,7 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from wsi_deblur.io import open_slide
+    from wsi_deblur.io import open_slide  # deferred
 
     status = EXIT_OK
     for path in args.slides:
@@ -417,16 +365,16 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from wsi_deblur.pipeline.batch import process_batch
-    from wsi_deblur.pipeline.options import RunOptions
-    from wsi_deblur.synthetic import demo_slide
+    from wsi_deblur.pipeline.batch import BatchHooks, process_batch  # deferred
+    from wsi_deblur.synthetic import demo_slide  # deferred
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     example = demo_slide().write(out / "example-slide.ome.tif")
     print(f"example slide (IHC tissue with a defocused and a motion-blurred patch): {example}", flush=True)
-    outcome = process_batch([example], out / "results", RunOptions(), progress=not args.no_progress and
-                            sys.stderr.isatty(), on_error=_error_reporter(args.debug), on_done=_report_done)
+    hooks = BatchHooks(on_error=_error_reporter(args.debug), on_done=_report_done)
+    outcome = process_batch([example], out / "results", RunOptions(),
+                            progress=not args.no_progress and sys.stderr.isatty(), hooks=hooks)
     _report_batch_files(out / "results")
     if outcome.ok:
         print(f"outputs are in {out / 'results'}: open report.html in a browser")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from wsi_deblur import RunOptions, adapt, process_slide
-from wsi_deblur.adaptation.job import AdaptOptions
-from wsi_deblur.errors import SlideError
+from wsi_deblur.adaptation.options import AdaptOptions
+from wsi_deblur.errors import OptionError, SlideError
 from wsi_deblur.nets.files import shipped_dir
 from wsi_deblur.nets.provenance import sha256_of
 
@@ -113,12 +113,21 @@ def test_a_slide_it_cannot_read_is_reported_and_the_others_used(small_slide, tmp
 
 
 @pytest.mark.parametrize("bad, message", [
-    (dict(steps=0), "steps must be at least 1"), (dict(held_out=1.0), "held_out must be in"),
+    (dict(steps=0), "steps must be a whole number of at least 1"), (dict(held_out=1.0), "held_out is a share in"),
     (dict(crop=100), "crop must be a multiple of 8"), (dict(tile_size=64), "tile_size .* must be at least crop"),
+    (dict(pairs=10**9), "pairs must be a whole number of at least 1 and at most 65536"),
+    (dict(reader="bioformat"), "reader 'bioformat' is not one of"), (dict(mpp=500), "mpp must be a pixel size"),
 ])
 def test_options_are_checked_when_made(bad, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(OptionError, match=message):
         AdaptOptions(**bad)
+
+
+@pytest.mark.parametrize("bad", [dict(mpp=500), dict(mpp=-1), dict(reader="bioformat")])
+def test_run_and_adapt_options_agree_on_what_they_refuse(bad):
+    for options in (RunOptions, AdaptOptions):
+        with pytest.raises(OptionError):
+            options(**bad)
 
 
 def test_no_slides_is_an_error(tmp_path):

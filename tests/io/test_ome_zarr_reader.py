@@ -11,7 +11,7 @@ import zarr
 
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io import open_slide
-from wsi_deblur.write.ome_zarr import create_ome_zarr, downsample_level, store_level0
+from wsi_deblur.write.ome_zarr import ZarrLayout, create_ome_zarr, downsample_level, store_level0
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +22,8 @@ def image():
 
 
 def written(path, image, version):
-    levels = create_ome_zarr(path, shape=image.shape[:2], mpp=0.25, name="x", version=version, chunk=256,
-                             min_size=256)
+    levels = create_ome_zarr(path, shape=image.shape[:2], mpp=0.25, name="x",
+                             layout=ZarrLayout(version, chunk=256), min_size=256)
     store_level0(da.from_array(image, chunks=(512, 512, 3)), levels[0])
     for a, b in zip(levels[:-1], levels[1:]):
         downsample_level(a, b, chunk=512)

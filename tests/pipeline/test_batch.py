@@ -1,5 +1,6 @@
 """Batches: the manifest, verified skipping of completed slides, failures recorded."""
 
+from dataclasses import replace
 import json
 import os
 import shutil
@@ -20,14 +21,14 @@ def test_rerun_skips_verified_slides_and_redoes_changed_ones(tmp_path, small_sli
     (slides / "bad.svs").write_text("not a slide")
     out = tmp_path / "out"
 
-    first = process_batch([slides], out, SMALL, restore=False)
+    first = process_batch([slides], out, replace(SMALL, restore=False))
     assert len(first.results) == 2 and len(first.failures) == 1
     manifest = json.loads((out / "manifest.json").read_text())["slides"]
     assert manifest["a"]["status"] == manifest["b"]["status"] == "done"
     assert manifest["bad"]["status"] == "failed" and "can read" in manifest["bad"]["error"]
     stamp = os.stat(out / "a.qc.json").st_mtime_ns
 
-    second = process_batch([slides], out, SMALL, restore=False)
+    second = process_batch([slides], out, replace(SMALL, restore=False))
     assert sorted(r.stem for r in second.skipped) == ["a", "b"] and not second.results
     assert len(second.failures) == 1  # failed slides are retried
     assert os.stat(out / "a.qc.json").st_mtime_ns == stamp
@@ -35,14 +36,14 @@ def test_rerun_skips_verified_slides_and_redoes_changed_ones(tmp_path, small_sli
 
     os.utime(b, (1_000_000, 1_000_000))  # the slide changed
     (out / "a.blurmap.png").unlink()  # an output went missing
-    third = process_batch([slides], out, SMALL, restore=False)
+    third = process_batch([slides], out, replace(SMALL, restore=False))
     assert sorted(r.stem for r in third.results) == ["a", "b"] and not third.skipped
 
     other = process_batch([slides], out, RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff=False,
-                                                    rescan_fraction=0.5), restore=False)
+                                                    rescan_fraction=0.5, restore=False))
     assert len(other.results) == 2  # other settings: redone
 
-    forced = process_batch([a], out, SMALL, restore=False, force=True)
+    forced = process_batch([a], out, replace(SMALL, restore=False), force=True)
     assert len(forced.results) == 1
 
 
@@ -66,5 +67,5 @@ def test_a_slide_named_with_a_leading_dot_gets_visible_outputs_and_hidden_files_
     assert listed and all((out / os.path.basename(p)).exists() for p in listed)
     assert (out / "x.qc.json").is_file() and (out / "x.ome.zarr").is_dir()
     with pytest.raises(ValueError, match="no slides in"):  # the folder holds only hidden files
-        process_batch([slides], tmp_path / "out2", SMALL, restore=False)
+        process_batch([slides], tmp_path / "out2", replace(SMALL, restore=False))
     assert not (tmp_path / "out2").exists()

@@ -82,7 +82,7 @@ def test_restore_tasks_run_only_on_gpu_workers(tmp_path, small_slide):
     from wsi_deblur.pipeline.slide_job import compute_blurmap
     from wsi_deblur.restore import WienerRestorer
     from wsi_deblur.write.checkpoints import Checkpoints
-    from wsi_deblur.write.ome_zarr import create_ome_zarr, store_level0
+    from wsi_deblur.write.ome_zarr import ZarrLayout, create_ome_zarr, store_level0
 
     slide = open_slide(small_slide)
     with use_scheduler(None):
@@ -102,7 +102,7 @@ def test_restore_tasks_run_only_on_gpu_workers(tmp_path, small_slide):
                     # Written as the pipeline writes it: region tasks that mark their checkpoints.
                     image = restored_level0(slide, blurmap, WienerRestorer(), chunk=512, gpu=True)
                     levels = create_ome_zarr(tmp_path / "gpu.ome.zarr", shape=slide.shape, mpp=0.5, name="gpu",
-                                             chunk=256)
+                                             layout=ZarrLayout(chunk=256))
                     store_level0(image, levels[0], checkpoints=Checkpoints(tmp_path))
                     out = np.moveaxis(levels[0][:], 0, -1)
         finally:

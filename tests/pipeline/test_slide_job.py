@@ -64,7 +64,7 @@ def test_outputs_validate_and_agree(small_run):
 
 
 def test_qc_mode_writes_no_image(tmp_path, small_slide):
-    process_slide(small_slide, tmp_path, SMALL, restore=False)
+    process_slide(small_slide, tmp_path, replace(SMALL, restore=False))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.blurmap.csv", "small.blurmap.geojson",
                                                           "small.blurmap.png", "small.qc.json"]
 

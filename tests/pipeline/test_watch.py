@@ -14,9 +14,10 @@ import pytest
 
 from wsi_deblur.errors import OptionError
 from wsi_deblur.pipeline import RunOptions
-from wsi_deblur.pipeline.watch import is_settled, slide_files, slide_signature, watch_folder
+from wsi_deblur.pipeline.batch import BatchHooks
+from wsi_deblur.pipeline.watch import WatchSchedule, is_settled, slide_files, slide_signature, watch_folder
 
-SMALL = RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff=False)
+SMALL = RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff=False, restore=False)  # watch QC only, as `wsi-deblur watch`
 
 
 def copy_slowly(source, target, *, pieces=8, pause_s=0.3):
@@ -52,7 +53,8 @@ def test_slides_written_slowly_are_taken_once_complete_and_a_bad_one_once(tmp_pa
     stop = threading.Event()
     waiting, outcome = [], {}
     watcher = threading.Thread(target=lambda: outcome.setdefault("result", watch_folder(
-        folder, out, SMALL, settle_s=1.0, poll_s=0.1, stop=stop, on_waiting=waiting.append)))
+        folder, out, SMALL, schedule=WatchSchedule(settle_s=1.0, poll_s=0.1), stop=stop,
+        hooks=BatchHooks(on_waiting=waiting.append))))
     watcher.start()
     try:
         copy_slowly(small_slide, folder / "a.ome.tif")  # ~2.4 s of writing, 0.3 s pauses: never settled early
@@ -74,7 +76,7 @@ def test_slides_written_slowly_are_taken_once_complete_and_a_bad_one_once(tmp_pa
     assert "bad.svs" in (out / "report.html").read_text()
 
     (folder / "bad.svs").write_bytes(small_slide.read_bytes())  # the scanner wrote it again, complete this time
-    again = watch_folder(folder, out, SMALL, settle_s=0.0, poll_s=0.1, once=True)
+    again = watch_folder(folder, out, SMALL, schedule=WatchSchedule(settle_s=0.0, poll_s=0.1, once=True))
     assert [r.stem for r in again.results] == ["bad"] and sorted(r.stem for r in again.skipped) == ["a", "b"]
     assert manifest_statuses(out)["bad"] == "done"
 
@@ -86,7 +88,8 @@ def test_once_waits_for_a_slide_still_being_written(tmp_path, small_slide):
     writer = threading.Thread(target=copy_slowly, args=(small_slide, target), kwargs={"pieces": 4, "pause_s": 0.4})
     target.touch()
     writer.start()
-    outcome = watch_folder(folder, tmp_path / "out", SMALL, settle_s=1.0, poll_s=0.1, once=True)
+    outcome = watch_folder(folder, tmp_path / "out", SMALL,
+                           schedule=WatchSchedule(settle_s=1.0, poll_s=0.1, once=True))
     writer.join()
     assert [r.stem for r in outcome.results] == ["late"] and not outcome.failures
     assert (tmp_path / "out" / "late.qc.json").exists()
@@ -94,11 +97,11 @@ def test_once_waits_for_a_slide_still_being_written(tmp_path, small_slide):
 
 def test_watch_refuses_a_missing_folder_and_its_own_output(tmp_path):
     with pytest.raises(OptionError, match="not a folder"):
-        watch_folder(tmp_path / "missing", tmp_path / "out", once=True)
+        watch_folder(tmp_path / "missing", tmp_path / "out", schedule=WatchSchedule(once=True))
     with pytest.raises(OptionError, match="must not be the watched folder"):
-        watch_folder(tmp_path, tmp_path, once=True)
+        watch_folder(tmp_path, tmp_path, schedule=WatchSchedule(once=True))
     with pytest.raises(OptionError, match="--poll"):
-        watch_folder(tmp_path, tmp_path / "out", poll_s=0, once=True)
+        watch_folder(tmp_path, tmp_path / "out", schedule=WatchSchedule(poll_s=0, once=True))
 
 
 def test_a_slide_is_all_its_files(tmp_path):
@@ -145,7 +148,7 @@ def test_a_folder_that_drops_out_for_a_while_is_watched_again(tmp_path, small_sl
     stop = threading.Event()
     outcome = {}
     watcher = threading.Thread(target=lambda: outcome.setdefault("r", watch_folder(
-        folder, out, SMALL, settle_s=0.0, poll_s=0.1, stop=stop)))
+        folder, out, SMALL, schedule=WatchSchedule(settle_s=0.0, poll_s=0.1), stop=stop)))
     watcher.start()
     try:
         time.sleep(0.3)
@@ -176,8 +179,8 @@ def test_a_slide_that_failed_on_a_full_disk_is_tried_again_when_there_is_room(tm
         stop = threading.Event()
         outcome = {}
         watcher = threading.Thread(target=lambda: outcome.setdefault("r", watch_folder(
-            folder, out, RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff=False), restore=True,
-            settle_s=0.0, poll_s=0.1, retry_s=0.5, stop=stop)))
+            folder, out, RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, tiff=False, restore=True),
+            schedule=WatchSchedule(settle_s=0.0, poll_s=0.1, retry_s=0.5), stop=stop)))
         watcher.start()
         try:
             assert wait_for(lambda: manifest_statuses(out).get("s") == "failed")  # no space left on the device

@@ -1,5 +1,6 @@
 """The QC report in a real browser: headless Chromium driven by Playwright."""
 
+from dataclasses import replace
 import shutil
 
 import pytest
@@ -23,7 +24,7 @@ def report(tmp_path_factory):
             folder / f"{name}.ome.tif", compression="deflate", tile=256))
     (folder / "broken.svs").write_text("not a slide")
     out = folder / "out"
-    outcome = process_batch([*slides, folder / "broken.svs"], out, SMALL, restore=False)
+    outcome = process_batch([*slides, folder / "broken.svs"], out, replace(SMALL, restore=False))
     assert len(outcome.results) == 3 and len(outcome.failures) == 1
     return out / "report.html"
 

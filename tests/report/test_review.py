@@ -1,5 +1,6 @@
 """Before/after crops of the most blurred restored tiles: the right tiles, the real pixels, shown in the report."""
 
+from dataclasses import replace
 import json
 
 import numpy as np
@@ -64,7 +65,7 @@ def test_qc_json_lists_the_crops_and_the_report_shows_them(batch):
 
 
 def test_a_qc_run_writes_no_crops(tmp_path, small_slide):
-    outcome = process_batch([small_slide], tmp_path, SMALL, restore=False)
+    outcome = process_batch([small_slide], tmp_path, replace(SMALL, restore=False))
     assert outcome.results[0].summary["review_crops"] == [] and not (tmp_path / "small.review").exists()
 
 

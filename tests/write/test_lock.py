@@ -23,7 +23,7 @@ def test_a_second_run_into_the_same_folder_is_refused_naming_the_first(tmp_path,
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(OutputInUse, match=rf"in use by another wsi-deblur run \(process {holder.pid}, started"):
-            process_batch([small_slide], tmp_path, RunOptions(tile_size=256, tiff=False), restore=False)
+            process_batch([small_slide], tmp_path, RunOptions(tile_size=256, tiff=False, restore=False))
         assert not (tmp_path / "manifest.json").exists()  # the running one's files are untouched
     finally:
         holder.kill()

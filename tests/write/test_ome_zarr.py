@@ -5,12 +5,12 @@ import zarr
 from ome_zarr_models import open_ome_zarr
 
 from wsi_deblur.write.checkpoints import Checkpoints
-from wsi_deblur.write.ome_zarr import create_ome_zarr, downsample_level, pyramid_shapes, store_level0, write_label_image
+from wsi_deblur.write.ome_zarr import ZarrLayout, create_ome_zarr, downsample_level, pyramid_shapes, store_level0, write_label_image
 
 
 def write(path, image, version="0.4", compression="blosc", chunks=1024, downsample_chunk=512):
-    levels = create_ome_zarr(path, shape=image.shape[:2], mpp=0.25, name="x", version=version,
-                             compression=compression, chunk=256, min_size=256)
+    levels = create_ome_zarr(path, shape=image.shape[:2], mpp=0.25, name="x",
+                             layout=ZarrLayout(version, compression, chunk=256), min_size=256)
     store_level0(da.from_array(image, chunks=(chunks, chunks, 3)), levels[0])
     for a, b in zip(levels[:-1], levels[1:]):
         downsample_level(a, b, chunk=downsample_chunk)
@@ -74,7 +74,7 @@ def test_ome_zarr_reader_reads_it(tmp_path, image):
 
 
 def test_misaligned_chunks_are_refused(tmp_path, image):
-    levels = create_ome_zarr(tmp_path / "m.ome.zarr", shape=image.shape[:2], mpp=0.25, name="m", chunk=256)
+    levels = create_ome_zarr(tmp_path / "m.ome.zarr", shape=image.shape[:2], mpp=0.25, name="m", layout=ZarrLayout(chunk=256))
     with pytest.raises(ValueError, match="multiples"):
         store_level0(da.from_array(image, chunks=(300, 300, 3)), levels[0])
 
@@ -85,7 +85,7 @@ def test_pyramid_stops_at_min_size():
 
 
 def test_level0_skips_regions_marked_done_and_marks_the_rest(tmp_path, image):
-    levels = create_ome_zarr(tmp_path / "r.ome.zarr", shape=image.shape[:2], mpp=0.25, name="r", chunk=256)
+    levels = create_ome_zarr(tmp_path / "r.ome.zarr", shape=image.shape[:2], mpp=0.25, name="r", layout=ZarrLayout(chunk=256))
     checkpoints = Checkpoints(tmp_path / "staging")
     checkpoints.mark("level0-0-1")  # as if an interrupted run had finished this region
     written = store_level0(da.from_array(image, chunks=(512, 512, 3)), levels[0], checkpoints=checkpoints)

@@ -13,6 +13,11 @@ def _fmt(value, spec: str = ".4f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _entry(rows: list, k: int, key: str):
+    """``rows[k - 1][key]`` (the k-th iteration's figure), or None when there are fewer rows."""
+    return rows[k - 1][key] if len(rows) >= k else None
+
+
 def _restorer_row(name: str, e: dict) -> str:
     held = e.get("held_out") or {}
     s, a = held.get("shipped") or {}, held.get("adapted") or {}
@@ -23,12 +28,10 @@ def _restorer_row(name: str, e: dict) -> str:
     sharp_shipped, sharp_adapted = scanned.get("shipped") or [], scanned.get("adapted") or []
     cells = [TITLES[name], "yes" if e["kept"] else "no", str(e["simulated_pairs"]), str(e["further_degraded_pairs"]),
              _fmt(s.get("ssim_gain"), "+.4f"), _fmt(a.get("ssim_gain"), "+.4f"),
-             _fmt(down_shipped[0]["input_ssim"] if down_shipped else None),
-             _fmt(down_shipped[0]["ssim"] if down_shipped else None),
-             _fmt(down_adapted[k - 1]["ssim"] if len(down_adapted) >= k else None),
-             _fmt(sharp_shipped[0]["input_sharpness"] if sharp_shipped else None, ".2f"),
-             _fmt(sharp_shipped[0]["sharpness"] if sharp_shipped else None, ".2f"),
-             _fmt(sharp_adapted[k - 1]["sharpness"] if len(sharp_adapted) >= k else None, ".2f"),
+             _fmt(_entry(down_shipped, 1, "input_ssim")), _fmt(_entry(down_shipped, 1, "ssim")),
+             _fmt(_entry(down_adapted, k, "ssim")),
+             _fmt(_entry(sharp_shipped, 1, "input_sharpness"), ".2f"),
+             _fmt(_entry(sharp_shipped, 1, "sharpness"), ".2f"), _fmt(_entry(sharp_adapted, k, "sharpness"), ".2f"),
              str(k), e.get("reason", "")]
     return "| " + " | ".join(cells) + " |"
 

@@ -23,8 +23,26 @@ from typing import Any
 
 import numpy as np
 
+from wsi_deblur.adaptation.card import write_card
+from wsi_deblur.adaptation.evaluation import classifier_scores, further_degraded_scores, restorer_scores
+from wsi_deblur.adaptation.iterations import choose_iterations, iteration_scores
+from wsi_deblur.adaptation.options import AdaptOptions
+from wsi_deblur.adaptation.pairs import ROUTE_NETWORK, classifier_crops, further_degraded_pairs, joined, simulated_pairs
+from wsi_deblur.adaptation.site_model import fit_site
+from wsi_deblur.adaptation.site_tiles import SiteTiles, sample_site_tiles
+from wsi_deblur.classify.neural import NeuralBlurClassifier
+from wsi_deblur.classify.neural import default_weights as blurnet_weights
 from wsi_deblur.errors import SlideError
+from wsi_deblur.nets.files import CLASSIFIER_WEIGHTS, restorer_weights_name, save_network, weights_digest
 from wsi_deblur.nets.registry import network_spec
+from wsi_deblur.nets.runtime import load_blurnet, load_deblur_network, pick_device
+from wsi_deblur.pipeline.batch import expand_inputs
+from wsi_deblur.pipeline.manifest import file_identity, settings_hash
+from wsi_deblur.restore.guard import band_amplitude
+from wsi_deblur.restore.neural import default_weights as restorer_weights
+from wsi_deblur.training.loops import Schedule, TrainingPairs, fit_blurnet, fit_restorer
+from wsi_deblur.write.checkpoints import Checkpoints
+from wsi_deblur.write.staging import StagedOutputs
 
 logger = logging.getLogger(__name__)
 
@@ -36,71 +54,6 @@ HELD_OUT_PAIRS = 64
 HELD_OUT_SEED = 1234
 #: An adapted restorer must keep in-focus held-out pairs at least this close to themselves (SSIM).
 MIN_SHARP_UNCHANGED = 0.98
-
-
-@dataclass(frozen=True)
-class AdaptOptions:
-    """How adaptation samples and trains.
-
-    Attributes
-    ----------
-    steps : int
-        Training steps per network (batch ``batch``; BlurNet twice the batch).
-    max_tiles : int
-        In-focus tiles and blurred tiles sampled (each), over all slides.
-    tile_size : int
-        Tile edge at the working pixel size (about 0.5 um/px).
-    held_out : float
-        Share of the sampled tiles held back to score shipped against adapted.
-    pairs : int
-        Simulated training pairs per network (and half as many further-degraded ones).
-    crop : int
-        Edge of a training crop (pixels).
-    batch : int
-    lr : float
-        Peak learning rate (one-cycle) of the fine-tuning.
-    max_iterations : int
-        Most iterations the stopping rule may choose (:mod:`wsi_deblur.adaptation.iterations`).
-    mpp : float, optional
-        Pixel size of slides whose files lack one.
-    reader : str
-    seed : int
-    device : str, optional
-        Torch device to train on (default: CUDA when present, else the CPU).
-    """
-
-    steps: int = 300
-    max_tiles: int = 128
-    tile_size: int = 512
-    held_out: float = 0.25
-    pairs: int = 1024
-    crop: int = 128
-    batch: int = 16
-    lr: float = 2e-4
-    max_iterations: int = 4
-    mpp: float | None = None
-    reader: str = "auto"
-    seed: int = 0
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "max_tiles", "pairs", "batch", "max_iterations"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if not 0.0 < self.held_out < 1.0:
-            raise ValueError(f"held_out must be in (0, 1), not {self.held_out}")
-        if self.crop < 32 or self.crop % 8:
-            raise ValueError(f"crop must be a multiple of 8 of at least 32, not {self.crop}")
-        if self.tile_size < self.crop:
-            raise ValueError(f"tile_size ({self.tile_size}) must be at least crop ({self.crop})")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, not {self.lr}")
-        if self.mpp is not None and not 0 < self.mpp < 100:
-            raise ValueError(f"mpp must be a pixel size in micrometres, not {self.mpp}")
-        if self.device:
-            from wsi_deblur.nets.runtime import check_device
-
-            check_device(self.device)
 
 
 @dataclass
@@ -151,12 +104,6 @@ def adapt(sources: Sequence[str | Path], out_dir: str | Path, options: AdaptOpti
     >>> result = adapt(["site/slide-1.svs"], "weights/site-a")     # doctest: +SKIP
     >>> result.report["networks"]["defocus"]["kept"]                # doctest: +SKIP
     """
-    from wsi_deblur.nets.files import weights_digest
-    from wsi_deblur.pipeline.batch import expand_inputs
-    from wsi_deblur.pipeline.manifest import file_identity, settings_hash
-    from wsi_deblur.write.checkpoints import Checkpoints
-    from wsi_deblur.write.staging import StagedOutputs
-
     paths = expand_inputs(sources)
     if not paths:
         raise ValueError(f"no slides or images in {', '.join(map(str, sources)) or 'the arguments'}")
@@ -181,7 +128,6 @@ def adapt(sources: Sequence[str | Path], out_dir: str | Path, options: AdaptOpti
         report["networks"]["classifier"] = _adapted_classifier(data, options, staged, checkpoints, say)
         report["seconds"] = round(time.perf_counter() - t0, 1)
         report = json.loads(json.dumps(report))  # what adaptation.json holds (lists, not tuples)
-        from wsi_deblur.adaptation.card import write_card
 
         write_card(staged.path("adaptation.md"), report)
         staged.path("adaptation.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -199,15 +145,13 @@ def _identity(path: str, file_identity) -> dict | None:
 
 
 def _site_tiles(paths, options: AdaptOptions, checkpoints, say: Progress, *, progress: bool, on_error):
-    from wsi_deblur.adaptation.site_tiles import SiteTiles, sample_site_tiles
 
     saved = checkpoints.path("tiles.npz")
     if checkpoints.done("tiles"):
         say("sampled tiles: reused from the interrupted run")
         return SiteTiles.load(saved)
     say(f"classifying {len(paths)} slide(s) and sampling tiles")
-    tiles = sample_site_tiles(paths, max_tiles=options.max_tiles, tile_size=options.tile_size, mpp=options.mpp,
-                              reader=options.reader, seed=options.seed, progress=progress, on_error=on_error)
+    tiles = sample_site_tiles(paths, options, progress=progress, on_error=on_error)
     if all("error" in s for s in tiles.slides):
         raise ValueError(f"none of the {len(paths)} slide(s) could be read; nothing to adapt on")
     if len(tiles.sharp) == 0 and len(tiles.blurred) == 0:
@@ -241,16 +185,12 @@ class _SiteData:
 
 def _site_data(tiles, split: dict) -> _SiteData:
     """The simulator fitted to the training tiles and the guard's cap, once for every network."""
-    from wsi_deblur.adaptation.site_model import fit_site
-    from wsi_deblur.restore.guard import band_amplitude
-
     acquisition = fit_site(tiles.sharp[split["train_sharp"]], [tiles.estimates[i] for i in split["train_blurred"]],
                            mpp=tiles.mpp)
     return _SiteData(tiles, split, acquisition, band_amplitude(tiles.sharp[:8]) if len(tiles.sharp) else None)
 
 
 def _device(options: AdaptOptions) -> str:
-    from wsi_deblur.nets.runtime import pick_device
 
     return str(pick_device(options.device))
 
@@ -258,13 +198,6 @@ def _device(options: AdaptOptions) -> str:
 def _adapted_restorer(network: str, data: _SiteData, options: AdaptOptions, staged, checkpoints,
                       say: Progress) -> dict:
     """Fine-tune DL_``network``; write it if it does at least as well as the shipped one on held-back tiles."""
-    from wsi_deblur.adaptation.iterations import choose_iterations
-    from wsi_deblur.adaptation.pairs import further_degraded_pairs, joined, simulated_pairs
-    from wsi_deblur.nets.files import restorer_weights_name, save_network
-    from wsi_deblur.nets.runtime import load_deblur_network
-    from wsi_deblur.restore.neural import default_weights
-    from wsi_deblur.training.loops import Schedule, fit_restorer
-
     name = restorer_weights_name(ARCHITECTURE, network)
     record = checkpoints.path(f"{network}.json")
     if checkpoints.done(network):
@@ -286,11 +219,11 @@ def _adapted_restorer(network: str, data: _SiteData, options: AdaptOptions, stag
         entry["reason"] = "no in-focus tiles of the site to simulate from (further-degraded pairs alone under-restore)"
         say(f"DL_{network}: not adapted ({entry['reason']})")
         return _finish(entry, record, checkpoints, network)
-    shipped = load_deblur_network(str(default_weights(ARCHITECTURE, network)))
+    shipped = load_deblur_network(str(restorer_weights(ARCHITECTURE, network)))
     net = copy.deepcopy(shipped).float()
     pairs = joined(simulated, further) if entry["further_degraded_pairs"] else simulated
     t0 = time.perf_counter()
-    fit_restorer(net, pairs["blurred"], pairs["target"], pairs["kinds"], pairs["params"],
+    fit_restorer(net, TrainingPairs.of(pairs),
                  Schedule(options.steps, options.batch, options.lr), rng,
                  loss="l1+ssim", device=_device(options), on_step=_reporter(f"DL_{network}", options.steps, say, t0))
     net = net.cpu().eval()
@@ -310,10 +243,6 @@ def _adapted_restorer(network: str, data: _SiteData, options: AdaptOptions, stag
 def _restorer_scores(network: str, net, shipped, data: _SiteData, options: AdaptOptions, *,
                      adapted_iterations: int) -> dict:
     """Shipped against adapted on the held-back tiles: simulated blur, one level down, the guard on scanned blur."""
-    from wsi_deblur.adaptation.evaluation import further_degraded_scores, restorer_scores
-    from wsi_deblur.adaptation.iterations import iteration_scores
-    from wsi_deblur.adaptation.pairs import ROUTE_NETWORK, further_degraded_pairs, simulated_pairs
-
     tiles, split, reference = data.tiles, data.split, data.reference
     held_rng = np.random.default_rng(HELD_OUT_SEED + RESTORER_NETWORKS.index(network))
     held = simulated_pairs(tiles.sharp[split["held_sharp"]], network, HELD_OUT_PAIRS, options.crop, held_rng,
@@ -367,13 +296,6 @@ def _keep_restorer(entry: dict, iterations: int) -> tuple[bool, str]:
 
 def _adapted_classifier(data: _SiteData, options: AdaptOptions, staged, checkpoints, say: Progress) -> dict:
     """Fine-tune BlurNet on the site's in-focus tiles degraded into the four classes; keep it if not worse."""
-    from wsi_deblur.adaptation.evaluation import classifier_scores
-    from wsi_deblur.adaptation.pairs import classifier_crops
-    from wsi_deblur.classify.neural import NeuralBlurClassifier, default_weights
-    from wsi_deblur.nets.files import CLASSIFIER_WEIGHTS, save_network
-    from wsi_deblur.nets.runtime import load_blurnet
-    from wsi_deblur.training.loops import Schedule, fit_blurnet
-
     record = checkpoints.path("classifier.json")
     if checkpoints.done("classifier"):
         say("BlurNet: reused from the interrupted run")
@@ -387,7 +309,7 @@ def _adapted_classifier(data: _SiteData, options: AdaptOptions, staged, checkpoi
         entry["reason"] = "no in-focus tiles to adapt on"
         say(f"BlurNet: not adapted ({entry['reason']})")
         return _finish(entry, record, checkpoints, "classifier")
-    shipped_net, _ = load_blurnet(str(default_weights()))
+    shipped_net, _ = load_blurnet(str(blurnet_weights()))
     net = copy.deepcopy(shipped_net)
     t0 = time.perf_counter()
     fit_blurnet(net, crops["images"], crops["labels"], crops["severity"],

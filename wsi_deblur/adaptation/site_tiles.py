@@ -15,10 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from wsi_deblur.adaptation.options import AdaptOptions
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.blur.fit import gradient_sharpness
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE, LABEL_VALUES
 from wsi_deblur.errors import SlideError
+from wsi_deblur.nets.provenance import sha256_of
+from wsi_deblur.pipeline.options import RunOptions
+from wsi_deblur.pipeline.slide_job import compute_blurmap, open_for_processing
 from wsi_deblur.working_scale import WORKING_MPP, downsample_tiles, severity_scaled, working_downsample
 
 logger = logging.getLogger(__name__)
@@ -88,10 +92,12 @@ def _estimate_of(row: np.ndarray) -> BlurEstimate:
                         motion_angle_deg=float(row[5]), defocus_um=float(row[6]))
 
 
-def sample_site_tiles(paths: list[str], *, max_tiles: int = 128, tile_size: int = 512, mpp: float | None = None,
-                      reader: str = "auto", seed: int = 0, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-                      progress: bool = False, on_error=None) -> SiteTiles:
-    """Up to ``max_tiles`` in-focus and ``max_tiles`` blurred windows from the slides at ``paths``.
+def sample_site_tiles(paths: list[str], options: AdaptOptions = AdaptOptions(), *,
+                      min_confidence: float = DEFAULT_MIN_CONFIDENCE, progress: bool = False,
+                      on_error=None) -> SiteTiles:
+    """Up to ``options.max_tiles`` in-focus and as many blurred windows from the slides at ``paths``.
+
+    ``options``: its ``max_tiles``, ``tile_size``, ``mpp``, ``reader`` and ``seed`` are used.
 
     Tiles are ``tile_size`` pixels at the working pixel size (twice that of a
     40x scan at level 0), windows that plus the run's halo on every side.
@@ -106,13 +112,8 @@ def sample_site_tiles(paths: list[str], *, max_tiles: int = 128, tile_size: int 
     passed to ``on_error(SlideError)`` and left out; without ``on_error`` the
     error is raised. Its entry in ``slides`` then has an ``error``.
     """
-    from wsi_deblur.nets.provenance import sha256_of
-    from wsi_deblur.pipeline.options import RunOptions
-    from wsi_deblur.pipeline.slide_job import compute_blurmap, open_for_processing
-
-    if max_tiles < 1:
-        raise ValueError(f"max_tiles must be at least 1, not {max_tiles}")
-    rng = np.random.default_rng(seed)
+    max_tiles, tile_size, mpp, reader = options.max_tiles, options.tile_size, options.mpp, options.reader
+    rng = np.random.default_rng(options.seed)
     quota = -(-max_tiles // max(1, len(paths)))
     sharp, blurred, estimates, sharp_slide, blurred_slide, slides = [], [], [], [], [], []
     working_mpp = WORKING_MPP

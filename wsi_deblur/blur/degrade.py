@@ -27,6 +27,7 @@ from wsi_deblur.blur.simulate import (
     add_sensor_noise,
     convolve_rgb,
     defocus_psf_optics,
+    gaussian_sigma_px,
     jpeg_roundtrip,
     sample_params,
 )
@@ -87,7 +88,6 @@ MILD_DEFOCUS_SIGMA_PX = 0.9
 
 @cache
 def _sigma_curve(na: float) -> tuple[np.ndarray, np.ndarray]:
-    from wsi_deblur.blur.simulate import gaussian_sigma_px
 
     z = np.arange(0.0, 8.0 + 1e-9, 0.25)
     return z, np.array([gaussian_sigma_px(float(v), Optics(numerical_aperture=na, mpp=0.5)) for v in z])
@@ -257,13 +257,38 @@ def restore_pair(img: np.ndarray, size: int, rng: np.random.Generator, kind: str
     are those of earlier versions). ``site``: the simulator narrowed to one
     site (:class:`SiteAcquisition`); None, the pipelines' draws, unchanged.
     """
+    patch = _pair_patch(img, size, rng, site)
+    if patch is None:
+        return None
+    drawn = _pair_params(kind, rng, site)
+    if drawn is None:
+        return None
+    params, optics, sigma = drawn
+    inner = np.s_[MARGIN:-MARGIN, MARGIN:-MARGIN]
+    sharp = np.clip(np.rint(patch), 0, 255).astype(np.uint8)
+    other, strength = None, 0.0
+    if out_of_plane > 0 and kind in DEFOCUSED and rng.random() < out_of_plane:
+        other, strength, params = _other_plane(img, size, rng, params)
+    blurred = degrade(patch, params, rng, other=other, strength=strength)
+    stage = defocus_only(patch, params) if kind == "mixed" else sharp
+    p = [params.defocus_um, params.motion_length_px, params.motion_angle_deg, optics.numerical_aperture, sigma]
+    return blurred[inner], sharp[inner], stage[inner], np.array(p, np.float32)
+
+
+def _pair_patch(img: np.ndarray, size: int, rng: np.random.Generator,
+                site: SiteAcquisition | None) -> np.ndarray | None:
+    """A float crop of ``img`` with the margin a pair is cut from, its colours jittered (a site's: if it says)."""
     patch = random_crop(img, size + 2 * MARGIN, rng, rescale=site is None or site.rescale)
     if patch is None:
         return None
     patch = np.ascontiguousarray(patch)
     if site is None or site.colour_jitter:
         patch = colour_jitter(patch, rng)
-    patch = np.clip(patch, 0, 255)
+    return np.clip(patch, 0, 255)
+
+
+def _pair_params(kind: str, rng: np.random.Generator, site: SiteAcquisition | None):
+    """(params, optics, added defocus sigma px) of a pair of ``kind``, or None when the draw is out of range."""
     na = site.numerical_aperture if site is not None and site.numerical_aperture else rng.choice(NUMERICAL_APERTURES)
     optics = Optics(numerical_aperture=float(na), mpp=0.5)
     params = sample_mixed_params(kind, rng, optics)
@@ -277,18 +302,16 @@ def restore_pair(img: np.ndarray, size: int, rng: np.random.Generator, kind: str
         return None
     if kind in ("in_focus", "motion") and sigma > 0.5:
         return None
-    inner = np.s_[MARGIN:-MARGIN, MARGIN:-MARGIN]
-    sharp = np.clip(np.rint(patch), 0, 255).astype(np.uint8)
-    other, strength = None, 0.0
-    if out_of_plane > 0 and kind in DEFOCUSED and rng.random() < out_of_plane:
-        other = random_crop(img, size + 2 * MARGIN, rng)
-        if other is not None:
-            other = np.clip(colour_jitter(np.ascontiguousarray(other), rng), 0, 255)
-            strength = float(rng.uniform(*OUT_OF_PLANE_STRENGTH))
-            params = replace(params, photons=float(np.exp(rng.uniform(*np.log(OUT_OF_PLANE_PHOTONS)))))
-    blurred = degrade(patch, params, rng, other=other, strength=strength)
-    stage = defocus_only(patch, params) if kind == "mixed" else sharp
-    p = [params.defocus_um, params.motion_length_px, params.motion_angle_deg, optics.numerical_aperture, sigma]
-    return blurred[inner], sharp[inner], stage[inner], np.array(p, np.float32)
+    return params, optics, sigma
+
+
+def _other_plane(img: np.ndarray, size: int, rng: np.random.Generator, params):
+    """Another plane's detail for a thick section: (crop or None, its strength, params with its photons)."""
+    other = random_crop(img, size + 2 * MARGIN, rng)
+    if other is None:
+        return None, 0.0, params
+    other = np.clip(colour_jitter(np.ascontiguousarray(other), rng), 0, 255)
+    strength = float(rng.uniform(*OUT_OF_PLANE_STRENGTH))
+    return other, strength, replace(params, photons=float(np.exp(rng.uniform(*np.log(OUT_OF_PLANE_PHOTONS)))))
 
 

@@ -30,7 +30,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from wsi_deblur.blur.estimated_psf import ASSUMED_NA, defocus_um_for_sigma
 from wsi_deblur.blur.psf import psf_to_otf
+from wsi_deblur.blur.simulate import Optics, green_defocus_psf
 
 #: Gaussian-equivalent widths (px) of the defocus table, and the radii (cycles/px, up to the corner) it samples.
 TABLE_SIGMA_STEP_PX = 0.25
@@ -49,9 +51,6 @@ def defocus_table() -> np.ndarray:
     divided by the in-focus (diffraction-limited) one: the sharp scan already
     went through that, and the network must not try to undo it.
     """
-    from wsi_deblur.blur.estimated_psf import ASSUMED_NA, defocus_um_for_sigma
-    from wsi_deblur.blur.simulate import Optics, green_defocus_psf
-
     size = 256
     fy, fx = np.fft.fftfreq(size)[:, None], np.fft.fftfreq(size)[None, :]
     ring = np.rint(np.hypot(fx, fy) / TABLE_RADIUS_MAX * (TABLE_RADII - 1)).astype(int).ravel()

@@ -11,7 +11,9 @@ Examples
 from __future__ import annotations
 
 from wsi_deblur.classify.base import BlurClassifier
+from wsi_deblur.classify.classical import ClassicalBlurClassifier
 from wsi_deblur.errors import check_choice
+from wsi_deblur.nets.files import CLASSIFIER_WEIGHTS, resolve
 
 CLASSIFIERS = ("neural", "classical")
 
@@ -26,11 +28,9 @@ def make_classifier(name: str, *, threads: int = 1, weights_dir: str | None = No
     """
     check_choice("classifier", name, CLASSIFIERS)
     if name == "classical":
-        from wsi_deblur.classify.classical import ClassicalBlurClassifier
 
         return ClassicalBlurClassifier()
     from wsi_deblur.classify.neural import NeuralBlurClassifier  # torch
-    from wsi_deblur.nets.files import CLASSIFIER_WEIGHTS, resolve
 
     weights = str(resolve(CLASSIFIER_WEIGHTS, weights_dir)) if weights_dir is not None else None
     return NeuralBlurClassifier(weights=weights, threads=threads)

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from wsi_deblur.errors import SlideError
+from wsi_deblur.io.backends import open_backend
 from wsi_deblur.io.slide import Slide, SlideSource, forget_open_slides, slide_stem
 
 logger = logging.getLogger(__name__)
@@ -35,8 +36,6 @@ def open_slide(path: str | Path, *, mpp: float | None = None, backend: str = "au
     SlideError
         The file is missing, empty, truncated, not an image, or not 8-bit RGB.
     """
-    from wsi_deblur.io.backends import open_backend
-
     path = str(path)
     if mpp is not None and not mpp > 0:
         raise SlideError(path, f"--mpp must be a positive number of micrometres per pixel, got {mpp}")

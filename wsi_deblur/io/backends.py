@@ -154,17 +154,8 @@ class OmeZarrBackend:
         except Exception as exc:
             raise SlideError(path, f"not a readable Zarr group ({_short(exc)})") from exc
         axes = [a["name"] if isinstance(a, dict) else a for a in multiscale.get("axes", ["c", "y", "x"])]
-        if not {"c", "y", "x"} <= set(axes) or set(axes) - {"t", "c", "z", "y", "x"}:
-            raise SlideError(path, f"OME-Zarr axes {axes} are not an RGB image (c, y, x)")
+        _check_ome_zarr_rgb(path, axes, self._levels[0])
         self._axes = axes
-        base = self._levels[0]
-        if base.dtype != np.uint8:
-            raise SlideError(path, _not_8bit(base.dtype))
-        extra = [base.shape[axes.index(a)] for a in ("t", "z") if a in axes]
-        if any(n != 1 for n in extra):
-            raise SlideError(path, "OME-Zarr with more than one time point or z plane; give a 2-D RGB image")
-        if base.shape[axes.index("c")] not in (3, 4):
-            raise SlideError(path, _not_rgb(base.shape[axes.index("c")]))
         self.level_shapes = [(int(a.shape[axes.index("y")]), int(a.shape[axes.index("x")])) for a in self._levels]
         self.properties = {"openslide.vendor": "ome-zarr", "ome-zarr.version": str(meta.get("version") or
                                                                                   multiscale.get("version", ""))}
@@ -180,6 +171,19 @@ class OmeZarrBackend:
 
     def close(self) -> None:
         pass
+
+
+def _check_ome_zarr_rgb(path: str, axes: list[str], base) -> None:
+    """Refuse (:class:`SlideError`) an OME-Zarr level that is not one 8-bit RGB(A) plane with axes ``c, y, x``."""
+    if not {"c", "y", "x"} <= set(axes) or set(axes) - {"t", "c", "z", "y", "x"}:
+        raise SlideError(path, f"OME-Zarr axes {axes} are not an RGB image (c, y, x)")
+    if base.dtype != np.uint8:
+        raise SlideError(path, _not_8bit(base.dtype))
+    extra = [base.shape[axes.index(a)] for a in ("t", "z") if a in axes]
+    if any(n != 1 for n in extra):
+        raise SlideError(path, "OME-Zarr with more than one time point or z plane; give a 2-D RGB image")
+    if base.shape[axes.index("c")] not in (3, 4):
+        raise SlideError(path, _not_rgb(base.shape[axes.index("c")]))
 
 
 def _ngff_mpp(multiscale: dict, axes: list[str]) -> float | None:
@@ -298,6 +302,20 @@ def _libpng_pixels(path: str) -> np.ndarray | None:
     return pixels if pixels.ndim == 3 else None
 
 
+def _decoded(path: str, image):
+    """The pixels of an opened Pillow image (libpng's for an RGB(A) PNG), and the image in a mode we read."""
+    pixels = _libpng_pixels(path) if image.format == "PNG" and image.mode in ("RGB", "RGBA") else None
+    if pixels is None:
+        image.load()
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        raise SlideError(path, _not_8bit(image.mode))
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    elif image.mode not in ("RGB", "RGBA", "L", "LA"):
+        image = image.convert("RGB")
+    return (np.asarray(image) if pixels is None else pixels), image
+
+
 class PillowBackend:
     """A plain RGB image (PNG, JPEG, BMP, ...) held whole: a camera field."""
 
@@ -318,17 +336,7 @@ class PillowBackend:
                     raise SlideError(path, f"a plain image of {width} x {height} px ({_mpx(width * height)}) is more "
                                            f"than the {_mpx(MAX_PLAIN_IMAGE_PIXELS)} read whole; save it as a "
                                            "tiled, pyramidal TIFF")
-                pixels = _libpng_pixels(path) if image.format == "PNG" and image.mode in ("RGB", "RGBA") else None
-                if pixels is None:
-                    image.load()
-                if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                    raise SlideError(path, _not_8bit(image.mode))
-                if image.mode == "P":
-                    image = image.convert("RGBA")
-                elif image.mode not in ("RGB", "RGBA", "L", "LA"):
-                    image = image.convert("RGB")
-                if pixels is None:
-                    pixels = np.asarray(image)
+                pixels, image = _decoded(path, image)
                 dpi = image.info.get("dpi")
         except SlideError:
             raise

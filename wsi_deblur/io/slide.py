@@ -21,6 +21,7 @@ import numpy as np
 
 from wsi_deblur._shared.block_mean import block_mean
 from wsi_deblur.errors import SlideError
+from wsi_deblur.io.backends import open_backend
 from wsi_deblur.tiling.grid import chunk_sizes
 
 BACKGROUND = 255  # brightfield background: out-of-slide pixels read as white
@@ -59,7 +60,6 @@ def _backend_for(source: SlideSource) -> Backend:
     with _open_lock:
         backend = _open_backends.get(source)
         if backend is None:
-            from wsi_deblur.io.backends import open_backend
 
             backend = open_backend(source.path, source.backend)
             _open_backends[source] = backend

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wsi_deblur.synthetic import SyntheticSlide
+
 logger = logging.getLogger(__name__)
 
 #: The CPU paths a network may run in (the first is the reference).
@@ -82,8 +84,6 @@ def cpu_identity() -> str:
 
 def _check_images() -> np.ndarray:
     """Four 256-px windows of the built-in synthetic tissue (the same on every machine)."""
-    from wsi_deblur.synthetic import SyntheticSlide
-
     field = SyntheticSlide((512, 512), tissue=False, seed=11).render(0, 0, 512, 512)
     return np.stack([field[:256, :256], field[:256, 256:], field[256:, :256], field[256:, 256:]])
 

@@ -26,6 +26,27 @@ SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mr
                   ".png", ".jpg", ".jpeg")
 
 
+@dataclass(frozen=True)
+class BatchHooks:
+    """What a caller is told as a batch goes (the CLI prints there); each optional.
+
+    Attributes
+    ----------
+    on_error : callable
+        Called with the :class:`~wsi_deblur.errors.SlideError` of each slide that fails.
+    on_done, on_skip : callable
+        Called with the :class:`~wsi_deblur.pipeline.slide_job.SlideResult` of each slide processed, or
+        skipped as already complete.
+    on_waiting : callable
+        (A watch) called with a slide's path when it is first seen still changing.
+    """
+
+    on_error: Callable[[SlideError], None] | None = None
+    on_done: Callable[[SlideResult], None] | None = None
+    on_skip: Callable[[SlideResult], None] | None = None
+    on_waiting: Callable[[str], None] | None = None
+
+
 @dataclass
 class BatchOutcome:
     """Results of the slides that worked and one line per slide that did not."""
@@ -86,21 +107,17 @@ class Batch:
 
     Examples
     --------
-    >>> with Batch("out", RunOptions(), restore=False) as batch:  # doctest: +SKIP
+    >>> with Batch("out", RunOptions(restore=False)) as batch:  # doctest: +SKIP
     ...     batch.process("slide-1.svs")
     """
 
-    def __init__(self, out_dir: str | Path, options: RunOptions = RunOptions(), *, restore: bool = True,
-                 progress: bool = False, force: bool = False,
-                 on_error: Callable[[SlideError], None] | None = None,
-                 on_done: Callable[[SlideResult], None] | None = None,
-                 on_skip: Callable[[SlideResult], None] | None = None) -> None:
+    def __init__(self, out_dir: str | Path, options: RunOptions = RunOptions(), *, progress: bool = False,
+                 force: bool = False, hooks: BatchHooks = BatchHooks()) -> None:
         self.out_dir, self.out = out_dir, output_path(out_dir)
-        self.options, self.restore, self.progress, self.force = options, restore, progress, force
-        self.on_error, self.on_done, self.on_skip = on_error, on_done, on_skip
+        self.options, self.progress, self.force, self.hooks = options, progress, force, hooks
         self.outcome = BatchOutcome()
         adapted = {"models": weights_digest(options.weights)} if options.weights else {}  # new weights in one folder
-        self.settings = settings_hash({**options.as_dict(), "restore": restore, **adapted})
+        self.settings = settings_hash({**options.as_dict(), **adapted})
         self._stems: dict[str, str] = {}
         self._rows: dict[str, dict] = {}  # by slide path: a slide processed again replaces its row
         self._lock = OutputLock(out_dir)
@@ -134,11 +151,11 @@ class Batch:
                 result = SlideResult(path, stem, [self.out / n for n in done["outputs"]], None, done)
                 self.outcome.skipped.append(result)
                 self._rows[path] = summary_row(done)
-                if self.on_skip:
-                    self.on_skip(result)
+                if self.hooks.on_skip:
+                    self.hooks.on_skip(result)
                 return result
             manifest.start(stem, path, self.settings)
-            result = process_slide(path, self.out_dir, self.options, restore=self.restore, progress=self.progress)
+            result = process_slide(path, self.out_dir, self.options, progress=self.progress)
         except SchedulerLost as exc:
             # Every later slide would fail the same way: stop, this slide's finished work kept in its staging
             # folder (as after Ctrl-C), the manifest and the tables saying so.
@@ -156,8 +173,8 @@ class Batch:
         self.outcome.results.append(result)
         self._rows[path] = summary_row(result.summary)
         manifest.finish(stem, outputs=result.summary["outputs"], seconds=result.summary["timings_s"]["total"])
-        if self.on_done:
-            self.on_done(result)
+        if self.hooks.on_done:
+            self.hooks.on_done(result)
         self.write_tables()
         return result
 
@@ -170,8 +187,8 @@ class Batch:
 
     def _failed(self, path: str, stem: str, error: SlideError) -> SlideError:
         self.outcome.failures.append(error)
-        if self.on_error:
-            self.on_error(error)
+        if self.hooks.on_error:
+            self.hooks.on_error(error)
         self._rows[path] = failure_row(path, error.reason)
         if self._stems.get(stem) == path:  # not for a duplicate name: that entry belongs to the first slide
             self.manifest.finish(stem, error=error.reason)
@@ -180,10 +197,7 @@ class Batch:
 
 
 def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: RunOptions = RunOptions(), *,
-                  restore: bool = True, progress: bool = False, force: bool = False,
-                  on_error: Callable[[SlideError], None] | None = None,
-                  on_done: Callable[[SlideResult], None] | None = None,
-                  on_skip: Callable[[SlideResult], None] | None = None) -> BatchOutcome:
+                  progress: bool = False, force: bool = False, hooks: BatchHooks = BatchHooks()) -> BatchOutcome:
     """Process every slide; a failing slide is recorded and the batch goes on.
 
     Each slide's status, timings and error go to ``OUT/manifest.json``. A
@@ -200,7 +214,7 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
 
     Parameters
     ----------
-    on_error, on_done, on_skip : callable, optional
+    hooks : BatchHooks, optional
         Called as each slide fails, completes or is skipped (the CLI prints there).
     """
     inputs = list(inputs)
@@ -208,8 +222,7 @@ def process_batch(inputs: Iterable[str | Path], out_dir: str | Path, options: Ru
     if not paths:  # an empty folder or a glob matching nothing: a cron job must not "succeed"
         raise ValueError(f"no slides in {', '.join(map(str, inputs)) or 'the arguments'} "
                          f"(folders are searched for {', '.join(SLIDE_SUFFIXES)} and .ome.zarr)")
-    with Batch(out_dir, options, restore=restore, progress=progress, force=force, on_error=on_error,
-               on_done=on_done, on_skip=on_skip) as batch:
+    with Batch(out_dir, options, progress=progress, force=force, hooks=hooks) as batch:
         for path in paths:
             batch.process(path)
         batch.write_tables()  # also when every slide was skipped as complete

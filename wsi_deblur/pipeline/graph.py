@@ -75,8 +75,8 @@ def _blend_chunk(slide: Slide, rect: tuple[int, int, int, int], grid: TileGrid, 
 
 
 def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk: int = 2048,
-                    min_confidence: float = DEFAULT_MIN_CONFIDENCE, ramp: int | None = None,
-                    gpu: bool = False, guard: bool = True, reference: np.ndarray | None = None) -> da.Array:
+                    min_confidence: float = DEFAULT_MIN_CONFIDENCE, gpu: bool = False, guard: bool = True,
+                    reference: np.ndarray | None = None) -> da.Array:
     """Level 0 with blurred tiles restored and blended, as a ``(y, x, c)`` Dask array.
 
     Parameters
@@ -92,8 +92,6 @@ def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk
         of the store the result is written to.
     min_confidence : float
         Blurred tiles with a lower class probability are left untouched.
-    ramp : int, optional
-        Blend width into untouched tiles (pixels); default the grid's halo.
     gpu : bool
         Annotate the restore tasks with ``resources={"GPU": 1}`` so a
         distributed scheduler places them on GPU workers only.
@@ -106,7 +104,7 @@ def restored_level0(slide: Slide, blurmap: BlurMap, restorer: Restorer, *, chunk
         a restoration adds where the PSF passes little.
     """
     grid = blurmap.grid
-    ramp = grid.halo if ramp is None else ramp
+    ramp = grid.halo  # the blend's width into untouched tiles: a window's context
     restored = blurmap.restore_mask(min_confidence=min_confidence)
     per_chunk = chunk_tiles(grid, chunk)
     token = dask.base.tokenize(slide.source, grid, restored, blurmap.label, blurmap.defocus_sigma_px,

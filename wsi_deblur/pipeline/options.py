@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from wsi_deblur._shared.options import check_fields, option
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE
-from wsi_deblur.errors import OptionError, check_choice
+from wsi_deblur.classify.by_name import CLASSIFIERS
+from wsi_deblur.errors import OptionError
+from wsi_deblur.nets.files import check_weights_dir
 from wsi_deblur.report.verdict import VerdictThresholds
+from wsi_deblur.restore.by_name import RESTORERS, restorer_help
+from wsi_deblur.write.ngff_format import COMPRESSIONS, FORMATS, TIFF_COMPRESSIONS
+
+#: The commands whose flags an option is: every processing command (``run``, ``qc``, ``watch``), and restoration.
+QC, RESTORE = ("qc",), ("restore",)
 
 #: The allowed values of the string options (the CLI's choices come from here too).
-NGFF_VERSIONS = ("0.4", "0.5")
-ZARR_COMPRESSIONS = ("blosc", "zlib", "none")
-TIFF_COMPRESSIONS = ("jpeg", "deflate", "none")
+NGFF_VERSIONS = tuple(FORMATS)
+ZARR_COMPRESSIONS = COMPRESSIONS
 READERS = ("auto", "tifffile", "openslide", "pillow", "ome-zarr")
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How a slide is processed.
+    """How a slide is processed: each field declares its default, its check and its flag once.
 
     Attributes
     ----------
@@ -40,7 +46,7 @@ class RunOptions:
         Blurred tiles with a smaller probability of being blurred (1 - P(in
         focus)) are not restored.
     classifier, restorer : str
-        Names from :mod:`wsi_deblur.restore.by_name` and :mod:`wsi_deblur.classify.by_name`.
+        Names from :mod:`wsi_deblur.classify.by_name` and :mod:`wsi_deblur.restore.by_name`.
     ngff_version : {"0.4", "0.5"}
     zarr_compression : {"blosc", "zlib", "none"}
     zarr_chunk : int
@@ -59,57 +65,62 @@ class RunOptions:
     weights : str, optional
         A folder written by ``wsi-deblur adapt``: its networks replace the
         shipped ones (those it lacks stay shipped, with a warning).
+    restore : bool
+        Restore the blurred tiles and write the restored pyramid (``run``);
+        False: blur QC only (``qc``).
     review_fraction, rescan_fraction : float
         Blurred share of tissue tiles from which a slide's verdict is
         ``review`` or ``rescan`` (see :class:`~wsi_deblur.report.verdict.VerdictThresholds`).
+
+    Examples
+    --------
+    >>> RunOptions(restorer="wiener", tiff=False).restorer
+    'wiener'
+    >>> RunOptions(restorer="fsat")
+    Traceback (most recent call last):
+    ...
+    wsi_deblur.errors.OptionError: restorer 'fsat' is not one of fast, dbmid, bcr, wiener; did you mean 'fast'?
     """
 
-    tile_size: int = 512
-    halo: int = 64
-    chunk: int = 2048
-    min_tissue: float = 0.25
-    min_confidence: float = DEFAULT_MIN_CONFIDENCE
-    classifier: str = "neural"
-    restorer: str = "fast"
-    ngff_version: str = "0.4"
-    zarr_compression: str = "blosc"
-    zarr_chunk: int = 512
-    tiff: bool = True
-    tiff_compression: str = "jpeg"
-    jpeg_quality: int = 90
-    mpp: float | None = None
-    reader: str = "auto"
-    gpu: bool = False
-    guard: bool = True
-    weights: str | None = None
-    review_fraction: float = 0.05
-    rescan_fraction: float = 0.20
+    tile_size: int = option(512, "tile edge in pixels", kind="pixels", low=64, groups=QC)
+    halo: int = option(64, "restoration context and half-overlap in pixels at about 0.5 um/px, doubled on a 40x "
+                           "scan (64: the fast networks see 62 px to each side)", kind="pixels", low=0, groups=QC)
+    chunk: int = option(2048, "Dask chunk edge in pixels", kind="pixels", low=64, groups=QC)
+    min_tissue: float = option(0.25, "tissue share for a tile to count", kind="share", groups=QC)
+    min_confidence: float = option(DEFAULT_MIN_CONFIDENCE, "probability that a tile is blurred (1 - P(in focus)) "
+                                   "needed to restore it", kind="share", groups=QC)
+    classifier: str = option("neural", "blur classifier: neural (BlurNet) or classical (baseline)", kind="choice",
+                             choices=CLASSIFIERS, groups=QC)
+    restorer: str = option("fast", restorer_help(), kind="choice", choices=RESTORERS, groups=RESTORE)
+    ngff_version: str = option("0.4", "0.4 (Zarr v2, QuPath/Fiji) or 0.5 (Zarr v3)", kind="choice",
+                               choices=NGFF_VERSIONS, groups=RESTORE)
+    zarr_compression: str = option("blosc", "blosc (zstd), zlib or none: QuPath reads all three", kind="choice",
+                                   choices=ZARR_COMPRESSIONS, groups=RESTORE)
+    zarr_chunk: int = option(512, "edge of a stored OME-Zarr chunk", kind="pixels", low=16)
+    tiff: bool = option(True, "skip the OME-TIFF", kind="flag", groups=RESTORE)
+    tiff_compression: str = option("jpeg", "jpeg, deflate (lossless) or none", kind="choice",
+                                   choices=TIFF_COMPRESSIONS, groups=RESTORE)
+    jpeg_quality: int = option(90, "JPEG quality of the OME-TIFF, 1-100", kind="percent", groups=RESTORE)
+    mpp: float | None = option(None, "micrometres per pixel, when the file has none (or to override it)",
+                               kind="mpp", groups=QC)
+    reader: str = option("auto", "force a reader (auto: the fastest that reads it)", kind="choice", choices=READERS,
+                         groups=QC)
+    gpu: bool = option(False, "place restoration on workers with a GPU resource", kind="flag", groups=RESTORE)
+    guard: bool = option(True, "keep every restoration as the restorer made it (by default a restoration that "
+                               "contradicts the optics is pulled back toward its input)", kind="flag", groups=RESTORE)
+    weights: str | None = option(None, "a folder written by `wsi-deblur adapt`: its networks replace the shipped "
+                                       "ones (those it lacks stay shipped, with a warning)", kind="path",
+                                 groups=QC, metavar="DIR")
+    review_fraction: float = option(0.05, "blurred share of tissue from which a slide is flagged for review",
+                                    kind="share", groups=QC)
+    rescan_fraction: float = option(0.20, "blurred share of tissue from which a slide should be rescanned",
+                                    kind="share", groups=QC)
+    restore: bool = option(True, "restore the blurred tiles and write the restored pyramid", kind="flag")
 
     def __post_init__(self) -> None:
-        from wsi_deblur.classify.by_name import CLASSIFIERS
-        from wsi_deblur.restore.by_name import RESTORERS
-
-        for name, allowed in (("classifier", CLASSIFIERS), ("restorer", RESTORERS), ("ngff_version", NGFF_VERSIONS),
-                              ("zarr_compression", ZARR_COMPRESSIONS), ("tiff_compression", TIFF_COMPRESSIONS),
-                              ("reader", READERS)):
-            check_choice(name, getattr(self, name), allowed)
-        for name, low in (("tile_size", 64), ("chunk", 64), ("zarr_chunk", 16), ("halo", 0)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise OptionError(f"{name} must be a whole number of pixels of at least {low}, not {value!r}")
-        for name in ("min_tissue", "min_confidence"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                hint = f" ({value:g} -> {value / 100:g}?)" if 1.0 < value <= 100.0 else ""
-                raise OptionError(f"{name} is a share in [0, 1], not {value!r}{hint}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise OptionError(f"jpeg_quality must be in 1-100, not {self.jpeg_quality!r}")
-        if self.mpp is not None and not (math.isfinite(self.mpp) and 0.0 < self.mpp < 1000.0):
-            raise OptionError(f"mpp must be a pixel size in micrometres (0.25 for a 40x scan), not {self.mpp!r}")
+        check_fields(self)
         self.thresholds()  # validates them
         if self.weights is not None:
-            from wsi_deblur.nets.files import check_weights_dir
-
             check_weights_dir(self.weights)
         if self.chunk % self.tile_size or self.chunk % self.zarr_chunk:
             raise OptionError(f"chunk ({self.chunk}) must be a multiple of tile_size ({self.tile_size}) "

@@ -20,9 +20,10 @@ from wsi_deblur.pipeline.graph import blurmap_tasks, guard_reports, restore_chun
 from wsi_deblur.pipeline.manifest import file_identity, settings_hash
 from wsi_deblur.pipeline.options import RunOptions
 from wsi_deblur.pipeline.scheduler import compute, current_client
+from wsi_deblur.pipeline.worker_models import register_preloader
 from wsi_deblur.report.geojson import write_blur_geojson
 from wsi_deblur.report.overlay import write_overlay_png
-from wsi_deblur.report.qc_json import qc_summary, write_qc_json
+from wsi_deblur.report.qc_json import RunRecord, SlideFacts, qc_summary, write_qc_json
 from wsi_deblur.report.review import write_review_crops
 from wsi_deblur.report.tiles_csv import write_tiles_csv
 from wsi_deblur.restore.by_name import make_restorer
@@ -110,7 +111,7 @@ def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False
     return SlideQC(blurmap, thumb, downsample, float(mask.mean()))
 
 
-def resume_key(path: str | Path, options: RunOptions, *, restore: bool) -> str:
+def resume_key(path: str | Path, options: RunOptions) -> str:
     """Digest of what the outputs depend on: the slide file, the settings, the weights.
 
     An interrupted run is resumed only by a run with the same key, so new
@@ -120,15 +121,15 @@ def resume_key(path: str | Path, options: RunOptions, *, restore: bool) -> str:
         identity = file_identity(path)
     except OSError:
         identity = None
-    return settings_hash({**options.as_dict(), "restore": restore, "file": identity,
+    return settings_hash({**options.as_dict(), "file": identity,
                           "models": weights_digest(options.weights)})
 
 
-def models_used(options: RunOptions, *, restore: bool) -> dict[str, dict[str, str]]:
+def models_used(options: RunOptions) -> dict[str, dict[str, str]]:
     """The weights files a run's networks load: source (shipped or adapted), path, sha256 (for qc.json)."""
     names = [CLASSIFIER_WEIGHTS] if options.classifier == "neural" else []
     restorers = []
-    if restore and options.restorer in RESTORER_ARCHITECTURES:
+    if options.restore and options.restorer in RESTORER_ARCHITECTURES:
         spec = network_spec(options.restorer)
         restorers = [spec.weights_name(blur) for blur in spec.networks]
     record = weights_record(names + restorers, options.weights)
@@ -138,12 +139,12 @@ def models_used(options: RunOptions, *, restore: bool) -> dict[str, dict[str, st
 
 
 def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = RunOptions(), *,
-                  restore: bool = True, progress: bool = False) -> SlideResult:
+                  progress: bool = False) -> SlideResult:
     """Process one slide and write its outputs into ``out_dir``.
 
     Always the QC files: ``<stem>.qc.json``, ``<stem>.blurmap.csv`` (per
     tile), ``<stem>.blurmap.geojson`` (blurred regions for QuPath) and
-    ``<stem>.blurmap.png`` (thumbnail with overlay). With ``restore`` (the
+    ``<stem>.blurmap.png`` (thumbnail with overlay). With ``options.restore`` (the
     ``run`` command) also ``<stem>.ome.zarr`` (restored pyramid, blur map
     under ``labels/blur``), ``<stem>.ome.tif`` and, when tiles were restored,
     ``<stem>.review/`` (before/after crops of the most blurred ones,
@@ -163,23 +164,23 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if current_client() is not None:  # workers load the networks as they start (distributed imported only then)
-        from wsi_deblur.pipeline.worker_models import register_preloader
 
-        register_preloader(options.classifier, options.restorer if restore else None, options.weights)
+        register_preloader(options.classifier, options.restorer if options.restore else None, options.weights)
     slide = open_for_processing(path, options)
     stem = slide.stem
 
-    with StagedOutputs(out_dir, stem, resume_key=resume_key(path, options, restore=restore)) as staged:
+    with StagedOutputs(out_dir, stem, resume_key=resume_key(path, options)) as staged:
         checkpoints = Checkpoints(staged.staging)
         resumed = {"blurmap": checkpoints.done("blurmap"),
                    "level0_regions": len(checkpoints.names("level0-"))} if staged.resumed else None
         qc = compute_blurmap(slide, options, progress=progress, checkpoints=checkpoints)
         blurmap = qc.blurmap
         timings["open_tissue_classify"] = time.perf_counter() - t0
-        restored_tiles = int(blurmap.restore_mask(min_confidence=options.min_confidence).sum()) if restore else 0
+        restore_mask = blurmap.restore_mask(min_confidence=options.min_confidence)
+        restored_tiles = int(restore_mask.sum()) if options.restore else 0
         files = SlideOutputs(stem)
         names = files.qc_files()
-        if restore:
+        if options.restore:
             t1 = time.perf_counter()
             zarr_path = staged.path(files.ome_zarr)
             _write_restored(slide, blurmap, options, zarr_path, checkpoints, progress=progress)
@@ -200,13 +201,11 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
         timings["total"] = time.perf_counter() - t0
         write_tiles_csv(staged.path(files.tiles_csv), blurmap)
         write_blur_geojson(staged.path(files.geojson), blurmap, mpp=slide.mpp)
-        summary = qc_summary(slide_path=str(path), stem=stem, shape=slide.shape, mpp=slide.mpp,
-                             n_levels=len(slide.level_shapes), backend=slide.backend_name, blurmap=blurmap,
-                             tissue_area_fraction=qc.tissue_area_fraction, restored_tiles=restored_tiles,
-                             thresholds=options.thresholds(),
-                             settings={**options.as_dict(), "restore": restore}, timings_s=timings, outputs=names,
-                             resumed=resumed, models=models_used(options, restore=restore),
-                             review_crops=[{**r, "file": f"{files.review}/{r['file']}"} for r in review])
+        facts = SlideFacts(str(path), stem, slide.shape, slide.mpp, len(slide.level_shapes), slide.backend_name)
+        record = RunRecord(qc.tissue_area_fraction, restored_tiles, timings, names, resumed=resumed,
+                           models=models_used(options),
+                           review_crops=[{**r, "file": f"{files.review}/{r['file']}"} for r in review])
+        summary = qc_summary(facts, blurmap, record, thresholds=options.thresholds(), settings=options.as_dict())
         write_overlay_png(staged.path(files.blurmap_png), qc.thumbnail, qc.downsample, blurmap,
                           title=f"{stem}: {summary['verdict']}, {summary['blurred_fraction_of_tissue']:.1%} "
                                 f"of tissue blurred")
@@ -221,24 +220,14 @@ def _write_restored(slide: Slide, blurmap: BlurMap, options: RunOptions, zarr_pa
 
     Each finished piece is marked in ``checkpoints`` and skipped when resuming.
     """
-    if checkpoints.done("zarr-created"):
-        levels = ome_zarr.levels_of(zarr_path, mode="r+")
-    else:
-        remove(zarr_path)  # half-created by a killed run
-        levels = ome_zarr.create_ome_zarr(zarr_path, shape=slide.shape, mpp=slide.mpp, name=slide.stem,
-                                          version=options.ngff_version, compression=options.zarr_compression,
-                                          chunk=options.zarr_chunk)
-        checkpoints.mark("zarr-created")
+    levels = _created_pyramid(slide, options, zarr_path, checkpoints)
     restored = blurmap.restore_mask(min_confidence=options.min_confidence)
     reference = slide_reference(slide, blurmap) if options.guard and restored.any() else None
     restorer = make_restorer(options.restorer, weights_dir=options.weights)
     image = restored_level0(slide, blurmap, restorer, chunk=options.chunk,
                             min_confidence=options.min_confidence, gpu=options.gpu, guard=options.guard,
                             reference=reference)
-    # A restore chunk whose 3 x 3 neighbourhood of regions was written by an earlier run is not run again.
-    written = {(ci, cj) for ci, cj in restore_chunks_of(image)
-               if all(checkpoints.done(f"level0-{ci + di}-{cj + dj}") or not _region_exists(image, ci + di, cj + dj)
-                      for di in (-1, 0, 1) for dj in (-1, 0, 1))}
+    written = _chunks_written_before(image, checkpoints)
     _, *reports = compute(ome_zarr.store_level0(image, levels[0], checkpoints=checkpoints, compute=False),
                           *guard_reports(image, skip=written), progress=progress,
                           label=f"{slide.stem}: restoring and writing level 0")
@@ -254,6 +243,24 @@ def _write_restored(slide: Slide, blurmap: BlurMap, options: RunOptions, zarr_pa
         ome_zarr.write_label_image(zarr_path, blurmap.label, mpp=slide.mpp, tile_size=blurmap.grid.tile_size,
                                    n_levels=len(levels), version=options.ngff_version)
         checkpoints.mark("labels")
+
+
+def _created_pyramid(slide: Slide, options: RunOptions, zarr_path: OutputPath, checkpoints: Checkpoints) -> list:
+    """The level arrays of the slide's OME-Zarr: created empty, or as a killed run left them."""
+    if checkpoints.done("zarr-created"):
+        return ome_zarr.levels_of(zarr_path, mode="r+")
+    remove(zarr_path)  # half-created by a killed run
+    layout = ome_zarr.ZarrLayout(options.ngff_version, options.zarr_compression, options.zarr_chunk)
+    levels = ome_zarr.create_ome_zarr(zarr_path, shape=slide.shape, mpp=slide.mpp, name=slide.stem, layout=layout)
+    checkpoints.mark("zarr-created")
+    return levels
+
+
+def _chunks_written_before(image, checkpoints: Checkpoints) -> set[tuple[int, int]]:
+    """Restore chunks whose 3 x 3 neighbourhood of regions an earlier run wrote: not run again."""
+    return {(ci, cj) for ci, cj in restore_chunks_of(image)
+            if all(checkpoints.done(f"level0-{ci + di}-{cj + dj}") or not _region_exists(image, ci + di, cj + dj)
+                   for di in (-1, 0, 1) for dj in (-1, 0, 1))}
 
 
 def _region_exists(image, ci: int, cj: int) -> bool:

@@ -17,10 +17,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from wsi_deblur.errors import OptionError, SlideError
-from wsi_deblur.pipeline.batch import Batch, BatchOutcome, slides_in_folder
+from wsi_deblur.pipeline.batch import Batch, BatchHooks, BatchOutcome, slides_in_folder
 from wsi_deblur.pipeline.options import RunOptions
 
 logger = logging.getLogger(__name__)
@@ -95,40 +96,12 @@ def is_system_error(exc: BaseException) -> bool:
     return False
 
 
-def check_watch(folder: str | Path, out_dir: str | Path, *, settle_s: float, poll_s: float,
-                retry_s: float = 600.0) -> None:
-    """Refuse (:class:`OptionError`) a folder that is not one or is ``out_dir``, and times out of range."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise OptionError(f"{folder}: not a folder to watch")
-    if "://" not in str(out_dir) and Path(out_dir).resolve() == folder.resolve():
-        raise OptionError(f"{folder}: the output folder must not be the watched folder (its outputs would be "
-                          "taken for slides)")
-    if not 0 <= settle_s < float("inf") or not 0 < poll_s < float("inf"):
-        raise OptionError(f"--settle must be >= 0 and --poll > 0 seconds (got {settle_s:g} and {poll_s:g})")
-    if not 0 <= retry_s < float("inf"):
-        raise OptionError(f"--retry-after must be >= 0 seconds (got {retry_s:g})")
+@dataclass(frozen=True)
+class WatchSchedule:
+    """When a watch looks and takes: the times of ``wsi-deblur watch`` (seconds).
 
-
-def watch_folder(folder: str | Path, out_dir: str | Path, options: RunOptions = RunOptions(), *,
-                 restore: bool = False, once: bool = False, settle_s: float = 10.0, poll_s: float = 2.0,
-                 retry_s: float = 600.0,
-                 stop: threading.Event | None = None, progress: bool = False, force: bool = False,
-                 on_error: Callable[[SlideError], None] | None = None, on_done: Callable | None = None,
-                 on_skip: Callable | None = None, on_waiting: Callable[[str], None] | None = None) -> BatchOutcome:
-    """Process each slide of ``folder`` once it has stopped changing, until ``stop`` is set.
-
-    Parameters
+    Attributes
     ----------
-    folder : path
-        Watched folder: its slide files and ``.ome.zarr`` folders (not its sub-folders; hidden files,
-        such as the temporary names rsync copies under, are left out).
-    out_dir : path
-        Output folder, as for :func:`~wsi_deblur.pipeline.batch.process_batch` (not ``folder`` itself).
-    restore : bool
-        Also restore (``run``); by default QC only (``qc``).
-    once : bool
-        Process the slides there now (waiting for those still being written) and return.
     settle_s : float
         A slide is taken when no file of it has changed for this long, and not sooner than the scan after
         the one that first saw it as it is.
@@ -138,10 +111,106 @@ def watch_folder(folder: str | Path, out_dir: str | Path, options: RunOptions = 
         A slide that failed on a system error (:func:`is_system_error`: a full output disk, a network share
         gone), not on its own content, is tried again after this many seconds; one that is bad is not,
         until its file changes.
+    once : bool
+        Process the slides there at the start (waiting for those still being written), then return.
+    """
+
+    settle_s: float = 10.0
+    poll_s: float = 2.0
+    retry_s: float = 600.0
+    once: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.settle_s < float("inf") or not 0 < self.poll_s < float("inf"):
+            raise OptionError(f"--settle must be >= 0 and --poll > 0 seconds (got {self.settle_s:g} and "
+                              f"{self.poll_s:g})")
+        if not 0 <= self.retry_s < float("inf"):
+            raise OptionError(f"--retry-after must be >= 0 seconds (got {self.retry_s:g})")
+
+
+def check_watch(folder: str | Path, out_dir: str | Path) -> None:
+    """Refuse (:class:`OptionError`) a folder that is not one, or is ``out_dir``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise OptionError(f"{folder}: not a folder to watch")
+    if "://" not in str(out_dir) and Path(out_dir).resolve() == folder.resolve():
+        raise OptionError(f"{folder}: the output folder must not be the watched folder (its outputs would be "
+                          "taken for slides)")
+
+
+class FolderWatch:
+    """What a watch knows of its folder between scans: each slide as last seen, as taken, and when to retry.
+
+    :meth:`ready` lists the slides to take now (settled, not taken as they are, not waiting for a retry);
+    :meth:`taken` records what became of one; :meth:`finished` says whether a ``once`` watch is done.
+    """
+
+    def __init__(self, folder: Path, schedule: WatchSchedule, on_waiting: Callable[[str], None] | None = None):
+        self.folder, self.schedule, self.on_waiting = folder, schedule, on_waiting
+        self.seen: dict[str, Signature] = {}  # each slide as the last scan saw it
+        self.handled: dict[str, Signature] = {}  # each slide as it was when processed (done, skipped or failed)
+        self.retry_at: dict[str, float] = {}  # slides that failed on a system error: when to try them again
+        self.wanted: set[str] | None = None  # with `once`: the slides there at the start
+
+    def scan(self) -> list[str]:
+        """The slides in the folder now (those there at the first scan, for a ``once`` watch); OSError if it
+        cannot be listed.
+        """
+        present = slides_in_folder(self.folder)
+        if self.wanted is None and self.schedule.once:
+            self.wanted = set(present)
+        return present if self.wanted is None else [p for p in present if p in self.wanted]
+
+    def ready(self, path: str) -> Signature | None:
+        """``path``'s signature if it is to be taken now, else None (and it is remembered as seen)."""
+        signature = slide_signature(path)
+        if (signature is None or self.handled.get(path) == signature
+                or self.retry_at.get(path, 0) > time.monotonic()):
+            return None
+        previous, self.seen[path] = self.seen.get(path), signature
+        settled = is_settled(signature, settle_s=self.schedule.settle_s)
+        if previous != signature or not settled:
+            if previous is None and not settled and self.on_waiting:
+                self.on_waiting(path)
+            return None
+        return signature
+
+    def taken(self, path: str, signature: Signature, result: object) -> None:
+        """Record what processing ``path`` (as ``signature``) gave: a system error is tried again later."""
+        if isinstance(result, SlideError) and is_system_error(result):
+            self.retry_at[path] = time.monotonic() + self.schedule.retry_s  # the disk or the system, not the slide
+            logger.warning("%s: tried again in %g s (a system error, not the slide's content)", path,
+                           self.schedule.retry_s)
+        else:
+            self.retry_at.pop(path, None)
+            self.handled[path] = signature  # as it was when taken: a slide rewritten meanwhile is taken again
+
+    def finished(self) -> bool:
+        """A ``once`` watch: every slide there at the start is handled, waiting for a retry, or gone."""
+        return self.wanted is not None and all(
+            p in self.handled or p in self.retry_at or not os.path.exists(p) for p in self.wanted)
+
+
+def watch_folder(folder: str | Path, out_dir: str | Path, options: RunOptions = RunOptions(restore=False), *,
+                 schedule: WatchSchedule = WatchSchedule(), stop: threading.Event | None = None,
+                 progress: bool = False, force: bool = False, hooks: BatchHooks = BatchHooks()) -> BatchOutcome:
+    """Process each slide of ``folder`` once it has stopped changing, until ``stop`` is set.
+
+    Parameters
+    ----------
+    folder : path
+        Watched folder: its slide files and ``.ome.zarr`` folders (not its sub-folders; hidden files,
+        such as the temporary names rsync copies under, are left out).
+    out_dir : path
+        Output folder, as for :func:`~wsi_deblur.pipeline.batch.process_batch` (not ``folder`` itself).
+    options : RunOptions
+        As for a batch; by default QC only (``options.restore`` False, as ``wsi-deblur watch``).
+    schedule : WatchSchedule
+        When a slide is taken, how often the folder is scanned, when a failed one is tried again, ``once``.
     stop : threading.Event, optional
         Set it to stop; a slide being processed is finished first.
-    on_waiting : callable, optional
-        Called with a slide's path when it is first seen still changing.
+    hooks : BatchHooks
+        Called as slides fail, complete, are skipped, or are first seen still changing.
 
     Returns
     -------
@@ -151,7 +220,7 @@ def watch_folder(folder: str | Path, out_dir: str | Path, options: RunOptions = 
     Raises
     ------
     OptionError
-        ``folder`` is not a folder, or is ``out_dir``; ``settle_s`` or ``poll_s`` out of range.
+        ``folder`` is not a folder, or is ``out_dir``.
     OutputInUse
         Another run is writing ``out_dir``.
 
@@ -161,49 +230,34 @@ def watch_folder(folder: str | Path, out_dir: str | Path, options: RunOptions = 
     >>> watch_folder("scanner/outbox", "qc/", stop=stop)          # doctest: +SKIP
     """
     folder = Path(folder)
-    check_watch(folder, out_dir, settle_s=settle_s, poll_s=poll_s, retry_s=retry_s)
+    check_watch(folder, out_dir)
     stop = stop or threading.Event()
-    seen: dict[str, Signature] = {}  # each slide as the last scan saw it
-    handled: dict[str, Signature] = {}  # each slide as it was when processed (done, skipped or failed)
-    retry_at: dict[str, float] = {}  # slides that failed on a system error: when to try them again
-    wanted: set[str] | None = None  # with `once`: the slides there at the start
-    logger.info("watching %s for slides (taken once unchanged for %g s)", folder, settle_s)
-    with Batch(out_dir, options, restore=restore, progress=progress, force=force, on_error=on_error,
-               on_done=on_done, on_skip=on_skip) as batch:
+    state = FolderWatch(folder, schedule, hooks.on_waiting)
+    logger.info("watching %s for slides (taken once unchanged for %g s)", folder, schedule.settle_s)
+    with Batch(out_dir, options, progress=progress, force=force, hooks=hooks) as batch:
         while not stop.is_set():
             try:
-                present = slides_in_folder(folder)
+                present = state.scan()
             except OSError as exc:  # a network share that drops out for a while: said, and tried again
-                logger.warning("%s: cannot be listed (%s); trying again in %g s", folder, exc, poll_s)
-                stop.wait(poll_s)
+                logger.warning("%s: cannot be listed (%s); trying again in %g s", folder, exc, schedule.poll_s)
+                stop.wait(schedule.poll_s)
                 continue
-            if wanted is None and once:
-                wanted = set(present)
-            took = False
-            for path in present if wanted is None else [p for p in present if p in wanted]:
-                if stop.is_set():
-                    break
-                signature = slide_signature(path)
-                if signature is None or handled.get(path) == signature or retry_at.get(path, 0) > time.monotonic():
-                    continue
-                previous, seen[path] = seen.get(path), signature
-                settled = is_settled(signature, settle_s=settle_s)
-                if previous != signature or not settled:
-                    if previous is None and not settled and on_waiting:
-                        on_waiting(path)
-                    continue
-                result = batch.process(path)
-                if isinstance(result, SlideError) and is_system_error(result):
-                    retry_at[path] = time.monotonic() + retry_s  # the disk or the system, not the slide
-                    logger.warning("%s: tried again in %g s (a system error, not the slide's content)", path,
-                                   retry_s)
-                else:
-                    retry_at.pop(path, None)
-                    handled[path] = signature  # as it was when taken: a slide rewritten meanwhile is taken again
-                took = True
-            if took:
+            if _take_ready(present, state, batch, stop):
                 batch.write_tables()  # skipped slides too are in the tables
-            if wanted is not None and all(p in handled or p in retry_at or not os.path.exists(p) for p in wanted):
+            if state.finished():
                 break
-            stop.wait(poll_s)
+            stop.wait(schedule.poll_s)
     return batch.outcome
+
+
+def _take_ready(present: list[str], state: FolderWatch, batch: Batch, stop: threading.Event) -> bool:
+    """Process every slide of ``present`` that is ready (until ``stop``); whether any was."""
+    took = False
+    for path in present:
+        if stop.is_set():
+            break
+        signature = state.ready(path)
+        if signature is not None:
+            state.taken(path, signature, batch.process(path))
+            took = True
+    return took

@@ -13,6 +13,10 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from wsi_deblur.classify.by_name import make_classifier
+from wsi_deblur.pipeline.scheduler import current_client
+from wsi_deblur.restore.by_name import make_restorer
+
 logger = logging.getLogger(__name__)
 
 
@@ -22,9 +26,6 @@ def preload(classifier: str | None = None, restorer: str | None = None,
 
     ``weights_dir``: adapted weights (see :mod:`wsi_deblur.nets.files`).
     """
-    from wsi_deblur.classify.by_name import make_classifier
-    from wsi_deblur.restore.by_name import make_restorer
-
     loaded = []
     if classifier:
         model = make_classifier(classifier, weights_dir=weights_dir)
@@ -69,8 +70,6 @@ def register_preloader(classifier: str | None = None, restorer: str | None = Non
     task the loading, which it otherwise does itself (the loaders cache per
     process). Returns whether the plugin is registered.
     """
-    from wsi_deblur.pipeline.scheduler import current_client
-
     client = current_client()
     if client is None:
         return False

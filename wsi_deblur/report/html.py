@@ -218,6 +218,33 @@ def _review_crops(row: dict[str, Any], folder: Any, *, inline: bool = True) -> s
             f'{images}</div>')
 
 
+def _table_row(row: dict[str, Any], stem: str, why: str, where, *, hidden: bool) -> str:
+    """One slide's row of the table (a later page's rows hidden: the page's script shows them)."""
+    cells = "".join(_cell(row, key, kind, fmt) for _, key, kind, fmt in COLUMNS)
+    return (f'<tr data-verdict="{_verdict(row)}" data-stem="{stem}"{" hidden" if hidden else ""}>{cells}'
+            f'<td class="name" data-value="{why}">{why}</td>'
+            f'<td class="name" data-value="">{_links(row, where)}</td></tr>')
+
+
+def _figure(row: dict[str, Any], stem: str, why: str, where, *, inline: bool) -> str:
+    """One slide's blur map in the gallery, with its review crops (as images when ``inline``, else links)."""
+    verdict = _verdict(row)
+    image = html.escape(quote(SlideOutputs(row.get("stem") or "").blurmap_png))
+    crops = _review_crops(row, where, inline=inline)
+    return (f'<figure id="figure-{stem}"><a href="{image}"><img loading="lazy" src="{image}" '
+            f'alt="blur map of {stem}"></a>{crops}<figcaption>{stem}: '
+            f'<span class="verdict {verdict}">{verdict}</span>, {why}</figcaption></figure>')
+
+
+def _maps_section(figures: list[str], *, shown_maps: int) -> str:
+    """The gallery of blur maps, saying how many more are linked from the table."""
+    if not figures:
+        return ""
+    more = (f"<p>The {len(figures)} slides that need action most; the blur maps of the other "
+            f"{shown_maps - len(figures)} are linked from the table.</p>\n" if shown_maps > len(figures) else "")
+    return f'<h2>Blur maps</h2>\n{more}<div id="figures">{chr(10).join(figures)}</div>'
+
+
 def render_report(rows: Sequence[dict[str, Any]], *, title: str = "wsi-deblur QC report",
                   thresholds: VerdictThresholds = VerdictThresholds(), folder: str | os.PathLike | None = None) -> str:
     """The report page for qc.csv ``rows`` (see :mod:`wsi_deblur.report.batch_csv`).
@@ -230,29 +257,16 @@ def render_report(rows: Sequence[dict[str, Any]], *, title: str = "wsi-deblur QC
                     for h, _, kind, _ in COLUMNS)
             + '<th class="name" data-type="text">Why</th><th class="name" data-type="text">Outputs</th>')
     body, figures = [], []
-    ordered = sorted(rows, key=_worst_first)
-    for row in ordered:
+    for row in sorted(rows, key=_worst_first):
         stem = html.escape(str(row.get("stem") or Path(str(row.get("slide", ""))).name))
-        verdict = _verdict(row)
-        cells = "".join(_cell(row, key, kind, fmt) for _, key, kind, fmt in COLUMNS)
         why = html.escape(reason(row, thresholds))
-        hidden = " hidden" if len(body) >= PAGE_ROWS else ""  # later pages: shown by the page's script
-        body.append(f'<tr data-verdict="{verdict}" data-stem="{stem}"{hidden}>{cells}'
-                    f'<td class="name" data-value="{why}">{why}</td>'
-                    f'<td class="name" data-value="">{_links(row, where)}</td></tr>')
+        body.append(_table_row(row, stem, why, where, hidden=len(body) >= PAGE_ROWS))
         if row.get("status") == "ok" and len(figures) < GALLERY_SLIDES:
-            image = html.escape(quote(SlideOutputs(row.get("stem") or "").blurmap_png))
-            crops = _review_crops(row, where, inline=len(figures) < INLINE_CROP_SLIDES)
-            figures.append(f'<figure id="figure-{stem}"><a href="{image}"><img loading="lazy" src="{image}" '
-                           f'alt="blur map of {stem}"></a>{crops}<figcaption>{stem}: '
-                           f'<span class="verdict {verdict}">{verdict}</span>, {why}</figcaption></figure>')
+            figures.append(_figure(row, stem, why, where, inline=len(figures) < INLINE_CROP_SLIDES))
     counts = {v: sum(_verdict(r) == v for r in rows) for v in WORST_FIRST}
     summary = ", ".join(f'<span class="verdict {v}">{n} {v}</span>' for v, n in counts.items() if n)
     options = "".join(f'<option value="{v}">{v}</option>' for v in ("all", "pass", "review", "rescan", "failed"))
-    shown_maps = sum(r.get("status") == "ok" for r in rows)
-    more = (f"<p>The {len(figures)} slides that need action most; the blur maps of the other "
-            f"{shown_maps - len(figures)} are linked from the table.</p>\n" if shown_maps > len(figures) else "")
-    maps = f'<h2>Blur maps</h2>\n{more}<div id="figures">{chr(10).join(figures)}</div>' if figures else ""
+    maps = _maps_section(figures, shown_maps=sum(r.get("status") == "ok" for r in rows))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{STYLE}</style></head>

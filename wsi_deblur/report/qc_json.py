@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -27,35 +28,66 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def qc_summary(*, slide_path: str, stem: str, shape: tuple[int, int], mpp: float, n_levels: int,
-               backend: str, blurmap: BlurMap, tissue_area_fraction: float, restored_tiles: int,
-               thresholds: VerdictThresholds, settings: dict[str, Any], timings_s: dict[str, float],
-               outputs: list[str], resumed: dict[str, Any] | None = None,
-               models: dict[str, dict[str, str]] | None = None,
-               review_crops: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The qc.json document of one slide (sizes in pixels, mpp in micrometres).
+@dataclass(frozen=True)
+class SlideFacts:
+    """What qc.json says of the slide file: its path, output stem, size (pixels), pixel size, levels, reader."""
 
-    ``resumed``: what an interrupted earlier run had finished and was reused
-    (``None`` for a run from scratch). ``models``: the weights file each
-    network loaded (:func:`wsi_deblur.nets.files.weights_record`: shipped or
-    adapted, path, sha256). ``review_crops``: the before/after crops written
-    (:func:`wsi_deblur.report.review.write_review_crops`; file relative to the output folder).
+    path: str
+    stem: str
+    shape: tuple[int, int]
+    mpp: float
+    n_levels: int
+    reader: str
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What qc.json says of the run of one slide.
+
+    Attributes
+    ----------
+    tissue_area_fraction : float
+    restored_tiles : int
+    timings_s : dict
+    outputs : list of str
+        File names relative to the output folder.
+    resumed : dict, optional
+        What an interrupted earlier run had finished and was reused (None for a run from scratch).
+    models : dict, optional
+        The weights file each network loaded (:func:`wsi_deblur.nets.files.weights_record`: shipped or
+        adapted, path, sha256).
+    review_crops : list of dict, optional
+        The before/after crops written (:func:`wsi_deblur.report.review.write_review_crops`; file relative
+        to the output folder).
     """
-    h, w = shape
-    grid = blurmap.grid
+
+    tissue_area_fraction: float
+    restored_tiles: int
+    timings_s: dict[str, float]
+    outputs: list[str]
+    resumed: dict[str, Any] | None = None
+    models: dict[str, dict[str, str]] | None = None
+    review_crops: list[dict[str, Any]] | None = None
+
+
+def qc_summary(slide: SlideFacts, blurmap: BlurMap, run: RunRecord, *, thresholds: VerdictThresholds,
+               settings: dict[str, Any]) -> dict[str, Any]:
+    """The qc.json document of one slide (sizes in pixels, mpp in micrometres)."""
+    (h, w), mpp, grid = slide.shape, slide.mpp, blurmap.grid
+    restored_tiles = run.restored_tiles
     return {
-        "slide": slide_path,
-        "stem": stem,
+        "slide": slide.path,
+        "stem": slide.stem,
         "width_px": w,
         "height_px": h,
-        "levels_in_slide": n_levels,
+        "levels_in_slide": slide.n_levels,
         "mpp": mpp,
-        "reader": backend,
+        "reader": slide.reader,
         "tile_size_px": grid.tile_size,
         "tile_size_um": grid.tile_size * mpp,
         "tiles": int(blurmap.is_tissue.size),
         "tissue_tiles": int(blurmap.is_tissue.sum()),
-        "tissue_fraction": round(float(tissue_area_fraction), 6),
+        "tissue_fraction": round(float(run.tissue_area_fraction), 6),
         "verdict": verdict(blurmap, thresholds),
         "verdict_thresholds": thresholds.as_dict(),
         "blurred_fraction_of_tissue": round(blurred_fraction(blurmap), 6),
@@ -64,11 +96,11 @@ def qc_summary(*, slide_path: str, stem: str, shape: tuple[int, int], mpp: float
         "restored_tiles": int(restored_tiles),
         "restoration_guard": blurmap.guard_summary() if restored_tiles else None,
         "settings": settings,
-        "models": models or {},
-        "timings_s": {k: round(v, 3) for k, v in timings_s.items()},
-        "outputs": outputs,
-        "review_crops": review_crops or [],
-        "resumed": resumed,
+        "models": run.models or {},
+        "timings_s": {k: round(v, 3) for k, v in run.timings_s.items()},
+        "outputs": run.outputs,
+        "review_crops": run.review_crops or [],
+        "resumed": run.resumed,
         "versions": package_versions(),
     }
 

@@ -42,7 +42,7 @@ def make_restorer(name: str, *, device: str | None = None, threads: int = 1,
     """
     check_choice("restorer", name, RESTORERS)
     if name == "wiener":
-        from wsi_deblur.restore.wiener import WienerRestorer
+        from wsi_deblur.restore.wiener import WienerRestorer  # deferred: scipy
 
         return WienerRestorer()
     from wsi_deblur.restore.neural import NeuralRestorer  # torch

@@ -152,55 +152,92 @@ def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, b
     """
     if is_delta(psf):
         return restored, GuardReport("none")
-    kernels = psf if psf.ndim == 3 else np.stack([psf] * 3)
-    h, w = window.shape[:2]
-    pad = max(kernels.shape[1:]) // 2 + 1
-    y = _padded(window.astype(np.float32), pad)
-    x = _padded(restored.astype(np.float32), pad)
-    shape = y.shape[:2]
-    oy, ox = (shape[0] - h) // 2, (shape[1] - w) // 2
-    # Residuals are judged inside the window, a PSF radius from its edges: beyond that the
-    # re-blurred restoration sees the mirrored padding, which the input never did.
-    inner = np.s_[oy + pad:oy + h - pad, ox + pad:ox + w - pad]
-    idx = rings(shape, N_BANDS).ravel()
-    n = N_BANDS + 1
-    counts = np.maximum(np.bincount(idx, minlength=n), 1)
-    residual, own, outputs, checked_any = [], [], {}, np.zeros(N_BANDS, bool)
-    for c in range(3):
-        k = psf_to_otf(kernels[c], shape, dtype=np.float32)
-        ys, xs = sfft.rfft2(y[:, :, c]), sfft.rfft2(x[:, :, c])
-        k2 = np.abs(k) ** 2
-        checked = (np.bincount(idx, k2.ravel(), minlength=n) / counts)[:N_BANDS] >= balance
-        checked[0] = False  # the lowest ring holds the mean and the layout of the tissue, not its focus
-        checked_any |= checked
-        residual.append(sfft.irfft2(k * xs - ys, s=shape)[inner])
-        own.append(sfft.irfft2(k * ys - ys, s=shape)[inner])
-        outputs[c] = (xs, ys, checked)
-    ratio, kept = 0.0, 1.0
-    if checked_any.any() and min(h, w) > 4 * pad:
-        ring_counts = np.bincount(rings(residual[0].shape, N_BANDS).ravel(), minlength=n)[:N_BANDS]
-        sel = np.stack([outputs[c][2] for c in range(3)]) * ring_counts  # checked rings, per channel
-        total = np.stack(residual, axis=2)  # K x - y = (K y - y) + K (x - y)
-        base = np.stack(own, axis=2)
-        p_total, p_base, p_step = (float((p * sel).sum()) for p in ring_powers_of_difference(total, base))
-        allowed = p_base + float((noise_sigma(window, per_channel=True) ** 2 * sel.T).sum())
-        ratio = float(np.sqrt(p_total / max(allowed, 1e-12)))
-        if ratio > max_residual:
-            kept = _share_allowed(p_base, (p_total - p_base - p_step) / 2, p_step, max_residual ** 2 * allowed)
+    spectra = _WindowSpectra.of(window, restored, psf, balance)
+    ratio, kept = _residual_ratio_and_share(window, spectra, max_residual)
     if kept == 1.0 and reference is None:
         return restored, GuardReport("restorer", round(ratio, 4))
-    out = np.empty(y.shape, np.float32)
-    capped = False
-    for c, (xs, ys, checked) in outputs.items():
-        spec = ys + np.float32(kept) * (xs - ys)
-        if reference is not None:
-            spec, cut = _capped(spec, ys, idx, ~checked, reference[c], shape)
-            capped |= cut
-        out[:, :, c] = sfft.irfft2(spec, s=shape)
+    out, capped = _output(spectra, kept, reference)
     if kept == 1.0 and not capped:
         return restored, GuardReport("restorer", round(ratio, 4))
-    out = np.clip(np.rint(out[oy:oy + h, ox:ox + w]), 0, 255).astype(np.uint8)
+    h, w = window.shape[:2]
+    out = np.clip(np.rint(out[spectra.oy:spectra.oy + h, spectra.ox:spectra.ox + w]), 0, 255).astype(np.uint8)
     return out, GuardReport("restorer" if kept == 1.0 else "pulled back", round(ratio, 4), capped, round(kept, 4))
+
+
+@dataclass
+class _WindowSpectra:
+    """A window and its restoration on the guard's padded grid: per channel their spectra and which rings the
+    PSF passes, and the re-blur residuals of the restoration (``K x - y``) and of the input (``K y - y``).
+    """
+
+    shape: tuple[int, int]
+    oy: int
+    ox: int
+    pad: int
+    idx: np.ndarray
+    residual: list
+    own: list
+    outputs: dict
+    checked_any: np.ndarray
+
+    @classmethod
+    def of(cls, window: np.ndarray, restored: np.ndarray, psf: np.ndarray, balance: float) -> _WindowSpectra:
+        kernels = psf if psf.ndim == 3 else np.stack([psf] * 3)
+        h, w = window.shape[:2]
+        pad = max(kernels.shape[1:]) // 2 + 1
+        y = _padded(window.astype(np.float32), pad)
+        x = _padded(restored.astype(np.float32), pad)
+        shape = y.shape[:2]
+        oy, ox = (shape[0] - h) // 2, (shape[1] - w) // 2
+        # Residuals are judged inside the window, a PSF radius from its edges: beyond that the
+        # re-blurred restoration sees the mirrored padding, which the input never did.
+        inner = np.s_[oy + pad:oy + h - pad, ox + pad:ox + w - pad]
+        idx = rings(shape, N_BANDS).ravel()
+        n = N_BANDS + 1
+        counts = np.maximum(np.bincount(idx, minlength=n), 1)
+        residual, own, outputs, checked_any = [], [], {}, np.zeros(N_BANDS, bool)
+        for c in range(3):
+            k = psf_to_otf(kernels[c], shape, dtype=np.float32)
+            ys, xs = sfft.rfft2(y[:, :, c]), sfft.rfft2(x[:, :, c])
+            k2 = np.abs(k) ** 2
+            checked = (np.bincount(idx, k2.ravel(), minlength=n) / counts)[:N_BANDS] >= balance
+            checked[0] = False  # the lowest ring holds the mean and the layout of the tissue, not its focus
+            checked_any |= checked
+            residual.append(sfft.irfft2(k * xs - ys, s=shape)[inner])
+            own.append(sfft.irfft2(k * ys - ys, s=shape)[inner])
+            outputs[c] = (xs, ys, checked)
+        return cls(shape, oy, ox, pad, idx, residual, own, outputs, checked_any)
+
+
+def _residual_ratio_and_share(window: np.ndarray, spectra: _WindowSpectra, max_residual: float) -> tuple[float, float]:
+    """The restoration's re-blur residual against what is allowed, and the share of it to keep (1: all)."""
+    h, w = window.shape[:2]
+    if not (spectra.checked_any.any() and min(h, w) > 4 * spectra.pad):
+        return 0.0, 1.0
+    ring_counts = np.bincount(rings(spectra.residual[0].shape, N_BANDS).ravel(), minlength=N_BANDS + 1)[:N_BANDS]
+    sel = np.stack([spectra.outputs[c][2] for c in range(3)]) * ring_counts  # checked rings, per channel
+    total = np.stack(spectra.residual, axis=2)  # K x - y = (K y - y) + K (x - y)
+    base = np.stack(spectra.own, axis=2)
+    p_total, p_base, p_step = (float((p * sel).sum()) for p in ring_powers_of_difference(total, base))
+    allowed = p_base + float((noise_sigma(window, per_channel=True) ** 2 * sel.T).sum())
+    ratio = float(np.sqrt(p_total / max(allowed, 1e-12)))
+    kept = 1.0
+    if ratio > max_residual:
+        kept = _share_allowed(p_base, (p_total - p_base - p_step) / 2, p_step, max_residual ** 2 * allowed)
+    return ratio, kept
+
+
+def _output(spectra: _WindowSpectra, kept: float, reference: np.ndarray | None) -> tuple[np.ndarray, bool]:
+    """``y + kept (x - y)`` on the padded grid, capped at ``reference`` in the unchecked rings; whether it was."""
+    out = np.empty((*spectra.shape, 3), np.float32)
+    capped = False
+    for c, (xs, ys, checked) in spectra.outputs.items():
+        spec = ys + np.float32(kept) * (xs - ys)
+        if reference is not None:
+            spec, cut = _capped(spec, ys, spectra.idx, ~checked, reference[c], spectra.shape)
+            capped |= cut
+        out[:, :, c] = sfft.irfft2(spec, s=spectra.shape)
+    return out, capped
 
 
 def _share_allowed(base: float, cross: float, step: float, limit: float) -> float:

@@ -53,6 +53,39 @@ class Schedule:
             raise ValueError(f"lr must be positive, not {self.lr}")
 
 
+@dataclass(frozen=True)
+class TrainingPairs:
+    """``(n, y, x, 3)`` uint8 inputs and targets, each pair's blur class index and its degradation ``(n, k)``
+    (``params[:, 2]``: the motion direction; :func:`wsi_deblur.training.batches.pair_psf` reads the rest).
+    """
+
+    blurred: np.ndarray
+    target: np.ndarray
+    kinds: np.ndarray
+    params: np.ndarray
+
+    @classmethod
+    def of(cls, pairs: dict) -> TrainingPairs:
+        """From a dict of those four arrays (what :mod:`wsi_deblur.adaptation.pairs` makes)."""
+        return cls(pairs["blurred"], pairs["target"], pairs["kinds"], pairs["params"])
+
+
+@dataclass(frozen=True)
+class ConditionNoise:
+    """How far what a network is told of each pair is off, as BlurNet's estimates are.
+
+    Attributes
+    ----------
+    angle_deg : float
+        Std of the error of a told motion direction (degrees).
+    width : float
+        Log-normal std of the error of told blur widths (a network told the PSF).
+    """
+
+    angle_deg: float = 5.0
+    width: float = 0.2
+
+
 def _optimiser(net: torch.nn.Module, schedule: Schedule):
     opt = torch.optim.Adam(net.parameters(), lr=schedule.lr)
     sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=schedule.lr, total_steps=schedule.steps, pct_start=0.1)
@@ -69,20 +102,20 @@ def _step(opt, sched, loss: torch.Tensor) -> float:
     return float(loss.item())
 
 
-def fit_restorer(net: torch.nn.Module, blurred: np.ndarray, target: np.ndarray, kinds: np.ndarray,
-                 params: np.ndarray, schedule: Schedule, rng: np.random.Generator, *, loss: str = "l1",
-                 angle_jitter_deg: float = 5.0, width_error: float = 0.2, on_step: StepCallback | None = None,
+def fit_restorer(net: torch.nn.Module, pairs: TrainingPairs, schedule: Schedule, rng: np.random.Generator, *,
+                 loss: str = "l1", noise: ConditionNoise = ConditionNoise(), on_step: StepCallback | None = None,
                  device: str = "cpu") -> torch.nn.Module:
-    """Train a deblurring network in place on ``(n, y, x, 3)`` uint8 pairs; returns it in train mode.
+    """Train a deblurring network in place on ``pairs``; returns it in train mode.
 
-    ``kinds``: each pair's blur class index; ``params``: its degradation,
-    ``params[:, 2]`` the motion direction a directional network's pairs are
-    folded by (with N(0, ``angle_jitter_deg``) added, about BlurNet's error).
-    A network told the PSF (``conditioning == "psf"``: ``bcr``) gets each
-    pair's blur as BlurNet would report it (:func:`~wsi_deblur.training.batches.pair_psf`,
-    widths off by ``width_error``, directions by ``angle_jitter_deg``).
+    A directional network's pairs are folded by their motion direction (with
+    N(0, ``noise.angle_deg``) added, about BlurNet's error). A network told
+    the PSF (``conditioning == "psf"``: ``bcr``) gets each pair's blur as
+    BlurNet would report it (:func:`~wsi_deblur.training.batches.pair_psf`,
+    widths off by ``noise.width``, directions by ``noise.angle_deg``).
     ``device``: where the network and its batches go (a torch device).
     """
+    blurred, target, kinds, params = pairs.blurred, pairs.target, pairs.kinds, pairs.params
+    angle_jitter_deg, width_error = noise.angle_deg, noise.width
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; available: {', '.join(LOSSES)}")
     if len(blurred) == 0 or len(blurred) != len(target):

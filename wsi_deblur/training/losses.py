@@ -13,6 +13,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from wsi_deblur.nets.blurnet import DEFOCUS_SCALE_UM, MOTION_SCALE_PX
+
 #: Weight of L1 beside (1 - SSIM) in the ``l1+ssim`` loss: the two about equal at the
 #: shipped networks' errors (L1 ~0.03, 1 - SSIM ~0.3), so that SSIM, blind to small
 #: shifts of the local mean, does not buy structure with colour (at 0.16 / 0.84, as
@@ -54,8 +56,6 @@ def l1_ssim_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def blurnet_targets(severity: torch.Tensor) -> torch.Tensor:
     """(defocus/8, length/40, cos 2a, sin 2a) from (defocus_um, length_px, angle_deg, na)."""
-    from wsi_deblur.nets.blurnet import DEFOCUS_SCALE_UM, MOTION_SCALE_PX
-
     a = torch.deg2rad(severity[:, 2]) * 2
     return torch.stack([severity[:, 0] / DEFOCUS_SCALE_UM, severity[:, 1] / MOTION_SCALE_PX,
                         torch.cos(a), torch.sin(a)], dim=1)

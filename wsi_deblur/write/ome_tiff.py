@@ -18,8 +18,9 @@ import zarr
 from tqdm import tqdm
 
 from wsi_deblur.write.location import local_file, output_path
+from wsi_deblur.write.ngff_format import TIFF_COMPRESSIONS
 
-COMPRESSIONS = ("jpeg", "deflate", "none")
+COMPRESSIONS = TIFF_COMPRESSIONS
 
 
 def _tiles(level: zarr.Array, tile: int, *, band_tiles: int = 8) -> Iterator[np.ndarray]:

@@ -11,11 +11,11 @@ ever holds a whole level.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import dask
 import dask.array as da
-import numcodecs
 import numpy as np
 import zarr
 
@@ -23,9 +23,9 @@ from wsi_deblur._shared.block_mean import block_mean
 from wsi_deblur.blur.classes import LABEL_COLORS, LABEL_VALUES
 from wsi_deblur.write.checkpoints import Checkpoints
 from wsi_deblur.write.location import output_path, zarr_store
+from wsi_deblur.write.ngff_format import COMPRESSIONS, FORMATS, FormatV04, ngff_format
 
-NGFF_VERSIONS = ("0.4", "0.5")
-COMPRESSIONS = ("blosc", "zlib", "none")
+NGFF_VERSIONS = tuple(FORMATS)
 CHANNEL_COLORS = (("R", "FF0000"), ("G", "00FF00"), ("B", "0000FF"))
 
 
@@ -54,18 +54,15 @@ def _transforms(mpp: float, factor: float, with_channel: bool) -> list[dict]:
     return out
 
 
-def _multiscales(name: str, n_levels: int, mpp: float, version: str, *, with_channel: bool = True,
+def _multiscales(name: str, n_levels: int, mpp: float, fmt: FormatV04, *, with_channel: bool = True,
                  base_factor: float = 1.0, method: str = "mean") -> dict:
-    ms = {
+    return fmt.versioned({
         "name": name,
         "axes": _axes(with_channel),
         "datasets": [{"path": str(k), "coordinateTransformations": _transforms(mpp, base_factor * 2 ** k, with_channel)}
                      for k in range(n_levels)],
         "type": method,
-    }
-    if version == "0.4":
-        ms = {"version": "0.4", **ms}
-    return ms
+    })
 
 
 def _omero(name: str) -> dict:
@@ -78,32 +75,29 @@ def _omero(name: str) -> dict:
     }
 
 
-def _set_ome_attrs(group: zarr.Group, version: str, attrs: dict) -> None:
-    if version == "0.4":
-        group.attrs.update(attrs)
-    else:
-        group.attrs.update({"ome": {"version": "0.5", **attrs}})
+@dataclass(frozen=True)
+class ZarrLayout:
+    """How an OME-Zarr pyramid is stored.
 
+    Attributes
+    ----------
+    version : {"0.4", "0.5"}
+        NGFF version: 0.4 on Zarr v2 (QuPath, Fiji) or 0.5 on Zarr v3.
+    compression : {"blosc", "zlib", "none"}
+    chunk : int
+        Chunk edge in pixels (all three channels in one chunk).
+    shard : int, optional
+        Shard edge in pixels (0.5 only; a multiple of ``chunk``).
+    """
 
-def _create_array(group: zarr.Group, name: str, shape: tuple[int, ...], chunks: tuple[int, ...], *,
-                  version: str, compression: str, dimension_names: list[str],
-                  shards: tuple[int, ...] | None = None) -> zarr.Array:
-    if version == "0.4":
-        compressor = {"blosc": numcodecs.Blosc(cname="zstd", clevel=1, shuffle=numcodecs.Blosc.SHUFFLE),
-                      "zlib": numcodecs.Zlib(level=6), "none": None}[compression]
-        return group.create_array(name, shape=shape, chunks=chunks, dtype="uint8", fill_value=0,
-                                  compressors=compressor, chunk_key_encoding={"name": "v2", "separator": "/"})
-    from zarr.codecs import BloscCodec, GzipCodec
-
-    codec = {"blosc": BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"), "zlib": GzipCodec(level=6),
-             "none": None}[compression]
-    return group.create_array(name, shape=shape, chunks=chunks, shards=shards, dtype="uint8", fill_value=0,
-                              compressors=codec, dimension_names=dimension_names)
+    version: str = "0.4"
+    compression: str = "blosc"
+    chunk: int = 512
+    shard: int | None = None
 
 
 def create_ome_zarr(path: str | Path, *, shape: tuple[int, int], mpp: float, name: str,
-                    version: str = "0.4", compression: str = "blosc", chunk: int = 512,
-                    shard: int | None = None, min_size: int = 1024) -> list[zarr.Array]:
+                    layout: ZarrLayout = ZarrLayout(), min_size: int = 1024) -> list[zarr.Array]:
     """Create an empty RGB image pyramid and return its level arrays ``(c, y, x)``.
 
     Parameters
@@ -115,28 +109,22 @@ def create_ome_zarr(path: str | Path, *, shape: tuple[int, int], mpp: float, nam
         Level-0 ``(height, width)`` in pixels.
     mpp : float
         Micrometres per pixel at level 0.
-    version : {"0.4", "0.5"}
-        NGFF version: 0.4 on Zarr v2 (QuPath, Fiji) or 0.5 on Zarr v3.
-    compression : {"blosc", "zlib", "none"}
-    chunk : int
-        Chunk edge in pixels (all three channels in one chunk).
-    shard : int, optional
-        Shard edge in pixels (0.5 only; a multiple of ``chunk``).
+    layout : ZarrLayout
+        NGFF version, compression, chunk and shard.
     min_size : int
         Smallest level's long side is at most this many pixels.
     """
-    if version not in NGFF_VERSIONS:
-        raise ValueError(f"NGFF version must be one of {NGFF_VERSIONS}, got {version!r}")
+    version, compression, chunk, shard = layout.version, layout.compression, layout.chunk, layout.shard
+    fmt = ngff_format(version)
     if compression not in COMPRESSIONS:
         raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
-    if shard is not None and (version != "0.5" or shard % chunk):
+    if shard is not None and (not fmt.shards or shard % chunk):
         raise ValueError("shards need NGFF 0.5 and a shard size that is a multiple of the chunk size")
     shapes = pyramid_shapes(shape, min_size=min_size)
-    group = zarr.open_group(zarr_store(output_path(path)), mode="w-", zarr_format=2 if version == "0.4" else 3)
-    _set_ome_attrs(group, version, {"multiscales": [_multiscales(name, len(shapes), mpp, version)],
-                                    "omero": _omero(name)})
-    return [_create_array(group, str(k), (3, h, w), (3, chunk, chunk), version=version, compression=compression,
-                          dimension_names=["c", "y", "x"], shards=(3, shard, shard) if shard else None)
+    group = zarr.open_group(zarr_store(output_path(path)), mode="w-", zarr_format=fmt.zarr_format)
+    fmt.set_attrs(group, {"multiscales": [_multiscales(name, len(shapes), mpp, fmt)], "omero": _omero(name)})
+    return [fmt.create_array(group, str(k), (3, h, w), (3, chunk, chunk), compression=compression,
+                             dimension_names=["c", "y", "x"], shards=(3, shard, shard) if shard else None)
             for k, (h, w) in enumerate(shapes)]
 
 
@@ -226,27 +214,26 @@ def write_label_image(path: str | Path, labels: np.ndarray, *, mpp: float, tile_
     n_levels : int
         Levels of the label pyramid: as many as the image has (NGFF 0.5 asks it).
     """
+    fmt = ngff_format(version)
     root = zarr.open_group(zarr_store(output_path(path)), mode="r+")
     group = root.require_group("labels")
-    _set_ome_attrs(group, version, {"labels": [name]})
+    fmt.set_attrs(group, {"labels": [name]})
     lab = group.create_group(name, overwrite=True)  # a run that resumes may find a half-written one
     shapes = [labels.shape]
     while len(shapes) < n_levels:
         h, w = shapes[-1]
         shapes.append((-(-h // 2), -(-w // 2)))
-    ms = _multiscales(name, len(shapes), mpp, version, with_channel=True, base_factor=tile_size, method="mode")
-    image_label = {
+    ms = _multiscales(name, len(shapes), mpp, fmt, with_channel=True, base_factor=tile_size, method="mode")
+    image_label = fmt.versioned({
         "colors": [{"label-value": v, "rgba": list(LABEL_COLORS[v])} for v in sorted(classes.values())],
         "properties": [{"label-value": v, "class": k} for k, v in sorted(classes.items(), key=lambda kv: kv[1])],
         "source": {"image": "../../"},
-    }
-    if version == "0.4":
-        image_label = {"version": "0.4", **image_label}
-    _set_ome_attrs(lab, version, {"multiscales": [ms], "image-label": image_label})
+    })
+    fmt.set_attrs(lab, {"multiscales": [ms], "image-label": image_label})
     level = labels[None].astype(np.uint8)
     for k, (h, w) in enumerate(shapes):
-        arr = _create_array(lab, str(k), (1, h, w), (1, min(h, 1024), min(w, 1024)), version=version,
-                            compression="blosc", dimension_names=["c", "y", "x"])
+        arr = fmt.create_array(lab, str(k), (1, h, w), (1, min(h, 1024), min(w, 1024)), compression="blosc",
+                               dimension_names=["c", "y", "x"])
         arr[:] = level
         level = label_mode_2x2(level)
 
