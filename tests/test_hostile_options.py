@@ -42,11 +42,16 @@ def test_watch_refuses_bad_timing_in_one_line_before_watching(tmp_path, capsys, 
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("args", [["run", "--restorer", "fsat"], ["restore", "--restorer", "bcn"],
-                                  ["run", "--tiff-compression", "jpg"]])
-def test_a_misspelt_choice_is_refused_by_the_parser_naming_the_choices(tmp_path, capsys, small_slide, args):
-    with pytest.raises(SystemExit) as exit_info:
-        main([args[0], str(small_slide), "-o", str(tmp_path / "out"), *args[1:]])
-    assert exit_info.value.code == 2
-    assert "invalid choice" in capsys.readouterr().err
+@pytest.mark.parametrize("args, close", [(["run", "--restorer", "fsat"], "fast"),
+                                         (["restore", "--restorer", "bcn"], "bcr"),
+                                         (["run", "--tiff-compression", "jpg"], "jpeg"),
+                                         (["restore", "--blur-type", "defcous"], "defocus"),
+                                         (["classify", "--classifier", "nerual"], "neural")])
+def test_a_misspelt_choice_is_refused_in_one_line_naming_the_choices_and_the_closest(tmp_path, capsys, small_slide,
+                                                                                       args, close):
+    command = [args[0], str(small_slide), *([] if args[0] == "classify" else ["-o", str(tmp_path / "out")])]
+    status = main([*command, *args[1:]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1, err
+    assert "is not one of" in err[0] and f"did you mean '{close}'?" in err[0], err
     assert not (tmp_path / "out").exists()

@@ -15,11 +15,11 @@ import traceback
 from pathlib import Path
 
 from wsi_deblur import __version__
-from wsi_deblur._shared.options import add_arguments, from_arguments
+from wsi_deblur._shared.options import add_arguments, choice_flag, from_arguments
 from wsi_deblur.adaptation.options import AdaptOptions
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.classify.by_name import CLASSIFIERS, make_classifier
-from wsi_deblur.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SlideError
+from wsi_deblur.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SlideError, check_choice
 from wsi_deblur.nets.files import check_weights_dir
 from wsi_deblur.pipeline.options import RunOptions
 from wsi_deblur.restore.by_name import RESTORERS, make_restorer, restorer_help
@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     classify = sub.add_parser("classify", help="blur type and severity of whole images (JSON lines)")
     classify.add_argument("images", nargs="+", help="image or slide files")
-    classify.add_argument("--classifier", default="neural", choices=CLASSIFIERS,
+    classify.add_argument("--classifier", default="neural", **choice_flag(CLASSIFIERS),
                           help="neural (default: BlurNet) or classical (baseline)")
     classify.add_argument("--mpp", type=float, help="micrometres per pixel of the images, if not in their metadata")
     classify.add_argument("--weights", metavar="DIR",
@@ -109,11 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="deblur whole images (fields, tiles) into DIR/<stem>.png")
     restore.add_argument("images", nargs="+", help="image files")
     restore.add_argument("-o", "--out", required=True, help="output folder")
-    restore.add_argument("--restorer", "--model", dest="model", default="fast", choices=RESTORERS,
+    restore.add_argument("--restorer", "--model", dest="model", default="fast",
+                         **choice_flag(RESTORERS),
                          help=restorer_help() + "; default fast")
-    restore.add_argument("--blur-type", choices=BLUR_CLASSES,
+    restore.add_argument("--blur-type", **choice_flag(BLUR_CLASSES),
                          help="force the route instead of detecting the blur type")
-    restore.add_argument("--classifier", default="neural", choices=CLASSIFIERS,
+    restore.add_argument("--classifier", default="neural", **choice_flag(CLASSIFIERS),
                          help="what detects each image's blur type: neural (default: BlurNet) or classical")
     restore.add_argument("--device", help="torch device for the networks (default: cuda if present, else cpu)")
     restore.add_argument("--mpp", type=float, help="micrometres per pixel, if not in the images' metadata "
@@ -294,6 +295,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     from wsi_deblur.io.slide import slide_stem  # deferred
     from wsi_deblur.restore.image import restore_image, uses_classifier  # deferred
 
+    if args.blur_type is not None:
+        check_choice("--blur-type", args.blur_type, BLUR_CLASSES)
     weights = _checked_weights(args.weights)
     restorer = make_restorer(args.model, device=args.device, threads=os.cpu_count() or 1, weights_dir=weights)
     classifier = (make_classifier(args.classifier, threads=os.cpu_count() or 1, weights_dir=weights)

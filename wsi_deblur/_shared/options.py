@@ -186,7 +186,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, group: str) -> Non
             continue
         kwargs: dict[str, Any] = {"dest": dest, "default": f.default, "metavar": spec.metavar or f.name.upper()}
         if spec.kind == "choice":
-            kwargs["choices"] = _Choices(spec.allowed())
+            kwargs["choices"] = Choices(spec.allowed())
             kwargs["metavar"] = spec.metavar or "{" + ",".join(spec.allowed()) + "}"
         elif spec.kind in ("pixels", "count", "percent"):
             kwargs["type"] = int
@@ -196,8 +196,10 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, group: str) -> Non
         parser.add_argument(flag, help=spec.help + shown, **kwargs)
 
 
-class _Choices(tuple):
-    """argparse ``choices`` that accept anything: the option's own check refuses a bad value with "did you mean"."""
+class Choices(tuple):
+    """argparse ``choices`` that accept anything: the option's own check refuses a bad value with "did you mean"
+    (argparse would exit with its list instead), after the flags are parsed.
+    """
 
     def __contains__(self, value: object) -> bool:
         return True
@@ -208,3 +210,8 @@ def from_arguments(cls: type, args: argparse.Namespace, **fixed: Any) -> Any:
     given = {f.name: getattr(args, f"option_{f.name}") for f, _ in option_specs(cls)
              if hasattr(args, f"option_{f.name}")}
     return cls(**{**given, **fixed})
+
+
+def choice_flag(values: Sequence[str]) -> dict[str, Any]:
+    """``add_argument`` keywords for a flag taking one of ``values``, refused later with "did you mean"."""
+    return {"choices": Choices(values), "metavar": "{" + ",".join(values) + "}"}
