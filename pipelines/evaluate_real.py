@@ -25,7 +25,14 @@ For each pair:
   consistency guard: SSIM and PSNR to the in-focus plane (a 20-px border left
   out), and a no-reference sharpness (mean gradient magnitude) beside the
   in-focus plane's; Richardson-Lucy with a guessed Gaussian (std 6 px, 10
-  iterations) as the classical reference.
+  iterations) as the classical reference;
+- **the references every restorer is read against**: the linear limit (the
+  best isotropic linear filter, 64 rings per channel, fitted on the other
+  half of the pair and applied to this one) and Wiener told the pupil PSF
+  fitted to the pair, restoring to the in-focus optics;
+- **without a pixel size**: every restorer as ``wsi-deblur restore`` runs it
+  without ``--mpp`` (the networks give way to Wiener then: never below the
+  input).
 
 Writes ``real.json`` and ``real.md`` (the tables ``docs/benchmarks.md`` quotes).
 """
@@ -43,8 +50,10 @@ from skimage.metrics import peak_signal_noise_ratio
 from pipelines.shared_data import find_shared_data
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.fit import (
+    apply_ring_filter,
     fit_defocus,
     gradient_sharpness,
+    linear_filter_profile,
     noise_sigma,
     spectral_distance,
     ssim_inner,
@@ -53,6 +62,7 @@ from wsi_deblur.blur.fit import (
 from wsi_deblur.blur.psf import defocus_psf
 from wsi_deblur.blur.simulate import Optics, add_out_of_plane, convolve_rgb, defocus_psf_optics
 from wsi_deblur.io import open_slide
+from wsi_deblur.restore.wiener import wiener_to_in_focus
 
 BORDER = 20
 #: The thick-section simulator's settings, at the pair's pixels (fitted: see the module doc of
@@ -135,6 +145,52 @@ def richardson_lucy_gaussian(image: np.ndarray, sigma: float = 6.0, iterations: 
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 
+def linear_limit(sharp: np.ndarray, blurred: np.ndarray) -> np.ndarray:
+    """Each half (top, bottom) of ``blurred`` restored by the best isotropic linear filter fitted on the other half.
+
+    64 rings per channel, least squares (:func:`wsi_deblur.blur.fit.linear_filter_profile`): what a linear
+    deconvolution that knew the real optics (measured on other pixels of the same scan) reaches.
+    """
+    h = sharp.shape[0] // 2
+    top, bottom = np.s_[:h], np.s_[h:]
+    out = np.empty_like(blurred)
+    out[top] = apply_ring_filter(blurred[top], linear_filter_profile(sharp[bottom], blurred[bottom]))
+    out[bottom] = apply_ring_filter(blurred[bottom], linear_filter_profile(sharp[top], blurred[top]))
+    return out
+
+
+def reference_rows(sharp: np.ndarray, blurred: np.ndarray, mpp: float) -> list[dict]:
+    """The figures every restorer is read against: the linear limit, and Wiener told the fitted pupil defocus."""
+    fit = fit_defocus(sharp, blurred, mpp)
+    optics = Optics(numerical_aperture=fit.numerical_aperture, mpp=mpp)
+    wiener = wiener_to_in_focus(blurred, fit.defocus_um, optics, balance=0.1)
+    return [{"method": "linear limit: best isotropic linear filter fitted on the other half (64 rings)",
+             **scores(linear_limit(sharp, blurred), sharp)},
+            {"method": f"Wiener to the in-focus optics, pupil PSF fitted to the pair (NA {fit.numerical_aperture}, "
+                       f"{fit.defocus_um} um), balance 0.1", **scores(wiener, sharp)}]
+
+
+def without_pixel_size_rows(sharp: np.ndarray, blurred_path: Path, blurnet_weights: str | None,
+                            fast_weights: str | None, bcr_weights: str | None) -> list[dict]:
+    """Every restorer as ``wsi-deblur restore`` runs it on the pair without ``--mpp`` (detected route, guard on)."""
+    from wsi_deblur.classify.image import classify_image
+    from wsi_deblur.classify.neural import NeuralBlurClassifier
+    from wsi_deblur.restore.image import restore_slide_region, restorer_for_pixel_size
+
+    slide = open_slide(blurred_path)
+    sev = (found := classify_image(slide, NeuralBlurClassifier(weights=blurnet_weights, threads=2)))["severity"]
+    estimate = BlurEstimate(found["class"], dict(found["probabilities"]), defocus_sigma_px=sev["defocus_sigma_px"],
+                            motion_length_px=sev["motion_length_px"], motion_angle_deg=sev["motion_angle_deg"],
+                            defocus_um=sev["defocus_um"])
+    rows = []
+    for rname, restorer in restorers(fast_weights, bcr_weights).items():
+        ran = restorer_for_pixel_size(restorer, slide.mpp_source)
+        out = restore_slide_region(slide, estimate, ran, guard=True)
+        rows.append({"method": rname, "route": f"no --mpp ({estimate.label}; {ran.name} ran)", **scores(out, sharp)})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def evaluate_pair(name: str, sharp_path: Path, blurred_path: Path, mpp: float, fast_weights: str | None,
                   blurnet_weights: str | None = None, bcr_weights: str | None = None) -> dict:
     from wsi_deblur.classify.image import classify_image
@@ -156,6 +212,7 @@ def evaluate_pair(name: str, sharp_path: Path, blurred_path: Path, mpp: float, f
     rows = [{"method": "as scanned", **scores(blurred, sharp)},
             {"method": "Richardson-Lucy, Gaussian std 6 px, 10 iterations",
              **scores(richardson_lucy_gaussian(blurred), sharp)}]
+    rows += reference_rows(sharp, blurred, mpp)
     for rname, restorer in restorers(fast_weights, bcr_weights).items():
         for route, estimate in (("detected", detected), ("defocus", forced)):
             for guard in (True, False):
@@ -169,6 +226,7 @@ def evaluate_pair(name: str, sharp_path: Path, blurred_path: Path, mpp: float, f
                                            if guard and reports else None),
                              "seconds": round(time.perf_counter() - t0, 2), **scores(out, sharp)})
                 print(json.dumps({"pair": name, **rows[-1]}), flush=True)
+    rows += without_pixel_size_rows(sharp, blurred_path, blurnet_weights, fast_weights, bcr_weights)
     return {"pair": name, "mpp": mpp, "shape": list(sharp.shape[:2]),
             "in_focus_sharpness": round(sharpness(sharp), 3),
             "blurnet": found, "forward_model": fit_forward_model(sharp, blurred, mpp, np.random.default_rng(0)),

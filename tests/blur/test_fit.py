@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage.data import immunohistochemistry
 
-from wsi_deblur.blur.fit import fit_defocus, noise_sigma, spectral_distance, transfer_profile
+from wsi_deblur.blur.fit import fit_defocus, noise_sigma, spectral_distance, ssim_inner, transfer_profile
 from wsi_deblur.blur.psf import defocus_psf
 from wsi_deblur.blur.simulate import Optics, convolve_rgb, defocus_psf_optics
 
@@ -41,3 +41,28 @@ def test_spectral_distance_is_zero_for_the_same_spectrum_and_grows_with_blur():
     assert spectral_distance(SHARP, SHARP) == 0
     mild, strong = (spectral_distance(convolve_rgb(SHARP, defocus_psf(s)), SHARP) for s in (1.0, 3.0))
     assert 0 < mild < strong
+
+
+def test_the_linear_filter_fitted_on_one_field_restores_another_blurred_alike():
+    """The linear limit is a property of the optics: fitted on one field, it carries to another."""
+    from wsi_deblur.blur.fit import apply_ring_filter, linear_filter_profile
+    from wsi_deblur.blur.simulate import Optics, convolve_rgb, defocus_psf_optics
+    from wsi_deblur.synthetic import SyntheticSlide
+
+    fields = SyntheticSlide((256, 512), tissue=False, seed=3).render(0, 0, 256, 512)
+    psf = defocus_psf_optics(2.0, Optics(numerical_aperture=0.75, mpp=0.5))
+    rng = np.random.default_rng(0)
+    blurred = np.clip(np.rint(convolve_rgb(fields, psf) + rng.normal(0, 1.0, fields.shape)), 0, 255).astype(np.uint8)
+    left, right = np.s_[:, :256], np.s_[:, 256:]
+    restored = apply_ring_filter(blurred[right], linear_filter_profile(fields[left], blurred[left]))
+    assert ssim_inner(restored, fields[right]) > ssim_inner(blurred[right], fields[right]) + 0.1
+
+
+def test_wiener_to_the_in_focus_optics_leaves_an_in_focus_image_as_it_is():
+    from wsi_deblur.blur.simulate import Optics
+    from wsi_deblur.restore.wiener import wiener_to_in_focus
+    from wsi_deblur.synthetic import SyntheticSlide
+
+    image = SyntheticSlide((128, 160), tissue=False, seed=5).render(0, 0, 128, 160)
+    out = wiener_to_in_focus(image, 0.0, Optics(numerical_aperture=0.75, mpp=0.5))
+    assert np.abs(out.astype(int) - image.astype(int)).max() <= 1

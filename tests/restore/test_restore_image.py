@@ -49,21 +49,23 @@ def test_restore_writes_one_png_per_image_and_reports_bad_files(tmp_path):
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert [line["class"] for line in lines] == ["defocus", "in_focus"]
     assert [(line["mpp"], line["mpp_source"]) for line in lines] == [(0.5, "assumed")] * 2  # PNG/TIFF: no pixel size
+    assert lines[0]["restorer"] == "wiener"  # no pixel size: the networks would restore structure of a wrong scale
     assert lines[0]["guard"]["restorer"] + lines[0]["guard"]["pulled back"] >= 1 and lines[1]["guard"] is None
     assert sorted(p.name for p in out.iterdir()) == ["blurred.png", "sharp.png"]  # nothing half-written
     restored = np.asarray(Image.open(out / "blurred.png"))
-    assert ssim(restored, SHARP, channel_axis=2) > ssim(defocused(), SHARP, channel_axis=2) + 0.1
+    assert ssim(restored, SHARP, channel_axis=2) > ssim(defocused(), SHARP, channel_axis=2) + 0.05  # Wiener: +0.087
     np.testing.assert_array_equal(np.asarray(Image.open(out / "sharp.png")), SHARP)  # in focus: untouched
 
 
 def test_forced_blur_type_and_model(tmp_path):
     Image.fromarray(SHARP).save(tmp_path / "field.png")
-    r = cli("restore", tmp_path / "field.png", "-o", tmp_path / "out", "--blur-type", "defocus", "--model", "dbmid")
+    r = cli("restore", tmp_path / "field.png", "-o", tmp_path / "out", "--blur-type", "defocus", "--model", "dbmid",
+            "--mpp", "0.5")
     assert r.returncode == 0, r.stderr
     line = json.loads(r.stdout)
     assert line["class"] == "defocus" and line["detected"] is False and line["restorer"] == "dbmid"
     r = cli("restore", tmp_path / "field.png", "-o", tmp_path / "out2", "--blur-type", "defocus", "--mpp", "0.5")
-    assert json.loads(r.stdout)["mpp_source"] == "option"
+    assert json.loads(r.stdout)["mpp_source"] == "option" and json.loads(r.stdout)["restorer"] == "fast"
     out = np.asarray(Image.open(tmp_path / "out" / "field.png"))  # the network ran: not the input, but close
     assert not np.array_equal(out, SHARP) and ssim(out, SHARP, channel_axis=2) >= 0.95
 
@@ -107,7 +109,7 @@ def test_motion_blur_is_restored_along_its_detected_direction(tmp_path, blur_typ
     blurred = simulate(SHARP, params, np.random.default_rng(1))
     Image.fromarray(blurred).save(tmp_path / "moved.png")
     result = restore_image(tmp_path / "moved.png", tmp_path / "out", NeuralRestorer("fast"),
-                           classifier=NeuralBlurClassifier(), blur_type=blur_type)
+                           classifier=NeuralBlurClassifier(), blur_type=blur_type, mpp=0.5)
     assert result["class"] == "motion" and result["detected"] is (blur_type is None)
     restored = np.asarray(Image.open(result["output"]))
     assert ssim(restored, SHARP, channel_axis=2) > ssim(blurred, SHARP, channel_axis=2) + 0.03

@@ -7,6 +7,7 @@ partition-of-unity weights, so a large field shows no seams.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,13 @@ from wsi_deblur.errors import SlideError
 from wsi_deblur.io import open_slide
 from wsi_deblur.io.slide import Slide, slide_stem
 from wsi_deblur.restore.base import Restorer
+from wsi_deblur.restore.wiener import WienerRestorer
 from wsi_deblur.restore.windows import restore_windows
 from wsi_deblur.tiling.blend import blend_region
 from wsi_deblur.working_scale import WORKING_MPP, working_grid
 from wsi_deblur.write.staging import StagedOutputs
+
+logger = logging.getLogger(__name__)
 
 
 def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restorer, *, tile_size: int = 1024,
@@ -88,6 +92,23 @@ def guard_counts(reports: dict) -> dict[str, Any] | None:
             "max_consistency": round(max(r.consistency for r in values), 4)}
 
 
+def restorer_for_pixel_size(restorer: Restorer, mpp_source: str) -> Restorer:
+    """``restorer``, or the classical Wiener restorer when the image's pixel size is only assumed.
+
+    A network learned what tissue looks like at about 0.5 um/px; told the
+    wrong pixel size, it restores structure of the wrong scale, and the
+    guard, which checks against the PSF of the same wrong size, lets it
+    through (the real focus pair at 0.25 um/px taken for 0.5: ``fast`` 0.475 ->
+    0.409 SSIM, Wiener 0.520). A linear deconvolution with the estimated PSF
+    stays above the input there (``python -m pipelines.evaluate_real``).
+    """
+    if mpp_source != "assumed" or isinstance(restorer, WienerRestorer):
+        return restorer
+    logger.warning("no pixel size: the classical Wiener restorer runs instead of %s (pass --mpp for the networks)",
+                   restorer.name)
+    return WienerRestorer()
+
+
 def uses_classifier(blur_type: str | None) -> bool:
     """Whether restoring with ``blur_type`` (None: detect it) asks a classifier.
 
@@ -147,12 +168,13 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
     else:
         estimate = BlurEstimate(blur_type)
     detected = blur_type is None
+    ran = restorer_for_pixel_size(restorer, slide.mpp_source)
     with sfft.set_workers(os.cpu_count() or 1):  # one image at a time here: the guard's FFTs may use every core
-        restored, reports = restore_slide_region(slide, estimate, restorer, guard=guard, return_reports=True)
+        restored, reports = restore_slide_region(slide, estimate, ran, guard=guard, return_reports=True)
     stem = slide_stem(path)
     with StagedOutputs(out_dir, stem) as staged:  # no half-written PNG under the final name
         staged.path(f"{stem}.png").write_bytes(encode_png(restored))
         out = staged.commit([f"{stem}.png"])[0]
-    result.update({"output": str(out), "class": estimate.label, "detected": detected, "restorer": restorer.name,
+    result.update({"output": str(out), "class": estimate.label, "detected": detected, "restorer": ran.name,
                    "mpp": slide.mpp or WORKING_MPP, "mpp_source": slide.mpp_source, "guard": guard_counts(reports)})
     return result
