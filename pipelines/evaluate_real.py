@@ -129,12 +129,14 @@ def fit_forward_model(sharp: np.ndarray, blurred: np.ndarray, mpp: float, rng: n
 
 
 def restorers(fast_weights: str | None, bcr_weights: str | None = None) -> dict:
+    from wsi_deblur.restore.hybrid import HybridRestorer
     from wsi_deblur.restore.neural import NeuralRestorer
     from wsi_deblur.restore.wiener import WienerRestorer
 
-    return {"fast": NeuralRestorer("fast", weights_dir=fast_weights, threads=2),
-            "dbmid": NeuralRestorer("dbmid", threads=2),
-            "bcr": NeuralRestorer("bcr", weights_dir=bcr_weights, threads=2), "wiener": WienerRestorer()}
+    fast = NeuralRestorer("fast", weights_dir=fast_weights, threads=2)
+    return {"hybrid": HybridRestorer(fast), "fast": fast, "dbmid": NeuralRestorer("dbmid", threads=2),
+            "bcr": NeuralRestorer("bcr", weights_dir=bcr_weights, threads=2), "wiener": WienerRestorer(),
+            "wiener (pupil PSF)": WienerRestorer(psf_model="pupil")}
 
 
 def richardson_lucy_gaussian(image: np.ndarray, sigma: float = 6.0, iterations: int = 10) -> np.ndarray:

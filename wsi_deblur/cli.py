@@ -109,9 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="deblur whole images (fields, tiles) into DIR/<stem>.png")
     restore.add_argument("images", nargs="+", help="image files")
     restore.add_argument("-o", "--out", required=True, help="output folder")
-    restore.add_argument("--restorer", "--model", dest="model", default="fast",
+    restore.add_argument("--restorer", "--model", dest="model", default="hybrid",
                          **choice_flag(RESTORERS),
-                         help=restorer_help() + "; default fast")
+                         help=restorer_help() + "; default hybrid")
     restore.add_argument("--blur-type", **choice_flag(BLUR_CLASSES),
                          help="force the route instead of detecting the blur type")
     restore.add_argument("--classifier", default="neural", **choice_flag(CLASSIFIERS),

@@ -6,7 +6,7 @@ from wsi_deblur.pipeline.options import RunOptions
 
 
 @pytest.mark.parametrize("bad, message", [
-    (dict(restorer="fsat"), "restorer 'fsat' is not one of fast, dbmid, bcr, wiener; did you mean 'fast'?"),
+    (dict(restorer="fsat"), "restorer 'fsat' is not one of fast, dbmid, bcr, wiener, hybrid; did you mean 'fast'?"),
     (dict(tiff_compression="jpg"), "did you mean 'jpeg'?"),
     (dict(ngff_version="0.6"), "ngff_version '0.6' is not one of 0.4, 0.5"),
     (dict(classifier="nerual"), "did you mean 'neural'?"),

@@ -21,6 +21,31 @@ def defocus_psf(sigma_px: float, *, radius: int | None = None) -> np.ndarray:
     return k / k.sum()
 
 
+def disc_psf(radius_px: float, *, oversample: int = 8) -> np.ndarray:
+    """Geometric defocus: a uniform disc of ``radius_px`` pixels, each pixel weighted by its share inside.
+
+    Its Gaussian-equivalent std (per axis) is ``radius_px / 2``; its OTF,
+    ``2 J1(x) / x``, turns negative past its first zero (to -0.13), as a real
+    strong defocus does (``pipelines.evaluate_real``).
+
+    Examples
+    --------
+    >>> k = disc_psf(3.0)
+    >>> k.shape, round(float(k.sum()), 6), round(float(np.sqrt((k * np.arange(-4, 5) ** 2).sum())), 1)
+    ((9, 9), 1.0, 1.5)
+    """
+    if radius_px <= 0.5:
+        return np.ones((1, 1))
+    r = int(np.ceil(radius_px)) + 1
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1].astype(np.float64)
+    offsets = (np.arange(oversample) + 0.5) / oversample - 0.5
+    k = np.zeros_like(yy)
+    for dy in offsets:
+        for dx in offsets:
+            k += np.hypot(yy + dy, xx + dx) <= radius_px
+    return k / k.sum()
+
+
 def motion_psf(length_px: float, angle_deg: float) -> np.ndarray:
     """Uniform linear motion of ``length_px`` pixels at ``angle_deg``.
 

@@ -79,7 +79,7 @@ class RunOptions:
     >>> RunOptions(restorer="fsat")
     Traceback (most recent call last):
     ...
-    wsi_deblur.errors.OptionError: restorer 'fsat' is not one of fast, dbmid, bcr, wiener; did you mean 'fast'?
+    wsi_deblur.errors.OptionError: restorer 'fsat' is not one of fast, dbmid, bcr, wiener, hybrid; did you mean 'fast'?
     """
 
     tile_size: int = option(512, "tile edge in pixels", kind="pixels", low=64, groups=QC)
@@ -91,7 +91,7 @@ class RunOptions:
                                    "needed to restore it", kind="share", groups=QC)
     classifier: str = option("neural", "blur classifier: neural (BlurNet) or classical (baseline)", kind="choice",
                              choices=CLASSIFIERS, groups=QC)
-    restorer: str = option("fast", restorer_help(), kind="choice", choices=RESTORERS, groups=RESTORE)
+    restorer: str = option("hybrid", restorer_help(), kind="choice", choices=RESTORERS, groups=RESTORE)
     ngff_version: str = option("0.4", "0.4 (Zarr v2, QuPath/Fiji) or 0.5 (Zarr v3)", kind="choice",
                                choices=NGFF_VERSIONS, groups=RESTORE)
     zarr_compression: str = option("blosc", "blosc (zstd), zlib or none: QuPath reads all three", kind="choice",

@@ -15,7 +15,6 @@ from wsi_deblur.errors import SlideError
 from wsi_deblur.io import Slide, open_slide
 from wsi_deblur.nets.cpu_path import cached_cpu_path
 from wsi_deblur.nets.files import CLASSIFIER_WEIGHTS, weights_digest, weights_record
-from wsi_deblur.nets.registry import RESTORER_ARCHITECTURES, network_spec
 from wsi_deblur.pipeline.graph import blurmap_tasks, guard_reports, restore_chunks_of, restored_level0
 from wsi_deblur.pipeline.manifest import file_identity, settings_hash
 from wsi_deblur.pipeline.options import RunOptions
@@ -26,7 +25,7 @@ from wsi_deblur.report.overlay import write_overlay_png
 from wsi_deblur.report.qc_json import RunRecord, SlideFacts, qc_summary, write_qc_json
 from wsi_deblur.report.review import write_review_crops
 from wsi_deblur.report.tiles_csv import write_tiles_csv
-from wsi_deblur.restore.by_name import make_restorer
+from wsi_deblur.restore.by_name import make_restorer, restorer_networks
 from wsi_deblur.restore.reference import slide_reference
 from wsi_deblur.tiling.grid import TileGrid
 from wsi_deblur.tissue import fluorescence_reason, tile_tissue_fraction, tissue_mask
@@ -129,9 +128,8 @@ def models_used(options: RunOptions) -> dict[str, dict[str, str]]:
     """The weights files a run's networks load: source (shipped or adapted), path, sha256 (for qc.json)."""
     names = [CLASSIFIER_WEIGHTS] if options.classifier == "neural" else []
     restorers = []
-    if options.restore and options.restorer in RESTORER_ARCHITECTURES:
-        spec = network_spec(options.restorer)
-        restorers = [spec.weights_name(blur) for blur in spec.networks]
+    if options.restore:
+        restorers = restorer_networks(options.restorer)
     record = weights_record(names + restorers, options.weights)
     for name in names + restorers:  # the precision a CPU of this machine runs it in (wsi_deblur.nets.cpu_path)
         record[name]["cpu_path"] = cached_cpu_path(record[name]["sha256"]) or "not run on this machine's CPU"

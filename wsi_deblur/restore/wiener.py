@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wsi_deblur.blur.estimate import BlurEstimate
-from wsi_deblur.blur.estimated_psf import estimate_psf, is_delta
+from wsi_deblur.blur.estimated_psf import DEFOCUS_MODELS, estimate_psf, is_delta
 from wsi_deblur.blur.psf import psf_to_otf
 from wsi_deblur.blur.simulate import Optics, defocus_psf_optics
 from wsi_deblur.working_scale import WORKING_MPP
@@ -32,7 +32,9 @@ def wiener_deconvolve(image: np.ndarray, psf: np.ndarray, *, balance: float = 0.
     psf : ndarray, 2-D
         Centred kernel summing to 1, in pixels of ``image``.
     balance : float
-        Noise-to-signal power ratio; larger is smoother.
+        Noise-to-signal power ratio; larger is smoother. The filter is
+        ``H* (1 + balance) / (|H|^2 + balance)``: 1 wherever the PSF passes
+        everything, so the mean and what the blur left alone stay as they are.
 
     Returns
     -------
@@ -46,7 +48,7 @@ def wiener_deconvolve(image: np.ndarray, psf: np.ndarray, *, balance: float = 0.
     mirrored = np.concatenate([img, img[::-1]], axis=0)
     mirrored = np.concatenate([mirrored, mirrored[:, ::-1]], axis=1)
     otf = psf_to_otf(psf, mirrored.shape[:2])
-    filt = np.conj(otf) / (np.abs(otf) ** 2 + balance)
+    filt = np.conj(otf) * (1 + balance) / (np.abs(otf) ** 2 + balance)  # 1 where the PSF passes all: the mean kept
     out = np.empty_like(img)
     for c in range(img.shape[2]):
         spec = np.fft.rfft2(mirrored[:, :, c])
@@ -93,16 +95,19 @@ class WienerRestorer:
     mpp : float
         Pixel size of the windows it is given (micrometres): the working
         pixel size, at which every restorer works.
+    psf_model : {"disc", "pupil"}
+        The defocus PSF an estimate implies (:data:`~wsi_deblur.blur.estimated_psf.DEFOCUS_MODELS`).
     """
 
     balance: float = 0.1
     mpp: float = WORKING_MPP
     name: str = "wiener"
+    psf_model: str = DEFOCUS_MODELS[0]
 
     def restore(self, windows: np.ndarray, estimates: Sequence[BlurEstimate]) -> np.ndarray:
         out = np.empty_like(windows)
         for n, (window, est) in enumerate(zip(windows, estimates)):
-            psf = estimate_psf(est, self.mpp)
+            psf = estimate_psf(est, self.mpp, model=self.psf_model)
             if is_delta(psf):
                 out[n] = window
                 continue
