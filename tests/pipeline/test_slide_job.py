@@ -25,8 +25,8 @@ def small_run(tmp_path_factory, small_slide):
 def test_run_writes_every_output_under_its_final_name(small_run):
     out, result = small_run
     assert sorted(p.name for p in out.iterdir()) == ["small.blurmap.csv", "small.blurmap.geojson", "small.blurmap.png",
-                                                     "small.ome.tif", "small.ome.zarr", "small.qc.json",
-                                                     "small.review"]
+                                                     "small.focus.png", "small.ome.tif", "small.ome.zarr",
+                                                     "small.qc.json", "small.review"]
     assert sorted(p.name for p in result.outputs) == sorted(p.name for p in out.iterdir())
     assert result.outputs[-1].name == "small.qc.json"  # the commit point moves in last
 
@@ -67,7 +67,7 @@ def test_outputs_validate_and_agree(small_run):
 def test_qc_mode_writes_no_image(tmp_path, small_slide):
     process_slide(small_slide, tmp_path, replace(SMALL, restore=False))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.blurmap.csv", "small.blurmap.geojson",
-                                                          "small.blurmap.png", "small.qc.json"]
+                                                          "small.blurmap.png", "small.focus.png", "small.qc.json"]
 
 
 def test_slide_without_blur_is_copied_bit_for_bit(tmp_path):

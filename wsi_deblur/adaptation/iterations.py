@@ -50,7 +50,7 @@ def iteration_scores(net: torch.nn.Module, windows: np.ndarray, estimates: Seque
     if len(windows) == 0:
         return []
     angles = [e.motion_angle_deg for e in estimates]
-    psfs = [estimate_psf(e, mpp) for e in estimates]
+    psfs = [estimate_psf(e, mpp, model="pupil") for e in estimates]  # as the run's guard (restore.guard)
     base = float(np.mean([gradient_sharpness(w) for w in windows]))
     rows, out = [], windows
     for k in range(1, max_iterations + 1):

@@ -20,6 +20,7 @@ from wsi_deblur.pipeline.manifest import file_identity, settings_hash
 from wsi_deblur.pipeline.options import RunOptions
 from wsi_deblur.pipeline.scheduler import compute, current_client
 from wsi_deblur.pipeline.worker_models import register_preloader
+from wsi_deblur.report.focus_surface import fit_focus_surface, write_focus_png
 from wsi_deblur.report.geojson import write_blur_geojson
 from wsi_deblur.report.overlay import write_overlay_png
 from wsi_deblur.report.qc_json import RunRecord, SlideFacts, qc_summary, write_qc_json
@@ -197,12 +198,17 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
                                         blurmap.restore_mask(min_confidence=options.min_confidence))
             names.append(files.review)
         timings["total"] = time.perf_counter() - t0
-        write_tiles_csv(staged.path(files.tiles_csv), blurmap)
+        surface = fit_focus_surface(blurmap, slide.mpp)
+        if surface is not None:
+            write_focus_png(staged.path(files.focus_png), surface)
+            names.append(files.focus_png)
+        write_tiles_csv(staged.path(files.tiles_csv), blurmap, None if surface is None else surface.per_tile_um)
         write_blur_geojson(staged.path(files.geojson), blurmap, mpp=slide.mpp)
         facts = SlideFacts(str(path), stem, slide.shape, slide.mpp, len(slide.level_shapes), slide.backend_name)
         record = RunRecord(qc.tissue_area_fraction, restored_tiles, timings, names, resumed=resumed,
                            models=models_used(options),
-                           review_crops=[{**r, "file": f"{files.review}/{r['file']}"} for r in review])
+                           review_crops=[{**r, "file": f"{files.review}/{r['file']}"} for r in review],
+                           focus_surface=None if surface is None else surface.summary())
         summary = qc_summary(facts, blurmap, record, thresholds=options.thresholds(), settings=options.as_dict())
         write_overlay_png(staged.path(files.blurmap_png), qc.thumbnail, qc.downsample, blurmap,
                           title=f"{stem}: {summary['verdict']}, {summary['blurred_fraction_of_tissue']:.1%} "

@@ -12,7 +12,8 @@ from wsi_deblur.write.location import write_text_atomic
 
 COLUMNS = ("slide", "stem", "status", "verdict", "blurred_fraction_of_tissue", "in_focus", "defocus", "motion",
            "mixed", "tissue_fraction", "tissue_tiles", "restored_tiles", "mean_defocus_sigma_um",
-           "mean_motion_length_um", "max_defocus_sigma_um", "max_motion_length_um", "width_px", "height_px", "mpp",
+           "mean_motion_length_um", "max_defocus_sigma_um", "max_motion_length_um", "focus_worst_um",
+           "focus_tilt_um_per_mm", "width_px", "height_px", "mpp",
            "seconds", "error")
 
 
@@ -28,7 +29,10 @@ def summary_row(summary: dict[str, Any]) -> dict[str, Any]:
         "tissue_fraction": summary["tissue_fraction"], "tissue_tiles": summary["tissue_tiles"],
         "restored_tiles": summary["restored_tiles"], "mean_defocus_sigma_um": defocus.get("mean", ""),
         "mean_motion_length_um": motion.get("mean", ""), "max_defocus_sigma_um": defocus.get("max", ""),
-        "max_motion_length_um": motion.get("max", ""), "width_px": summary["width_px"],
+        "max_motion_length_um": motion.get("max", ""),
+        "focus_worst_um": (summary.get("focus_surface") or {}).get("worst_um", ""),
+        "focus_tilt_um_per_mm": (summary.get("focus_surface") or {}).get("tilt_um_per_mm", ""),
+        "width_px": summary["width_px"],
         "height_px": summary["height_px"], "mpp": summary["mpp"], "seconds": summary["timings_s"].get("total", ""),
         "error": "",
         # for the report, not columns: what it shows and links without looking on disk

@@ -116,6 +116,8 @@ COLUMNS = (  # header, row key, type, format
     ("Restored tiles", "restored_tiles", "number", "{}"),
     ("Worst defocus sigma (um)", "max_defocus_sigma_um", "number", "{:.2f}"),
     ("Longest motion (um)", "max_motion_length_um", "number", "{:.1f}"),
+    ("Focus: worst (um from focus)", "focus_worst_um", "number", "{:.1f}"),
+    ("Focus tilt (um per mm)", "focus_tilt_um_per_mm", "number", "{:.2f}"),
 )
 
 

@@ -59,6 +59,8 @@ class RunRecord:
     review_crops : list of dict, optional
         The before/after crops written (:func:`wsi_deblur.report.review.write_review_crops`; file relative
         to the output folder).
+    focus_surface : dict, optional
+        The slide's focus surface (:meth:`wsi_deblur.report.focus_surface.FocusSurface.summary`).
     """
 
     tissue_area_fraction: float
@@ -68,6 +70,7 @@ class RunRecord:
     resumed: dict[str, Any] | None = None
     models: dict[str, dict[str, str]] | None = None
     review_crops: list[dict[str, Any]] | None = None
+    focus_surface: dict[str, Any] | None = None
 
 
 def qc_summary(slide: SlideFacts, blurmap: BlurMap, run: RunRecord, *, thresholds: VerdictThresholds,
@@ -100,6 +103,7 @@ def qc_summary(slide: SlideFacts, blurmap: BlurMap, run: RunRecord, *, threshold
         "timings_s": {k: round(v, 3) for k, v in run.timings_s.items()},
         "outputs": run.outputs,
         "review_crops": run.review_crops or [],
+        "focus_surface": run.focus_surface,
         "resumed": run.resumed,
         "versions": package_versions(),
     }

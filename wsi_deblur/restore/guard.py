@@ -279,6 +279,10 @@ def _capped(spec: np.ndarray, given: np.ndarray, idx: np.ndarray, free: np.ndarr
 class GuardedRestorer:
     """``restorer`` with every window checked by :func:`guard_window`.
 
+    The PSF it checks against is the pupil model's (``estimate_psf(..., model="pupil")``), whatever model
+    the restorer deconvolves with: the in-focus optics included, its main lobe is the wider, so it checks
+    more rings (a wide geometric disc passes too little for any ring to be checked).
+
     Parameters
     ----------
     restorer : Restorer
@@ -320,7 +324,7 @@ class GuardedRestorer:
         for n, (window, est) in enumerate(zip(windows, estimates)):
             out[n], report = restored[n], GuardReport("none")
             if est.is_blurred:
-                out[n], report = guard_window(window, restored[n], estimate_psf(est, self.mpp),
+                out[n], report = guard_window(window, restored[n], estimate_psf(est, self.mpp, model="pupil"),
                                               balance=self.balance, max_residual=self.max_residual,
                                               reference=self.reference)
             reports.append(report)

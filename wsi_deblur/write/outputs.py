@@ -18,11 +18,11 @@ from dataclasses import dataclass
 #: Each per-slide output: its attribute and the suffix after ``<stem>``, in the order a run lists them.
 SLIDE_SUFFIXES = {
     "ome_zarr": ".ome.zarr", "ome_tiff": ".ome.tif", "qc_json": ".qc.json", "tiles_csv": ".blurmap.csv",
-    "geojson": ".blurmap.geojson", "blurmap_png": ".blurmap.png", "review": ".review",
+    "geojson": ".blurmap.geojson", "blurmap_png": ".blurmap.png", "focus_png": ".focus.png", "review": ".review",
 }
 #: What labels each output in the report, for those it links.
 REPORT_LABELS = {"qc_json": "qc.json", "tiles_csv": "tiles CSV", "geojson": "GeoJSON", "blurmap_png": "blur map",
-                 "ome_zarr": "OME-Zarr", "ome_tiff": "OME-TIFF"}
+                 "focus_png": "focus map", "ome_zarr": "OME-Zarr", "ome_tiff": "OME-TIFF"}
 
 #: The batch's own outputs, in ``OUT/``.
 QC_CSV, REPORT_HTML, MANIFEST = "qc.csv", "report.html", "manifest.json"
