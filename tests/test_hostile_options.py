@@ -55,3 +55,36 @@ def test_a_misspelt_choice_is_refused_in_one_line_naming_the_choices_and_the_clo
     assert status == 2 and len(err) == 1, err
     assert "is not one of" in err[0] and f"did you mean '{close}'?" in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "nan", "wrong-network", "fifo", "huge-widths"])
+def test_a_bad_weights_folder_is_refused_in_one_line_before_any_work(tmp_path, capsys, small_slide, damage):
+    """Checked once, before the batch: not one failure per slide, never a hang or a 300-TB allocation."""
+    import json
+    import os
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from wsi_deblur.nets.files import read_config, shipped_dir
+
+    weights = tmp_path / "w"
+    weights.mkdir()
+    target = weights / "blur_classifier.safetensors"
+    shipped = shipped_dir() / "blur_classifier.safetensors"
+    tensors, config = load_file(str(shipped)), read_config(shipped)
+    if damage == "garbage":
+        target.write_bytes(b"\x07" * 100)
+    elif damage == "nan":
+        save_file({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in tensors.items()},
+                  str(target), metadata={"config": json.dumps(config)})
+    elif damage == "wrong-network":
+        target.write_bytes((shipped_dir() / "deblur_fast_defocus.safetensors").read_bytes())
+    elif damage == "fifo":
+        os.mkfifo(target)
+    else:
+        save_file(tensors, str(target), metadata={"config": json.dumps({**config, "widths": [10**9] * 6})})
+    status = main(["qc", str(small_slide), "-o", str(tmp_path / "out"), "--weights", str(weights)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "blur_classifier.safetensors" in err[0], err
+    assert not (tmp_path / "out").exists()

@@ -92,3 +92,29 @@ def test_a_few_training_steps_learn_to_undo_a_blur(arch):
         loss.backward()
         opt.step()
     assert loss.item() < 0.85 * identity  # better than leaving the blur in
+
+
+@pytest.mark.parametrize("name, kind", [("deblur_fast_defocus.safetensors", "restorer"),
+                                        ("blur_classifier.safetensors", "classifier")])
+def test_weights_with_nan_or_of_another_network_are_refused_naming_the_file(tmp_path, name, kind):
+    """safetensors has no checksum: a damaged copy must fail loudly, never give a quiet verdict."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from wsi_deblur.nets.files import read_config, shipped_dir
+    from wsi_deblur.nets.runtime import network_from_weights
+
+    source = shipped_dir() / name
+    tensors = load_file(str(source))
+    metadata = {"config": __import__("json").dumps(read_config(source)), "format": "pt"}
+    first = next(k for k, v in tensors.items() if v.is_floating_point())
+    save_file({**tensors, first: torch.full_like(tensors[first], float("nan"))}, str(tmp_path / name),
+              metadata=metadata)
+    with pytest.raises(ValueError, match=f"{name}: 1 tensor.* NaN"):
+        network_from_weights(tmp_path / name, kind)
+    save_file({k: v for k, v in tensors.items() if k != first}, str(tmp_path / "short.safetensors"), metadata=metadata)
+    with pytest.raises(ValueError, match="short.safetensors: its tensors do not fit"):
+        network_from_weights(tmp_path / "short.safetensors", kind)
+    (tmp_path / "garbage.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="garbage.safetensors: not a safetensors"):
+        network_from_weights(tmp_path / "garbage.safetensors", kind)

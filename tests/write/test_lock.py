@@ -31,3 +31,21 @@ def test_a_second_run_into_the_same_folder_is_refused_naming_the_first(tmp_path,
     time.sleep(0.1)
     with OutputLock(tmp_path):  # the kernel released the dead process's lock
         pass
+
+
+@pytest.mark.parametrize("kind", ["link", "fifo"])
+def test_a_lock_file_that_is_a_link_or_a_fifo_is_refused_and_what_it_points_to_untouched(tmp_path, kind):
+    import os
+
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    out = tmp_path / "out"
+    out.mkdir()
+    if kind == "link":
+        (out / ".wsi-deblur.lock").symlink_to(victim)
+    else:
+        os.mkfifo(out / ".wsi-deblur.lock")
+    with pytest.raises(OutputInUse, match="lock file"):
+        with OutputLock(out):
+            pass
+    assert victim.read_text() == "keep me"

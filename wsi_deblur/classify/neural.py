@@ -95,6 +95,9 @@ class NeuralBlurClassifier:
 
     def classify(self, tiles: np.ndarray) -> list[BlurEstimate]:
         out = self.logits(tiles)
+        if not np.isfinite(out).all():  # never a verdict from NaN: the tile (and its slide) fails
+            raise ValueError(f"BlurNet ({self.weights or 'shipped'}) gave non-finite outputs; are its weights "
+                             "damaged?")
         logits = out[:, :4]
         p = np.exp(logits - logits.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from wsi_deblur.errors import OptionError
 from wsi_deblur.nets.provenance import sha256_of
 from wsi_deblur.nets.registry import NETWORKS, architecture_of_file, network_spec
 
@@ -50,15 +51,40 @@ def check_weights_dir(weights_dir: str | Path) -> Path:
 
     A folder whose card says no network was kept is valid: every network is then the shipped one.
 
-    Raises ValueError naming the folder otherwise (before any work starts).
+    Every network file in it is opened and checked now, once, rather than
+    failing every slide of a batch: a regular file, a safetensors header, the
+    architecture its name says, tensors that fit it, finite values
+    (:func:`~wsi_deblur.nets.runtime.network_from_weights`; loads torch).
+
+    Raises :class:`~wsi_deblur.errors.OptionError` naming the folder or file otherwise (before any work starts).
     """
     path = Path(weights_dir)
     if not path.is_dir():
-        raise ValueError(f"{path}: --weights needs a folder written by `wsi-deblur adapt`, and this is not a folder")
+        raise OptionError(f"{path}: --weights needs a folder written by `wsi-deblur adapt`, and this is not a folder")
     if not (path / ADAPTATION_REPORT).is_file() and not any(_is_ours(p.name) for p in path.glob("*.safetensors")):
-        raise ValueError(f"{path}: no {ADAPTATION_REPORT}, blur_classifier.safetensors or deblur_*.safetensors "
-                         "in it; is it a folder written by `wsi-deblur adapt`?")
+        raise OptionError(f"{path}: no {ADAPTATION_REPORT}, blur_classifier.safetensors or deblur_*.safetensors "
+                          "in it; is it a folder written by `wsi-deblur adapt`?")
+    for file in sorted(path.glob("*.safetensors")):
+        _check_network_file(file)
     return path
+
+
+def _check_network_file(path: Path) -> None:
+    """Refuse (OptionError) a network file of ours that would fail (or hang) when loaded."""
+    from wsi_deblur.nets.runtime import network_from_weights  # deferred: torch
+
+    found = architecture_of_file(path.name)
+    if found is None:
+        return  # not a name any network loads
+    spec, _ = found
+    try:
+        config = read_config(path)
+        if config.get("architecture", "blurnet") != spec.name:
+            raise ValueError(f"{path}: holds a {config.get('architecture', 'blurnet')} network, but its name is "
+                             f"that of a {spec.name} network")
+        network_from_weights(path, spec.kind)
+    except ValueError as exc:
+        raise OptionError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from exc
 
 
 def _is_ours(name: str) -> bool:
@@ -109,6 +135,8 @@ def weights_digest(weights_dir: str | Path | None = None) -> str:
     folders = [shipped_dir()] + ([Path(weights_dir)] if weights_dir is not None else [])
     for folder in folders:
         for path in sorted(folder.glob("*.safetensors")):
+            if not path.is_file():  # a FIFO or a device would block the read; no network loads it
+                continue
             digest.update(path.name.encode() + _cached_sha(str(path), path.stat().st_mtime_ns).encode())
     return digest.hexdigest()[:16]
 

@@ -28,6 +28,20 @@ from wsi_deblur.nets.registry import network_spec
 logger = logging.getLogger(__name__)
 
 
+#: Largest feature width and number of levels a weights file's config may ask for (the shipped: 128 and 6).
+MAX_WIDTH, MAX_LEVELS = 1024, 12
+
+
+def _check_config_size(path: str | Path, config: dict) -> None:
+    """Refuse a config that would allocate without bound (a width of 10^9 asks for terabytes)."""
+    widths = config.get("widths") or []
+    ok = isinstance(widths, list) and len(widths) <= MAX_LEVELS and all(
+        isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= MAX_WIDTH for w in widths)
+    if not ok:
+        raise ValueError(f"{path}: its config asks for widths {str(widths)[:80]} (at most {MAX_LEVELS} levels of "
+                         f"1-{MAX_WIDTH} features)")
+
+
 def build_network(architecture: str, config: dict | None = None) -> nn.Module:
     """The registered network ``architecture`` (``fast``, ``dbmid``, ``bcr``, ``blurnet``), untrained.
 
@@ -53,8 +67,17 @@ def network_from_weights(path: str | Path, kind: str = "restorer") -> tuple[nn.M
     if "frame" in config:
         raise ValueError(f"{path}: weights for the rotated motion frame of earlier versions; "
                          "train them again (python -m pipelines.train_restorer)")
+    _check_config_size(path, config)
     net = build_network(spec.name, config)
-    net.load_state_dict(load_file(str(path)))
+    try:
+        net.load_state_dict(load_file(str(path)))
+    except (RuntimeError, OSError) as exc:  # keys or shapes of another network; a truncated file
+        raise ValueError(f"{path}: its tensors do not fit a {spec.name} network of config {config} "
+                         f"({str(exc).splitlines()[0]})") from exc
+    bad = [name for name, t in net.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:  # safetensors has no checksum: a damaged copy would give silent nonsense (a blurred slide passing QC)
+        raise ValueError(f"{path}: {len(bad)} tensor(s) hold NaN or infinite values ({bad[0]}, ...); "
+                         "the file is damaged")
     net.eval()
     net.iterations = int(config.get("iterations", 1))
     return net, config
@@ -152,7 +175,10 @@ def run_network(net: torch.nn.Module, images: np.ndarray, *, angles_deg: Sequenc
                 y = net(x, torch.from_numpy(np.asarray(psf[idx], dtype=np.float32)).to(param.device))
             else:
                 y = restore_folded(net, x, angles[idx]) if directional else net(x)
-            y = y.float().clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+            y = y.float()
+            if not torch.isfinite(y).all():  # a damaged network must fail the tile, not write black
+                raise ValueError(f"a {type(net).__name__} gave non-finite outputs; are its weights damaged?")
+            y = y.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
             out[idx] = y.permute(0, 2, 3, 1).cpu().numpy()
     return out
 

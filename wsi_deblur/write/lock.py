@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -47,7 +48,16 @@ class OutputLock:
             return self
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = Path(self.out_dir) / LOCK_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(path, flags, 0o644)  # never through a link: it would truncate whatever it points to
+        except OSError as exc:
+            raise OutputInUse(f"{path}: the lock file is a link or cannot be opened ({exc.strerror}); remove it "
+                              "if no wsi-deblur run is writing this folder") from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OutputInUse(f"{path}: the lock file is not a regular file; remove it if no wsi-deblur run is "
+                              "writing this folder")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
