@@ -7,6 +7,7 @@ The imports marked ``# deferred`` load dask, zarr or torch: each command imports
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -195,7 +196,7 @@ def _cmd_run(args: argparse.Namespace, restore: bool) -> int:
     from wsi_deblur.pipeline.scheduler import use_scheduler  # deferred
 
     hooks = BatchHooks(on_error=_error_reporter(args.debug), on_done=_report_done, on_skip=_report_skip)
-    with use_scheduler(args.scheduler, n_workers=args.workers):
+    with _terminate_as_interrupt(), use_scheduler(args.scheduler, n_workers=args.workers):
         outcome = process_batch(args.slides, args.out, options, force=args.force,
                                 progress=not args.no_progress and sys.stderr.isatty(), hooks=hooks)
     _report_batch_files(args.out)
@@ -204,6 +205,23 @@ def _cmd_run(args: argparse.Namespace, restore: bool) -> int:
         print(f"{len(outcome.failures)} of {total} slides failed", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (``kill``, a scheduler ending the job) handled as Ctrl-C: the slide in progress left resumable,
+    the manifest and tables saying so, exit 130.
+    """
+    import signal
+
+    def interrupt(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _stamped(report, stream):

@@ -69,3 +69,27 @@ def test_a_slide_named_with_a_leading_dot_gets_visible_outputs_and_hidden_files_
     with pytest.raises(ValueError, match="no slides in"):  # the folder holds only hidden files
         process_batch([slides], tmp_path / "out2", replace(SMALL, restore=False))
     assert not (tmp_path / "out2").exists()
+
+
+@pytest.mark.parametrize("damage", ['[1, 2]', '{"stem": "a", "verdict": null}', "not json",
+                                    '{"stem": "a", "outputs": "a.qc.json", "verdict": "pass"}'])
+def test_a_damaged_qc_json_or_manifest_makes_the_slide_be_redone_not_the_batch_crash(tmp_path, small_slide, damage):
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    shutil.copy(small_slide, slides / "a.ome.tif")
+    shutil.copy(small_slide, slides / "b.ome.tif")
+    out = tmp_path / "out"
+    options = replace(SMALL, restore=False)
+    first = process_batch([slides], out, options)
+    (out / "a.qc.json").write_text(damage)
+    again = process_batch([slides], out, options)
+    assert [r.stem for r in again.results] == ["a"] and [r.stem for r in again.skipped] == ["b"]
+    (out / "manifest.json").write_text(damage)
+    assert len(process_batch([slides], out, options).results) == len(first.results)
+
+
+def test_a_restored_image_of_the_output_folder_is_refused_as_input(tmp_path, small_slide):
+    out = tmp_path / "out"
+    process_batch([small_slide], out, replace(SMALL, tiff=False))
+    outcome = process_batch([out / "small.ome.zarr"], out, replace(SMALL, tiff=False))
+    assert len(outcome.failures) == 1 and "an output of this folder" in outcome.failures[0].reason

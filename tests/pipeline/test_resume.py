@@ -116,3 +116,23 @@ def test_other_settings_start_over(tmp_path, small_slide):
     assert result.summary["resumed"] is None
     assert not stale.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(result.summary["outputs"])
+
+
+@pytest.mark.timeout(600)
+def test_sigterm_stops_a_run_as_ctrl_c_does_saying_so_and_leaving_it_resumable(tmp_path, blurred_slide):
+    import json
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "wsi_deblur.cli", "run", str(blurred_slide), "-o", str(out),
+                             *CLI_OPTIONS], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not _markers(out):
+        assert proc.poll() is None, "the run ended before it could be stopped"
+        assert time.monotonic() < deadline, "no level-0 region was written in time"
+        time.sleep(0.01)
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert json.loads((out / "manifest.json").read_text())["slides"]["blurred"]["status"] == "interrupted"
+    assert "interrupted" in (out / "qc.csv").read_text()
+    assert _markers(out)  # the finished regions kept for the next run

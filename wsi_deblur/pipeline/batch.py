@@ -19,7 +19,7 @@ from wsi_deblur.report.batch_csv import failure_row, summary_row, write_batch_cs
 from wsi_deblur.report.html import write_report
 from wsi_deblur.write.location import output_path
 from wsi_deblur.write.lock import OutputLock
-from wsi_deblur.write.outputs import QC_CSV, REPORT_HTML, is_output_name
+from wsi_deblur.write.outputs import QC_CSV, REPORT_HTML, SlideOutputs, is_output_name
 
 #: File endings taken from a folder given as input.
 SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".dcm",
@@ -145,6 +145,9 @@ class Batch:
         try:
             if self._stems.get(stem, path) != path:
                 raise SlideError(path, f"its outputs would overwrite those of {self._stems[stem]} (same name {stem!r})")
+            if self._is_own_output(path, stem):
+                raise SlideError(path, "it is an output of this folder, which the run would overwrite; write to "
+                                       "another folder (-o)")
             self._stems[stem] = path
             done = None if self.force else manifest.completed_summary(stem, path, self.settings)
             if done is not None:
@@ -164,6 +167,12 @@ class Batch:
             self.write_tables()
             raise SchedulerLost(f"{path}: {exc}; completed slides are in place, and running the same command "
                                 "again resumes this one from its finished work") from exc
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM as the CLI maps it: resumable, and said so in the tables
+            if manifest.entries.get(stem, {}).get("status") == "running":
+                manifest.interrupt(stem, "interrupted (Ctrl-C or SIGTERM)")
+                self._rows[path] = failure_row(path, "interrupted: run the same command again to resume it")
+                self.write_tables()
+            raise
         except SlideError as exc:
             return self._failed(path, stem, exc)
         except (OSError, ValueError, RuntimeError, MemoryError) as exc:
@@ -177,6 +186,14 @@ class Batch:
             self.hooks.on_done(result)
         self.write_tables()
         return result
+
+    def _is_own_output(self, path: str, stem: str) -> bool:
+        """Whether ``path`` is where this batch writes ``stem``'s restored image (restoring it would destroy it)."""
+        if "://" in str(self.out_dir):
+            return False
+        files = SlideOutputs(stem)
+        own = {(Path(self.out_dir) / name).resolve() for name in (files.ome_zarr, files.ome_tiff)}
+        return Path(path).resolve() in own
 
     def write_tables(self) -> None:
         """Rewrite ``qc.csv`` and ``report.html`` from every slide recorded so far."""

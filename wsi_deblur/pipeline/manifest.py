@@ -15,6 +15,7 @@ import os
 import time
 from typing import Any
 
+from wsi_deblur.report.batch_csv import summary_row
 from wsi_deblur.write.location import output_path, write_text_atomic
 from wsi_deblur.write.outputs import MANIFEST, SlideOutputs
 
@@ -29,6 +30,21 @@ def file_identity(path: str | os.PathLike) -> dict[str, Any]:
     return {"size": st.st_size, "mtime": round(st.st_mtime, 3)}
 
 
+def is_complete_summary(summary: Any, stem: str) -> bool:
+    """Whether a qc.json document is one of ours for ``stem``, whole: a damaged one (a list, a null field, text
+    for a number) means the slide is redone, never a crash of every later run of the batch.
+    """
+    try:
+        row = summary_row(summary)
+        fields_ok = (isinstance(summary["outputs"], list) and all(isinstance(o, str) for o in summary["outputs"])
+                     and isinstance(summary["blurred_fraction_of_tissue"], (int, float))
+                     and summary["verdict"] in ("pass", "review", "rescan")
+                     and all(isinstance(v, (int, float)) for v in summary["blur_fractions_of_tissue"].values()))
+        return fields_ok and row["stem"] == stem
+    except (TypeError, KeyError, AttributeError, ValueError):
+        return False
+
+
 class Manifest:
     """The batch manifest of an output folder (created on first write)."""
 
@@ -37,9 +53,12 @@ class Manifest:
         self.entries: dict[str, dict[str, Any]] = {}
         if self.path.exists():
             try:
-                self.entries = json.loads(self.path.read_text()).get("slides", {})
-            except (json.JSONDecodeError, OSError):
-                self.entries = {}  # unreadable: start over, every slide is redone
+                data = json.loads(self.path.read_text())
+                slides = data.get("slides", {}) if isinstance(data, dict) else {}
+                self.entries = {k: v for k, v in slides.items() if isinstance(v, dict)} if isinstance(
+                    slides, dict) else {}
+            except (ValueError, OSError):
+                self.entries = {}  # unreadable or damaged: start over, every slide is redone
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,9 +79,9 @@ class Manifest:
             return None
         try:
             summary = json.loads((out / SlideOutputs(stem).qc_json).read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):
             return None
-        return summary if summary.get("stem") == stem else None
+        return summary if is_complete_summary(summary, stem) else None
 
     def start(self, stem: str, slide: str, settings: str) -> None:
         try:
