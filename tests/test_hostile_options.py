@@ -88,3 +88,10 @@ def test_a_bad_weights_folder_is_refused_in_one_line_before_any_work(tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and "blur_classifier.safetensors" in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+def test_gpu_without_a_gpu_worker_is_refused_before_any_work(tmp_path, capsys, small_slide):
+    status = main(["run", str(small_slide), "-o", str(tmp_path / "out"), "--gpu"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "--gpu" in err[0] and "no cluster" in err[0], err
+    assert not (tmp_path / "out").exists()

@@ -146,3 +146,10 @@ def test_a_fluorescence_slide_is_refused_with_one_line_and_no_outputs(tmp_path, 
                                          "fluorescence scan, not brightfield; wsi-deblur reads brightfield slides"):
         process_slide(path, tmp_path / "out", SMALL)
     assert not (tmp_path / "out").exists() or not [p for p in (tmp_path / "out").iterdir()]
+
+
+def test_a_new_run_leaves_no_output_of_an_earlier_run_it_does_not_write(tmp_path, small_slide):
+    process_slide(small_slide, tmp_path, replace(SMALL, tiff=True))
+    assert (tmp_path / "small.ome.tif").exists() and (tmp_path / "small.review").exists()
+    result = process_slide(small_slide, tmp_path, replace(SMALL, restore=False))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in result.outputs)

@@ -13,7 +13,7 @@ from wsi_deblur.io.slide import slide_stem
 from wsi_deblur.nets.files import weights_digest
 from wsi_deblur.pipeline.manifest import Manifest, settings_hash
 from wsi_deblur.pipeline.options import RunOptions
-from wsi_deblur.pipeline.scheduler import SchedulerLost
+from wsi_deblur.pipeline.scheduler import SchedulerLost, check_gpu_workers
 from wsi_deblur.pipeline.slide_job import SlideResult, process_slide
 from wsi_deblur.report.batch_csv import failure_row, summary_row, write_batch_csv
 from wsi_deblur.report.html import write_report
@@ -124,6 +124,8 @@ class Batch:
         self.manifest: Manifest | None = None
 
     def __enter__(self) -> Batch:
+        if self.options.gpu and self.options.restore:
+            check_gpu_workers()  # before the folder is touched
         self._lock.__enter__()  # one run at a time per output folder
         self.manifest = Manifest(self.out_dir)
         return self

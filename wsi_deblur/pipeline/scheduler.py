@@ -146,3 +146,21 @@ def _joined_threads() -> Iterator[dict]:
     workers = dask.config.get("num_workers", None) or os.cpu_count() or 1
     with ThreadPoolExecutor(workers) as pool:
         yield {"pool": pool}
+
+
+def check_gpu_workers() -> None:
+    """Refuse (:class:`~wsi_deblur.errors.OptionError`) ``--gpu`` where no worker has a ``GPU`` resource.
+
+    Restore tasks annotated with ``resources={"GPU": 1}`` would wait forever on
+    a cluster without one; without a cluster they would run on the CPU while
+    qc.json said ``"gpu": true``. Either is refused before any work.
+    """
+    client = current_client()
+    if client is None:
+        raise OptionError("--gpu places restoration on cluster workers started with --resources GPU=1; there is no "
+                          "cluster (pass --scheduler ADDRESS), or leave out --gpu")
+    workers = client.scheduler_info().get("workers", {})
+    if not any((w.get("resources") or {}).get("GPU") for w in workers.values()):
+        raise OptionError(f"--gpu: none of the cluster's {len(workers)} worker(s) has a GPU resource (start them "
+                          "with --resources GPU=1), or leave out --gpu")
+

@@ -214,7 +214,7 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
                           title=f"{stem}: {summary['verdict']}, {summary['blurred_fraction_of_tissue']:.1%} "
                                 f"of tissue blurred")
         write_qc_json(staged.path(files.qc_json), summary)
-        outputs = staged.commit(names, commit_point=files.qc_json)
+        outputs = staged.commit(names, commit_point=files.qc_json, replaces=files.all_names())
     return SlideResult(str(path), stem, outputs, blurmap, summary)
 
 

@@ -40,6 +40,10 @@ class SlideOutputs:
             return self.stem + SLIDE_SUFFIXES[name]
         raise AttributeError(name)
 
+    def all_names(self) -> list[str]:
+        """Every per-slide output name, whichever a run writes."""
+        return [self.stem + suffix for suffix in SLIDE_SUFFIXES.values()]
+
     def qc_files(self) -> list[str]:
         """What every run writes: qc.json, the tiles CSV, the GeoJSON and the blur-map PNG."""
         return [self.qc_json, self.tiles_csv, self.geojson, self.blurmap_png]

@@ -93,12 +93,17 @@ class StagedOutputs:
         """Where to write output ``name`` while it is being made."""
         return self.staging / name
 
-    def commit(self, names: Sequence[str], *, commit_point: str | None = None) -> list[OutputPath]:
+    def commit(self, names: Sequence[str], *, commit_point: str | None = None,
+               replaces: Sequence[str] = ()) -> list[OutputPath]:
         """Move the outputs ``names`` (made in the staging folder) to their final names, replacing older ones.
 
         ``commit_point``, one of ``names``: removed from ``out_dir`` first and
         moved in last (see the module). Anything else in the staging folder
-        (bookkeeping such as resume markers) is removed with it.
+        (bookkeeping such as resume markers) is removed with it. ``replaces``:
+        every name an earlier run may have left for the same item; those not in
+        ``names`` are removed once the new set is in place (an OME-TIFF of a run
+        with ``--no-tiff`` after one without, review crops of a rescan that
+        restored nothing), so the folder never holds two runs' outputs.
 
         Raises
         ------
@@ -124,6 +129,11 @@ class StagedOutputs:
             else:
                 move(self.staging / name, final)
             self.committed.append(final)
+        for name in replaces:
+            if name not in names and (self.out_dir / name).exists():
+                old = self.out_dir / f".{name}.old-{uuid.uuid4().hex[:8]}"
+                move(self.out_dir / name, old)
+                remove(old)
         remove(self.staging)
         return self.committed
 
