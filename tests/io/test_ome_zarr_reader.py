@@ -68,3 +68,19 @@ def test_qc_runs_on_the_pyramid_that_run_wrote(tmp_path, small_slide):
     assert again["slide"] == str(restored) and again["reader"] == "ome-zarr" and again["mpp"] == first["mpp"]
     assert again["tissue_tiles"] == first["tissue_tiles"]
     assert again["blur_fractions_of_tissue"]["in_focus"] >= first["blur_fractions_of_tissue"]["in_focus"]
+
+
+def test_an_ome_zarr_with_chunks_missing_is_refused_as_truncated(tmp_path, image):
+    """An interrupted copy must not be judged on fill values (a verdict on black holes)."""
+    import shutil
+
+    from wsi_deblur.errors import SlideError
+    from wsi_deblur.io import open_slide
+
+    path = written(tmp_path / "x.ome.zarr", image, "0.4")
+    chunk_files = sorted(p for p in (path / "0").rglob("*") if p.is_file() and not p.name.startswith("."))
+    for p in chunk_files[: len(chunk_files) // 2]:
+        p.unlink()
+    with pytest.raises(SlideError, match=r"x.ome.zarr: level 0 holds \d+ of its \d+ chunks: a truncated"):
+        open_slide(path)
+    shutil.rmtree(path)

@@ -155,6 +155,7 @@ class OmeZarrBackend:
             raise SlideError(path, f"not a readable Zarr group ({_short(exc)})") from exc
         axes = [a["name"] if isinstance(a, dict) else a for a in multiscale.get("axes", ["c", "y", "x"])]
         _check_ome_zarr_rgb(path, axes, self._levels[0])
+        _check_ome_zarr_complete(path, self._levels[0])
         self._axes = axes
         self.level_shapes = [(int(a.shape[axes.index("y")]), int(a.shape[axes.index("x")])) for a in self._levels]
         self.properties = {"openslide.vendor": "ome-zarr", "ome-zarr.version": str(meta.get("version") or
@@ -171,6 +172,24 @@ class OmeZarrBackend:
 
     def close(self) -> None:
         pass
+
+
+#: Most chunks an OME-Zarr level may have (a 200k x 200k slide in 64-px chunks is 10 million).
+MAX_ZARR_CHUNKS = 10_000_000
+
+
+def _check_ome_zarr_complete(path: str, base) -> None:
+    """Refuse a level 0 with chunks missing inside its extent (an interrupted copy reads as fill values: a verdict
+    on black holes), or with so many chunks that reading it would take hours.
+    """
+    expected = int(base.nchunks)
+    if expected > MAX_ZARR_CHUNKS:
+        raise SlideError(path, f"level 0 is stored in {expected} chunks of {base.chunks}; rewrite it with chunks "
+                               "of 256 px or more")
+    present = int(base.nchunks_initialized)
+    if present < expected:
+        raise SlideError(path, f"level 0 holds {present} of its {expected} chunks: a truncated or interrupted "
+                               "copy (copy it again)")
 
 
 def _check_ome_zarr_rgb(path: str, axes: list[str], base) -> None:
