@@ -144,9 +144,12 @@ class BlurMap:
         return float(self.is_tissue.mean()) if self.is_tissue.size else 0.0
 
     def class_fractions(self) -> dict[str, float]:
-        """Share of *tissue* tiles in each blur class (sums to 1 when any tissue)."""
-        n = int(self.is_tissue.sum())
-        return {name: (float(((self.label == LABEL_VALUES[name]) & self.is_tissue).sum()) / n if n else 0.0)
+        """Share of the *tissue* tiles in each blur class (sums to 1 when any tissue), each tile weighed by its
+        area inside the slide: a 1-px sliver at the slide's edge weighs 1/512th of a tile, not a whole one.
+        """
+        weight = self.grid.area_share() * self.is_tissue
+        n = float(weight.sum())
+        return {name: (float(weight[self.label == LABEL_VALUES[name]].sum()) / n if n else 0.0)
                 for name in BLUR_CLASSES}
 
     def save(self, path: str | os.PathLike) -> None:

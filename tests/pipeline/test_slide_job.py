@@ -153,3 +153,14 @@ def test_a_new_run_leaves_no_output_of_an_earlier_run_it_does_not_write(tmp_path
     assert (tmp_path / "small.ome.tif").exists() and (tmp_path / "small.review").exists()
     result = process_slide(small_slide, tmp_path, replace(SMALL, restore=False))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in result.outputs)
+
+
+def test_a_sharp_field_one_pixel_past_a_tile_passes_slivers_weigh_their_area(tmp_path):
+    """1025 x 1025 px at 0.25 um/px: the 1-px edge tiles are neither classified alone nor counted as whole."""
+    from wsi_deblur.synthetic import SyntheticSlide
+
+    path = SyntheticSlide((1025, 1025), tissue=False, seed=2).write(tmp_path / "field.ome.tif", mpp=0.25)
+    result = process_slide(path, tmp_path / "out", RunOptions(restore=False))
+    fractions = result.summary["blur_fractions_of_tissue"]
+    assert result.summary["verdict"] == "pass", fractions
+    assert fractions["in_focus"] > 0.99

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 def chunk_sizes(n: int, chunk: int) -> tuple[int, ...]:
     """Dask chunk sizes along an axis of ``n`` pixels: full ``chunk``s, then the rest."""
@@ -46,6 +48,22 @@ class TileGrid:
         """Number of tiles along y and x."""
         h, w = self.shape
         return -(-h // self.tile_size), -(-w // self.tile_size)
+
+    def area_share(self) -> np.ndarray:
+        """Each tile's area inside the image, as a share of a whole tile (1 inside, less on the last row and
+        column): what a tile weighs in a share of tissue.
+
+        Examples
+        --------
+        >>> TileGrid((1025, 1024), tile_size=512, halo=0).area_share()[:, 0].round(4).tolist()
+        [1.0, 1.0, 0.002]
+        """
+        h, w = self.shape
+        rows, cols = self.grid_shape
+        t = self.tile_size
+        hy = np.minimum(t, h - np.arange(rows) * t) / t
+        wx = np.minimum(t, w - np.arange(cols) * t) / t
+        return np.outer(hy, wx)
 
     def tile_bounds(self, i: int, j: int) -> tuple[int, int, int, int]:
         """``(y0, x0, y1, x1)`` of tile ``(i, j)``, clipped to the image."""
