@@ -37,7 +37,7 @@ def test_bad_inputs_get_one_line_each_and_the_batch_goes_on(tmp_path, small_slid
     # the good slide still produced its outputs; the bad ones left nothing
     outputs = sorted(p.name for p in out.iterdir() if p.name != ".wsi-deblur.lock")  # the lock stays: see write/lock
     assert outputs == ["manifest.json", "qc.csv", "report.html", "small.blurmap.csv", "small.blurmap.geojson",
-                       "small.blurmap.png", "small.qc.json"]
+                       "small.blurmap.png", "small.focus.png", "small.qc.json"]
     rows = list(csv.DictReader(open(out / "qc.csv")))
     assert [r["status"] for r in rows] == ["failed"] * 4 + ["ok"]
     assert "no such file" in rows[0]["error"] and rows[4]["verdict"] in ("review", "rescan")

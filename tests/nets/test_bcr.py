@@ -39,8 +39,9 @@ def test_the_otf_is_that_of_the_estimated_psf(label, kw):
     """The tabulated pupil defocus and the analytic line against the FFT of the kernels the guard uses."""
     estimate = BlurEstimate(label, **kw)
     if label == "defocus":
-        kernel = estimate_psf(estimate, 0.5)[1]
-        in_focus = np.real(psf_to_otf(estimate_psf(BlurEstimate("defocus", defocus_um=1e-6), 0.5)[1], (128, 128)))
+        kernel = estimate_psf(estimate, 0.5, model="pupil")[1]  # bcr's table is the pupil's
+        focused = estimate_psf(BlurEstimate("defocus", defocus_um=1e-6), 0.5, model="pupil")[1]
+        in_focus = np.real(psf_to_otf(focused, (128, 128)))
         truth = np.real(psf_to_otf(kernel, (128, 128))) / in_focus
     else:
         truth = np.real(psf_to_otf(motion_psf(kw["motion_length_px"], kw["motion_angle_deg"]), (128, 128)))
@@ -81,7 +82,8 @@ def test_an_in_focus_psf_gives_the_input_back_and_any_size_works():
 
 def test_the_untrained_network_is_already_a_deconvolution_of_the_psf_it_is_told():
     sigma = sigma_px_for_defocus(3.0, 0.5)
-    blurred = np.clip(convolve_rgb(SHARP, estimate_psf(BlurEstimate("defocus", defocus_um=3.0), 0.5)), 0, 255)
+    psf = estimate_psf(BlurEstimate("defocus", defocus_um=3.0), 0.5, model="pupil")
+    blurred = np.clip(convolve_rgb(SHARP, psf), 0, 255)
     blurred = np.rint(blurred + np.random.default_rng(0).normal(0, 1.0, blurred.shape)).clip(0, 255).astype(np.uint8)
     with torch.no_grad():
         out = BCRNet().eval()(bcr_input(blurred), torch.tensor([[sigma, 0.0, 0.0]]))
