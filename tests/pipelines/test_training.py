@@ -1,6 +1,7 @@
 """The training pipeline's pieces on a few real steps (the full run is by hand)."""
 
 import numpy as np
+import pytest
 import torch
 
 from pipelines.train_classifier import confusion_matrix, evaluate
@@ -65,3 +66,14 @@ def test_confusion_matrix_counts_each_true_predicted_pair():
     m = confusion_matrix(labels, pred)
     np.testing.assert_array_equal(m, expected)
     assert np.trace(m) == (labels == pred).sum()
+
+
+@pytest.mark.parametrize("steps", [1, 2, 10, 19])
+def test_a_short_run_of_any_length_trains_without_error(steps):
+    """`wsi-deblur adapt --steps 10` died in the one-cycle schedule after minutes of work."""
+    from wsi_deblur.training.loops import Schedule, fit_blurnet
+
+    images, labels, severity = small_dataset()
+    net = BlurNet(widths=(8, 8, 16, 16, 16, 16))
+    fit_blurnet(net, images, labels, severity, Schedule(steps, 4, 1e-3), np.random.default_rng(0))
+    assert all(torch.isfinite(p).all() for p in net.parameters())

@@ -88,8 +88,11 @@ class ConditionNoise:
 
 def _optimiser(net: torch.nn.Module, schedule: Schedule):
     opt = torch.optim.Adam(net.parameters(), lr=schedule.lr)
-    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=schedule.lr, total_steps=schedule.steps, pct_start=0.1)
-             if schedule.one_cycle else None)
+    # 10% warm-up, at least two steps of it (torch divides by the warm-up's length less one); too short a run
+    # for a cycle keeps its rate constant
+    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=schedule.lr, total_steps=schedule.steps,
+                                                 pct_start=max(0.1, 2.0 / schedule.steps))
+             if schedule.one_cycle and schedule.steps >= 3 else None)
     return opt, sched
 
 
