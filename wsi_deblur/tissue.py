@@ -37,9 +37,13 @@ def tissue_score(rgb: np.ndarray) -> np.ndarray:
     return np.maximum(saturation, darkness)
 
 
-#: Median grey level (0-255) of a thumbnail below which the slide is taken for fluorescence: brightfield glass
+#: Median grey level (0-255) of a thumbnail below which the slide may be fluorescence: brightfield glass
 #: is near white (about 240), a fluorescence background near black (the probe's DAPI NDPI: 1).
 MIN_BRIGHTFIELD_MEDIAN = 60
+#: ... and only if its background is black: a tenth of it darker than this grey level, and the darker half
+#: grey rather than coloured (mean chroma, max - min of R, G, B, under this). Dense dark H&E with no glass in
+#: view has a median near 50 but its darkest tenth is stained purple at 30-100 grey levels.
+MAX_FLUORESCENCE_BACKGROUND, MAX_FLUORESCENCE_CHROMA = 20, 25
 #: Slide properties that only fluorescence scans carry (Hamamatsu's excitation/emission keys).
 FLUORESCENCE_KEYS = ("hamamatsu.AHEX",)
 
@@ -54,14 +58,22 @@ def fluorescence_reason(thumbnail: np.ndarray, properties: dict[str, str] | None
     'a dark background (thumbnail median 2 of 255): a fluorescence scan, not brightfield'
     >>> fluorescence_reason(np.full((8, 8, 3), 240, np.uint8)) is None
     True
+    >>> fluorescence_reason(np.full((8, 8, 3), (90, 30, 110), np.uint8)) is None   # dense dark H&E: stained
+    True
     """
     keys = [k for k in (properties or {}) if k.startswith(FLUORESCENCE_KEYS)]
     if keys:
         return f"fluorescence metadata ({keys[0]}): a fluorescence scan, not brightfield"
-    median = float(np.median(np.asarray(thumbnail, np.float64).mean(axis=2)))
-    if median < MIN_BRIGHTFIELD_MEDIAN:
-        return f"a dark background (thumbnail median {median:.0f} of 255): a fluorescence scan, not brightfield"
-    return None
+    rgb = np.asarray(thumbnail, np.float64)
+    grey = rgb.mean(axis=2)
+    median = float(np.median(grey))
+    if median >= MIN_BRIGHTFIELD_MEDIAN or float(np.percentile(grey, 10)) >= MAX_FLUORESCENCE_BACKGROUND:
+        return None
+    dark = grey <= median
+    chroma = float((rgb.max(axis=2) - rgb.min(axis=2))[dark].mean())
+    if chroma >= MAX_FLUORESCENCE_CHROMA:
+        return None  # dark but stained: dense brightfield tissue
+    return f"a dark background (thumbnail median {median:.0f} of 255): a fluorescence scan, not brightfield"
 
 
 def tissue_mask(rgb: np.ndarray, *, min_object_px: int = 16) -> np.ndarray:

@@ -164,3 +164,15 @@ def test_a_sharp_field_one_pixel_past_a_tile_passes_slivers_weigh_their_area(tmp
     fractions = result.summary["blur_fractions_of_tissue"]
     assert result.summary["verdict"] == "pass", fractions
     assert fractions["in_focus"] > 0.99
+
+
+def test_dense_dark_stained_tissue_is_not_taken_for_fluorescence(tmp_path, small_slide_model):
+    """A field of dense H&E with no glass in view is dark (median near 50) but stained, not black."""
+    from wsi_deblur.tissue import fluorescence_reason
+
+    stained = small_slide_model.render(0, 0, 512, 768).astype(np.float64)
+    dark = np.clip(stained * 0.3, 0, 255).astype(np.uint8)
+    assert float(np.median(dark.mean(axis=2))) < 60
+    assert fluorescence_reason(dark) is None
+    dapi = ((255 - stained) // 4).astype(np.uint8)
+    assert "fluorescence" in fluorescence_reason(dapi)
