@@ -374,7 +374,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.slides:
         try:
-            slide = open_slide(path, mpp=args.mpp)
+            slide = open_slide(path, mpp_fallback=args.mpp)
             h, w = slide.shape
             print(json.dumps({"path": path, "reader": slide.backend_name, "width_px": w, "height_px": h,
                               "levels": [list(s[::-1]) for s in slide.level_shapes], "mpp": slide.mpp,

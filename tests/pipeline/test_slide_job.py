@@ -176,3 +176,18 @@ def test_dense_dark_stained_tissue_is_not_taken_for_fluorescence(tmp_path, small
     assert fluorescence_reason(dark) is None
     dapi = ((255 - stained) // 4).astype(np.uint8)
     assert "fluorescence" in fluorescence_reason(dapi)
+
+
+def test_mpp_is_for_files_without_one_unless_forced(tmp_path):
+    """In a mixed folder `--mpp` must not silently change the pixel size of a file that has one."""
+    from PIL import Image
+
+    from wsi_deblur.synthetic import SyntheticSlide
+
+    model = SyntheticSlide((512, 512), tissue=False, seed=4)
+    with_mpp = model.write(tmp_path / "with.ome.tif", mpp=0.346)
+    Image.fromarray(model.render(0, 0, 512, 512)).save(tmp_path / "without.png")
+    options = RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256, restore=False, mpp=0.5)
+    assert process_slide(with_mpp, tmp_path / "a", options).summary["mpp"] == 0.346
+    assert process_slide(tmp_path / "without.png", tmp_path / "b", options).summary["mpp"] == 0.5
+    assert process_slide(with_mpp, tmp_path / "c", replace(options, force_mpp=True)).summary["mpp"] == 0.5

@@ -56,7 +56,7 @@ def classify_image(path: str | Path | Slide, classifier: BlurClassifier, *, mpp:
     if isinstance(path, Slide):
         slide, path = path, path.path
     else:
-        slide = open_slide(path, mpp=mpp)
+        slide = open_slide(path, mpp_fallback=mpp)
     h, w = slide.shape
     if h * w > MAX_PIXELS:
         raise SlideError(path, f"{w}x{h} px is a slide, not a field: use `wsi-deblur qc` (it reads tile by tile)")

@@ -14,7 +14,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["Slide", "SlideError", "open_slide", "forget_open_slides", "slide_stem"]
 
 
-def open_slide(path: str | Path, *, mpp: float | None = None, backend: str = "auto") -> Slide:
+def open_slide(path: str | Path, *, mpp: float | None = None, backend: str = "auto",
+               mpp_fallback: float | None = None) -> Slide:
     """Open a whole-slide image or a plain RGB field for reading.
 
     Parameters
@@ -26,6 +27,9 @@ def open_slide(path: str | Path, *, mpp: float | None = None, backend: str = "au
     mpp : float, optional
         Micrometres per pixel at level 0; overrides (or supplies, when the
         file has none) the pixel size from the metadata.
+    mpp_fallback : float, optional
+        Micrometres per pixel for a file whose metadata has none (one that has
+        one keeps it): what ``--mpp`` means on the command line.
     backend : {"auto", "tifffile", "openslide", "pillow", "ome-zarr"}
         ``auto`` takes the tifffile fast path where it yields OpenSlide's
         pixels, OpenSlide for other slide formats, Pillow for plain images,
@@ -37,10 +41,11 @@ def open_slide(path: str | Path, *, mpp: float | None = None, backend: str = "au
         The file is missing, empty, truncated, not an image, or not 8-bit RGB.
     """
     path = str(path)
-    if mpp is not None and not mpp > 0:
-        raise SlideError(path, f"--mpp must be a positive number of micrometres per pixel, got {mpp}")
+    for given in (mpp, mpp_fallback):
+        if given is not None and not given > 0:
+            raise SlideError(path, f"--mpp must be a positive number of micrometres per pixel, got {given}")
     handle = open_backend(path, backend)
-    source = SlideSource(path=path, backend=handle.name, mpp_override=mpp)
+    source = SlideSource(path=path, backend=handle.name, mpp_override=mpp, mpp_fallback=mpp_fallback)
     slide = Slide(source, handle)
     logger.info("%s: read with %s, %d x %d px in %d levels, %s um/px", path, handle.name, slide.shape[1],
                 slide.shape[0], len(slide.level_shapes), slide.mpp)

@@ -49,6 +49,7 @@ class SlideSource:
     path: str
     backend: str
     mpp_override: float | None = None
+    mpp_fallback: float | None = None
 
 
 _open_lock = threading.Lock()
@@ -141,16 +142,18 @@ class Slide:
     def mpp(self) -> float | None:
         if self.source.mpp_override is not None:
             return self.source.mpp_override
-        return self.backend.mpp
+        return self.backend.mpp if self.backend.mpp is not None else self.source.mpp_fallback
 
     @property
     def mpp_source(self) -> str:
-        """Where :attr:`mpp` comes from: ``"option"`` (given by the caller), ``"file"`` (the
-        metadata) or ``"assumed"`` (neither: the working pixel size, 0.5 um, is assumed).
+        """Where :attr:`mpp` comes from: ``"option"`` (given by the caller: forced, or for a file without
+        one), ``"file"`` (the metadata) or ``"assumed"`` (neither: the working pixel size, 0.5 um, is assumed).
         """
         if self.source.mpp_override is not None:
             return "option"
-        return "file" if self.backend.mpp is not None else "assumed"
+        if self.backend.mpp is not None:
+            return "file"
+        return "option" if self.source.mpp_fallback is not None else "assumed"
 
     @property
     def properties(self) -> dict[str, str]:

@@ -55,7 +55,9 @@ class RunOptions:
     tiff_compression : {"jpeg", "deflate", "none"}
     jpeg_quality : int
     mpp : float, optional
-        Micrometres per pixel, overriding the file's metadata.
+        Micrometres per pixel of files whose metadata has none.
+    force_mpp : bool
+        Use ``mpp`` for every file, overriding the pixel size of those that have one.
     reader : {"auto", "tifffile", "openslide", "pillow", "ome-zarr"}
     gpu : bool
         Place restore tasks on workers with a ``GPU`` resource.
@@ -101,8 +103,10 @@ class RunOptions:
     tiff_compression: str = option("jpeg", "jpeg, deflate (lossless) or none", kind="choice",
                                    choices=TIFF_COMPRESSIONS, groups=RESTORE)
     jpeg_quality: int = option(90, "JPEG quality of the OME-TIFF, 1-100", kind="percent", groups=RESTORE)
-    mpp: float | None = option(None, "micrometres per pixel, when the file has none (or to override it)",
+    mpp: float | None = option(None, "micrometres per pixel of files without one (those with one keep theirs)",
                                kind="mpp", groups=QC)
+    force_mpp: bool = option(False, "use --mpp for every file, also those whose metadata has a pixel size",
+                             kind="flag", groups=QC)
     reader: str = option("auto", "force a reader (auto: the fastest that reads it)", kind="choice", choices=READERS,
                          groups=QC)
     gpu: bool = option(False, "place restoration on workers with a GPU resource", kind="flag", groups=RESTORE)

@@ -71,7 +71,8 @@ class SlideResult:
 
 def open_for_processing(path: str | Path, options: RunOptions) -> Slide:
     """Open a slide and check it has what processing needs (a pixel size)."""
-    slide = open_slide(path, mpp=options.mpp, backend=options.reader)
+    given = {"mpp": options.mpp} if options.force_mpp else {"mpp_fallback": options.mpp}
+    slide = open_slide(path, backend=options.reader, **given)
     if slide.mpp is None:
         raise SlideError(path, "pixel size unknown (no microns-per-pixel in the metadata); pass --mpp")
     return slide

@@ -152,7 +152,7 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
     """
     if blur_type is not None and blur_type not in BLUR_CLASSES:
         raise ValueError(f"unknown blur type {blur_type!r}; one of {', '.join(BLUR_CLASSES)}")
-    slide = open_slide(path, mpp=mpp)
+    slide = open_slide(path, mpp_fallback=mpp)
     h, w = slide.shape
     if h * w > MAX_PIXELS:
         raise SlideError(path, f"{w}x{h} px is a slide, not a field: use `wsi-deblur run` (it works tile by tile)")
