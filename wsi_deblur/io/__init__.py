@@ -39,6 +39,17 @@ def open_slide(path: str | Path, *, mpp: float | None = None, backend: str = "au
     ------
     SlideError
         The file is missing, empty, truncated, not an image, or not 8-bit RGB.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from wsi_deblur.synthetic import SyntheticSlide
+    >>> path = SyntheticSlide((1024, 1536), seed=1).write(pathlib.Path(tempfile.mkdtemp()) / "x.ome.tif", mpp=0.5)
+    >>> slide = open_slide(path)
+    >>> slide.shape, slide.mpp, slide.mpp_source
+    ((1024, 1536), 0.5, 'file')
+    >>> slide.read_region(0, 0, 256, 512).shape
+    (256, 512, 3)
     """
     path = str(path)
     for given in (mpp, mpp_fallback):
