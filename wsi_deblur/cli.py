@@ -20,7 +20,15 @@ from wsi_deblur._shared.options import add_arguments, choice_flag, from_argument
 from wsi_deblur.adaptation.options import AdaptOptions
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.classify.by_name import CLASSIFIERS, make_classifier
-from wsi_deblur.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SlideError, check_choice
+from wsi_deblur.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    RefusedBeforeWork,
+    SlideError,
+    check_choice,
+)
 from wsi_deblur.nets.files import check_weights_dir
 from wsi_deblur.pipeline.options import RunOptions
 from wsi_deblur.restore.by_name import RESTORERS, make_restorer, restorer_help
@@ -431,7 +439,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, ValueError) and not isinstance(exc, SlideError) else EXIT_FAILED
+        bad_option = isinstance(exc, ValueError) and not isinstance(exc, SlideError)
+        refused = bad_option or isinstance(exc, RefusedBeforeWork)
+        return EXIT_USAGE if refused else EXIT_FAILED  # refused before any work: 2
     except KeyboardInterrupt:
         print("interrupted; completed slides are in place, the slide in progress left nothing under its final "
               "names (run the same command again to resume it)", file=sys.stderr)

@@ -10,7 +10,7 @@ error                  built-in               ``wsi-deblur`` exits with
 =====================  =====================  ==========================================
 :class:`SlideError`    ``ValueError``         1 (:data:`EXIT_FAILED`); a batch goes on
 :class:`OptionError`   ``ValueError``         2 (:data:`EXIT_USAGE`), before any work
-``OutputInUse``        ``OSError``            1 (another run holds the output folder)
+``OutputInUse``        ``OSError``            2 (another run holds the output folder: refused before any work)
 ``SchedulerLost``      ``ConnectionError``    1, the slide left resumable
 =====================  =====================  ==========================================
 
@@ -49,6 +49,10 @@ class SlideError(WsiDeblurError, ValueError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class RefusedBeforeWork:
+    """Mixed into errors that stop a command before it did anything (exit 2, as a bad option)."""
 
 
 class Resumable:

@@ -42,6 +42,7 @@ from wsi_deblur.restore.guard import band_amplitude
 from wsi_deblur.restore.neural import default_weights as restorer_weights
 from wsi_deblur.training.loops import Schedule, TrainingPairs, fit_blurnet, fit_restorer
 from wsi_deblur.write.checkpoints import Checkpoints
+from wsi_deblur.write.lock import OutputLock
 from wsi_deblur.write.staging import StagedOutputs
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ def adapt(sources: Sequence[str | Path], out_dir: str | Path, options: AdaptOpti
     ------
     SlideError
         A slide cannot be read (without ``on_error``).
+    OutputInUse
+        Another ``adapt`` (or run) is writing ``out_dir``.
     ValueError
         No slide given, or none had a tile to adapt on.
 
@@ -111,7 +114,8 @@ def adapt(sources: Sequence[str | Path], out_dir: str | Path, options: AdaptOpti
     identities = {p: _identity(p, file_identity) for p in paths}
     key = settings_hash({**asdict(options), "sources": identities, "models": weights_digest()})
     t0 = time.perf_counter()
-    with StagedOutputs(out_dir, "adapt", resume_key=key) as staged:
+    # one adapt at a time per folder: two would share (and remove) one staging folder
+    with OutputLock(out_dir), StagedOutputs(out_dir, "adapt", resume_key=key) as staged:
         checkpoints = Checkpoints(staged.staging)
         tiles = _site_tiles(paths, options, checkpoints, say, progress=progress, on_error=on_error)
         split = _held_out_split(tiles, options)

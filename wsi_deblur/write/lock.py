@@ -16,13 +16,13 @@ import stat
 import time
 from pathlib import Path
 
-from wsi_deblur.errors import WsiDeblurError
+from wsi_deblur.errors import RefusedBeforeWork, WsiDeblurError
 from wsi_deblur.write.location import is_local, output_path
 
 LOCK_NAME = ".wsi-deblur.lock"
 
 
-class OutputInUse(WsiDeblurError, OSError):
+class OutputInUse(WsiDeblurError, RefusedBeforeWork, OSError):
     """The output folder is being written by another run."""
 
 
