@@ -54,7 +54,7 @@ def test_adjacent_tiles_merge_into_polygons_with_holes():
 
 
 def test_verdict_follows_the_thresholds():
-    labels = grid_of([[F] * 5] * 3 + [[D, F, F, F, F]])  # 1 of 20 tiles blurred: 5%
+    labels = grid_of([[D, F, F, F, F]] + [[F] * 5] * 3)  # 1 whole tile of 20, the last row and column partial: 5.5%
     bm = make_blurmap(labels)
     assert verdict(bm, VerdictThresholds(review_fraction=0.05, rescan_fraction=0.2)) == "review"
     assert verdict(bm, VerdictThresholds(review_fraction=0.10, rescan_fraction=0.2)) == "pass"
