@@ -378,9 +378,14 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from wsi_deblur.io import open_slide  # deferred
+    from wsi_deblur.pipeline.batch import slides_in_folder  # deferred
 
     status = EXIT_OK
-    for path in args.slides:
+    paths = []  # a folder's slides, as qc and run take them; files as given
+    for item in args.slides:
+        folder = Path(item).is_dir() and not item.lower().endswith(".ome.zarr")
+        paths.extend(slides_in_folder(Path(item)) if folder else [item])
+    for path in paths:
         try:
             slide = open_slide(path, mpp_fallback=args.mpp)
             h, w = slide.shape
