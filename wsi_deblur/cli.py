@@ -424,22 +424,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # the libraries' own lines (tracebacks of a lost connection, ...) only with --verbose
         for handler in logging.getLogger().handlers:
             handler.addFilter(lambda record: not record.name.startswith(LIBRARY_LOGGERS))
+    commands = {"run": lambda a: _cmd_run(a, restore=True), "qc": lambda a: _cmd_run(a, restore=False),
+                "watch": _cmd_watch, "info": _cmd_info, "classify": _cmd_classify, "restore": _cmd_restore,
+                "adapt": _cmd_adapt, "demo": _cmd_demo}
     try:
-        if args.command == "run":
-            return _cmd_run(args, restore=True)
-        if args.command == "qc":
-            return _cmd_run(args, restore=False)
-        if args.command == "watch":
-            return _cmd_watch(args)
-        if args.command == "info":
-            return _cmd_info(args)
-        if args.command == "classify":
-            return _cmd_classify(args)
-        if args.command == "restore":
-            return _cmd_restore(args)
-        if args.command == "adapt":
-            return _cmd_adapt(args)
-        return _cmd_demo(args)
+        return commands[args.command](args)
     except (ValueError, OSError) as exc:  # SlideError and OptionError among them (wsi_deblur.errors)
         if args.debug:
             traceback.print_exc()
