@@ -14,7 +14,7 @@ def test_import_loads_no_torch_dask_or_zarr_until_a_name_needs_them():
             "wsi_deblur.nets.list_networks()\n"
             "print(sorted(m for m in ('torch', 'dask', 'zarr', 'distributed') if m in sys.modules))\n"
             "wsi_deblur.process_slide\n"
-            "print(sorted(m for m in ('torch', 'dask') if m in sys.modules))\n")
+            "print(sorted(m for m in ('torch', 'dask', 'distributed') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]" and out[1] == "['dask', 'torch']"
 

@@ -18,8 +18,8 @@ from wsi_deblur.nets.files import CLASSIFIER_WEIGHTS, weights_digest, weights_re
 from wsi_deblur.pipeline.graph import blurmap_tasks, guard_reports, restore_chunks_of, restored_level0
 from wsi_deblur.pipeline.manifest import file_identity, settings_hash
 from wsi_deblur.pipeline.options import RunOptions
+from wsi_deblur.pipeline.preload import preload
 from wsi_deblur.pipeline.scheduler import compute, current_client
-from wsi_deblur.pipeline.worker_models import register_preloader
 from wsi_deblur.report.focus_surface import fit_focus_surface, write_focus_png
 from wsi_deblur.report.geojson import write_blur_geojson
 from wsi_deblur.report.overlay import write_overlay_png
@@ -180,9 +180,13 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    restorer = options.restorer if options.restore else None
     if current_client() is not None:  # workers load the networks as they start (distributed imported only then)
+        from wsi_deblur.pipeline.worker_models import register_preloader  # deferred: distributed
 
-        register_preloader(options.classifier, options.restorer if options.restore else None, options.weights)
+        register_preloader(options.classifier, restorer, options.weights)
+    else:  # so here: qc.json then records every network's CPU path alike, whichever tiles ran through which
+        preload(options.classifier, restorer, options.weights)
     slide = open_for_processing(path, options)
     stem = slide.stem
 

@@ -13,31 +13,10 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from wsi_deblur.classify.by_name import make_classifier
+from wsi_deblur.pipeline.preload import preload
 from wsi_deblur.pipeline.scheduler import current_client
-from wsi_deblur.restore.by_name import make_restorer
 
 logger = logging.getLogger(__name__)
-
-
-def preload(classifier: str | None = None, restorer: str | None = None,
-            weights_dir: str | None = None) -> list[str]:
-    """Load the named classifier's and restorer's networks into this process; returns what was loaded.
-
-    ``weights_dir``: adapted weights (see :mod:`wsi_deblur.nets.files`).
-    """
-    loaded = []
-    if classifier:
-        model = make_classifier(classifier, weights_dir=weights_dir)
-        if hasattr(model, "preload"):
-            model.preload()
-            loaded.append(f"classifier:{classifier}")
-    if restorer:
-        model = make_restorer(restorer, weights_dir=weights_dir)
-        if hasattr(model, "preload"):
-            model.preload()
-            loaded.append(f"restorer:{restorer}")
-    return loaded
 
 
 class ModelPreloader(WorkerPlugin):
