@@ -45,6 +45,7 @@ bench: dev
 	$(PY) benchmarks/gpu.py   # says so and measures nothing without CUDA
 	$(PY) benchmarks/png_encode.py
 	$(PY) benchmarks/working_scale.py   # needs ../shared/data
+	$(PY) benchmarks/defocus_model.py   # needs ../shared/data
 	$(PY) benchmarks/mixed_routes.py   # needs out/data/restore-128.npz (python -m pipelines.restore_data)
 
 clean:

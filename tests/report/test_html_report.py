@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from wsi_deblur.pipeline import RunOptions, process_batch
+from wsi_deblur.report.html import COLUMNS
 from wsi_deblur.synthetic import BlurRegion, SyntheticSlide
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -43,11 +44,12 @@ def test_report_sorts_filters_and_shows_blur_maps(report, tmp_path):
                                                   "rows => rows.map(r => r.dataset.stem)")
         assert stems() == ["most", "some", "broken.svs", "sharp"]  # worst first: rescan, failed, pass
         assert page.inner_text("#summary") == "4 slides: 2 rescan, 1 failed, 1 pass."
-        why = page.eval_on_selector_all("#slides tbody tr", "rows => rows.map(r => r.cells[11].textContent)")
+        why = page.eval_on_selector_all("#slides tbody tr",  # the column after the figures'
+                                        f"rows => rows.map(r => r.cells[{len(COLUMNS)}].textContent)")
         assert why[0] == "75% of tissue blurred; rescan from 20%"
         assert why[2].startswith("failed: ") and why[3] == "0% of tissue blurred; review from 5%"
         links = page.eval_on_selector_all("#slides tbody tr:first-child a", "as => as.map(a => a.textContent)")
-        assert links == ["qc.json", "tiles CSV", "GeoJSON", "blur map"]  # qc: no pyramid was written
+        assert links == ["qc.json", "tiles CSV", "GeoJSON", "blur map", "focus map"]  # qc: no pyramid was written
         with page.expect_navigation():
             page.click("#slides tbody tr:first-child a:has-text('qc.json')")
         assert page.url.endswith("/most.qc.json")
