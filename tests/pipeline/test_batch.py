@@ -93,3 +93,17 @@ def test_a_restored_image_of_the_output_folder_is_refused_as_input(tmp_path, sma
     process_batch([small_slide], out, replace(SMALL, tiff=False))
     outcome = process_batch([out / "small.ome.zarr"], out, replace(SMALL, tiff=False))
     assert len(outcome.failures) == 1 and "an output of this folder" in outcome.failures[0].reason
+
+
+def test_a_slide_that_failed_and_then_worked_counts_once_by_its_last_outcome(tmp_path, small_slide):
+    """A watch retries a slide after a full disk is freed: the batch must not end with "1 failed"."""
+    from wsi_deblur.pipeline.batch import Batch
+
+    path = tmp_path / "slide.ome.tif"
+    path.write_text("not yet a slide")
+    with Batch(tmp_path / "out", replace(SMALL, restore=False)) as batch:
+        batch.process(str(path))
+        assert len(batch.outcome.failures) == 1
+        shutil.copy(small_slide, path)
+        batch.process(str(path))
+    assert not batch.outcome.failures and len(batch.outcome.results) == 1

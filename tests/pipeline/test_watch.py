@@ -190,8 +190,7 @@ def test_a_slide_that_failed_on_a_full_disk_is_tried_again_when_there_is_room(tm
             stop.set()
             watcher.join(timeout=120)
         result = outcome["r"]
-        assert [r.stem for r in result.results] == ["s"] and len(result.failures) == 1
-        assert "No space left" in result.failures[0].reason
+        assert [r.stem for r in result.results] == ["s"] and not result.failures  # counted by its last outcome
     finally:
         subprocess.run(["umount", str(mount_point)], capture_output=True)
 

@@ -155,6 +155,7 @@ class Batch:
             if done is not None:
                 result = SlideResult(path, stem, [self.out / n for n in done["outputs"]], None, done)
                 self.outcome.skipped.append(result)
+                self.outcome.failures = [f for f in self.outcome.failures if f.path != path]
                 self._rows[path] = summary_row(done)
                 if self.hooks.on_skip:
                     self.hooks.on_skip(result)
@@ -182,6 +183,7 @@ class Batch:
             error.__cause__ = exc  # kept: a full disk (OSError) is not the slide's fault, a watch tries it again
             return self._failed(path, stem, error)
         self.outcome.results.append(result)
+        self.outcome.failures = [f for f in self.outcome.failures if f.path != path]  # each slide by its last outcome
         self._rows[path] = summary_row(result.summary)
         manifest.finish(stem, outputs=result.summary["outputs"], seconds=result.summary["timings_s"]["total"])
         if self.hooks.on_done:

@@ -65,16 +65,35 @@ def slide_signature(path: str | Path) -> Signature | None:
     return tuple(out) or None
 
 
+#: A modification time this far in the future (s) is a clock out of step (a network share's), not a write.
+FUTURE_MTIME_S = 60.0
+
+
 def is_settled(signature: Signature, *, settle_s: float, now: float | None = None) -> bool:
-    """Whether the newest file of a slide was last modified at least ``settle_s`` seconds ago."""
+    """Whether the newest file of a slide was last modified at least ``settle_s`` seconds ago.
+
+    A modification time more than :data:`FUTURE_MTIME_S` ahead of this clock
+    says nothing of age: such a slide counts as settled once two scans saw it
+    unchanged (the watch checks that) instead of waiting for the other clock.
+
+    Examples
+    --------
+    >>> is_settled((("a.svs", 10, 1000.0),), settle_s=10, now=1005.0)
+    False
+    >>> is_settled((("a.svs", 10, 5000.0),), settle_s=10, now=1005.0)   # an hour ahead: another clock
+    True
+    """
     now = time.time() if now is None else now
-    return now - max(mtime for _, _, mtime in signature) >= settle_s
+    age = now - max(mtime for _, _, mtime in signature)
+    return age >= settle_s or age < -FUTURE_MTIME_S
 
 
 #: errno values of failures that are the machine's, not the slide's: a full or read-only disk, a quota,
 #: a network file system gone stale or unreachable.
+#: Permissions and I/O errors too: fixing them (chmod, a remount) changes no modification time, so a slide that
+#: failed on one would otherwise never be tried again.
 SYSTEM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ESTALE, errno.ETIMEDOUT, errno.ENOTCONN,
-                           errno.EHOSTDOWN, errno.EHOSTUNREACH})
+                           errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.EACCES, errno.EPERM, errno.EIO})
 
 
 def is_system_error(exc: BaseException) -> bool:
@@ -86,6 +105,8 @@ def is_system_error(exc: BaseException) -> bool:
     True
     >>> is_system_error(FileNotFoundError(errno.ENOENT, "No such file"))
     False
+    >>> is_system_error(PermissionError(errno.EACCES, "Permission denied"))   # chmod fixes it; mtime unchanged
+    True
     """
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -234,12 +255,17 @@ def watch_folder(folder: str | Path, out_dir: str | Path, options: RunOptions = 
     stop = stop or threading.Event()
     state = FolderWatch(folder, schedule, hooks.on_waiting)
     logger.info("watching %s for slides (taken once unchanged for %g s)", folder, schedule.settle_s)
+    unlisted = 0  # scans in a row the folder could not be listed
     with Batch(out_dir, options, progress=progress, force=force, hooks=hooks) as batch:
         while not stop.is_set():
             try:
                 present = state.scan()
+                unlisted = 0
             except OSError as exc:  # a network share that drops out for a while: said, and tried again
-                logger.warning("%s: cannot be listed (%s); trying again in %g s", folder, exc, schedule.poll_s)
+                unlisted += 1
+                if unlisted & (unlisted - 1) == 0:  # the 1st, 2nd, 4th, 8th ... time: said, not every poll
+                    logger.warning("%s: cannot be listed (%s; %d time%s in a row); trying again every %g s",
+                                   folder, exc, unlisted, "" if unlisted == 1 else "s", schedule.poll_s)
                 stop.wait(schedule.poll_s)
                 continue
             if _take_ready(present, state, batch, stop):
