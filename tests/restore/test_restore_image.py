@@ -134,3 +134,16 @@ def test_a_40x_field_with_wide_defocus_is_restored_at_the_working_pixel_size(tmp
     restored = np.asarray(Image.open(result["output"]))
     assert result["class"] == "defocus"
     assert ssim(restored, sharp, channel_axis=2) > ssim(blurred, sharp, channel_axis=2) + 0.05
+
+
+@pytest.mark.parametrize("command", [["classify"], ["restore", "--blur-type", "defocus"], ["restore"]])
+def test_classify_and_restore_refuse_a_fluorescence_image_as_qc_does(tmp_path, command):
+    dapi = ((255 - SHARP.astype(np.int32)) // 4).astype(np.uint8)  # bright nuclei on black
+    Image.fromarray(dapi).save(tmp_path / "dapi.png")
+    r = cli(command[0], tmp_path / "dapi.png", *(["-o", tmp_path / "out"] if command[0] == "restore" else []),
+            *command[1:], "--mpp", "0.5")
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 'dapi.png'}: a dark background (thumbnail median "
+                                             f"{r.stderr.split('median ')[1].split(' ')[0]} of 255): a fluorescence "
+                                             "scan, not brightfield; wsi-deblur reads brightfield images only"]
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

@@ -11,6 +11,7 @@ from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate, mean_direction_
 from wsi_deblur.classify.base import BlurClassifier, luma
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io import Slide, open_slide
+from wsi_deblur.tissue import fluorescence_reason
 from wsi_deblur.working_scale import WORKING_MPP, downsample_tiles, working_downsample
 
 #: Smallest image side, in pixels at the working resolution, that can be judged.
@@ -37,6 +38,13 @@ def _pieces(image: np.ndarray) -> np.ndarray:
     return np.stack([image[y:y + PIECE, x:x + PIECE] for y, x in (starts[k] for k in np.sort(keep))])
 
 
+def refuse_fluorescence(image: np.ndarray, slide: Slide) -> None:
+    """Raise :class:`SlideError` for a fluorescence image (``image``: its pixels, any scale), as ``qc`` does."""
+    reason = fluorescence_reason(image, slide.properties)
+    if reason:
+        raise SlideError(slide.path, f"{reason}; wsi-deblur reads brightfield images only")
+
+
 def classify_image(path: str | Path | Slide, classifier: BlurClassifier, *, mpp: float | None = None) -> dict[str, Any]:
     """Blur class, probabilities and severity of a whole image.
 
@@ -51,7 +59,7 @@ def classify_image(path: str | Path | Slide, classifier: BlurClassifier, *, mpp:
     Raises
     ------
     SlideError
-        Not an image, empty, too small, or not 8-bit RGB.
+        Not an image, empty, too small, not 8-bit RGB, or a fluorescence scan.
     """
     if isinstance(path, Slide):
         slide, path = path, path.path
@@ -65,6 +73,7 @@ def classify_image(path: str | Path | Slide, classifier: BlurClassifier, *, mpp:
         raise SlideError(path, f"image is too small to judge focus ({w}x{h} px; at least {MIN_SIDE * factor} px "
                                "on each side)")
     image = downsample_tiles(slide.read_region(0, 0, h, w)[None], factor)[0]
+    refuse_fluorescence(image, slide)
     estimates: list[BlurEstimate] = classifier.classify(_pieces(image))
     probs = {c: float(np.mean([e.probabilities.get(c, 0.0) for e in estimates])) for c in BLUR_CLASSES}
     label = max(probs, key=probs.get)

@@ -18,7 +18,7 @@ from scipy import fft as sfft
 
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.classify.base import BlurClassifier
-from wsi_deblur.classify.image import MAX_PIXELS, classify_image
+from wsi_deblur.classify.image import MAX_PIXELS, classify_image, refuse_fluorescence
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io import open_slide
 from wsi_deblur.io.slide import Slide, slide_stem
@@ -166,6 +166,7 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
                                 defocus_sigma_px=sev["defocus_sigma_px"], motion_length_px=sev["motion_length_px"],
                                 motion_angle_deg=sev["motion_angle_deg"], defocus_um=sev["defocus_um"])
     else:
+        refuse_fluorescence(slide.read_region(0, 0, h, w), slide)  # classify_image does it where it runs
         estimate = BlurEstimate(blur_type)
     detected = blur_type is None
     ran = restorer_for_pixel_size(restorer, slide.mpp_source)
