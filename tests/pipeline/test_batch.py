@@ -107,3 +107,13 @@ def test_a_slide_that_failed_and_then_worked_counts_once_by_its_last_outcome(tmp
         shutil.copy(small_slide, path)
         batch.process(str(path))
     assert not batch.outcome.failures and len(batch.outcome.results) == 1
+
+
+def test_a_slide_name_too_long_for_its_outputs_is_refused_and_the_batch_goes_on(tmp_path, small_slide):
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    shutil.copy(small_slide, slides / ("x" * 240 + ".ome.tif"))
+    shutil.copy(small_slide, slides / "short.ome.tif")
+    outcome = process_batch([slides], tmp_path / "out", replace(SMALL, restore=False))
+    assert [r.stem for r in outcome.results] == ["short"]
+    assert len(outcome.failures) == 1 and "240 bytes long" in outcome.failures[0].reason

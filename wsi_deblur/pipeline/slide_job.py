@@ -78,6 +78,10 @@ def open_for_processing(path: str | Path, options: RunOptions) -> Slide:
     return slide
 
 
+#: Longest slide name (bytes) whose outputs fit a 255-byte file name: ``.<stem>.blurmap.geojson.partial-<8>``.
+MAX_STEM_BYTES = 255 - len(".blurmap.geojson.partial-12345678") - 1
+
+
 def tile_grid(slide: Slide, options: RunOptions) -> TileGrid:
     """The slide's tiles and restore windows (:func:`wsi_deblur.working_scale.working_grid` of ``options``)."""
     return working_grid(slide.shape, slide.mpp, tile_size=options.tile_size, halo=options.halo)
@@ -189,6 +193,9 @@ def process_slide(path: str | Path, out_dir: str | Path, options: RunOptions = R
         preload(options.classifier, restorer, options.weights)
     slide = open_for_processing(path, options)
     stem = slide.stem
+    if len(stem.encode()) > MAX_STEM_BYTES:  # the file system's 255-byte names: refused, not failed mid-way
+        raise SlideError(path, f"its name is {len(stem.encode())} bytes long; the outputs named after it "
+                               f"(and their temporary names) need at most {MAX_STEM_BYTES}: rename the file")
 
     with StagedOutputs(out_dir, stem, resume_key=resume_key(path, options)) as staged:
         checkpoints = Checkpoints(staged.staging)
