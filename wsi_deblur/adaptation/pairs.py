@@ -125,7 +125,7 @@ def further_degraded_pairs(tiles: np.ndarray, estimates: list[BlurEstimate], net
         k = mine[int(rng.integers(len(mine)))]
         est = estimates[k]
         if k not in degraded:
-            psf = estimate_psf(est, mpp)
+            psf = estimate_psf(est, mpp, model="pupil")  # as measured in docs/adaptation.md; the disc: to measure
             if is_delta(psf):
                 degraded[k] = None
             else:
