@@ -8,6 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
+from wsi_deblur.io import open_slide
 from wsi_deblur.synthetic import BlurRegion, SyntheticSlide
 
 
@@ -42,3 +45,15 @@ def run_child(args: list[str]) -> dict:
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["wall_s"] = time.perf_counter() - t0
     return result
+
+
+def textured_crops(path: Path, n: int, size: int) -> tuple[np.ndarray, float]:
+    """Up to ``n`` textured ``size``-px crops of a field on a regular grid, and its pixel size."""
+    slide = open_slide(path)
+    field = slide.read_region(0, 0, *slide.shape)
+    side = int(np.ceil(np.sqrt(n)))
+    starts = [np.linspace(0, s - size, side).astype(int) for s in field.shape[:2]]
+    crops = [field[y:y + size, x:x + size] for y in starts[0] for x in starts[1]]
+    crops = [c for c in crops if c.mean(axis=2).std() > 10][:n]
+    return np.stack(crops), float(slide.mpp)
+

@@ -30,6 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import textured_crops  # noqa: E402
+
 from pipelines.shared_data import find_shared_data  # noqa: E402
 from wsi_deblur.blur.estimate import BlurEstimate  # noqa: E402
 from wsi_deblur.blur.fit import rings, ssim_inner, transfer_profile  # noqa: E402
@@ -132,13 +134,7 @@ def main() -> None:
         "pupil at BlurNet's defocus": model_transfer(defocus_psf_optics(estimate.defocus_um, optics)[1],
                                                      defocus_psf_optics(0.0, optics)[1])}
 
-    field = open_slide(root / FIELD)
-    image = field.read_region(0, 0, *field.shape)
-    side = int(np.ceil(np.sqrt(args.crops)))
-    starts = [np.linspace(0, s - CROP, side).astype(int) for s in image.shape[:2]]
-    crops = [image[y:y + CROP, x:x + CROP] for y in starts[0] for x in starts[1]]
-    crops = [c for c in crops if c.mean(axis=2).std() > 10][:args.crops]
-    mpp = float(field.mpp)
+    crops, mpp = textured_crops(root / FIELD, args.crops, CROP)
     rng = np.random.default_rng(0)
     for name, psf in (("40x pupil (NA 0.75, 2.5 um)", defocus_psf_optics(2.5, Optics(numerical_aperture=0.75,
                                                                                          mpp=mpp))),

@@ -29,12 +29,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import textured_crops  # noqa: E402
+
 from pipelines.evaluate_restorers import score  # noqa: E402
 from pipelines.shared_data import find_shared_data  # noqa: E402
 from wsi_deblur.blur.estimate import BlurEstimate  # noqa: E402
 from wsi_deblur.blur.simulate import BlurParams, Optics, gaussian_sigma_px, simulate  # noqa: E402
 from wsi_deblur.classify.neural import NeuralBlurClassifier  # noqa: E402
-from wsi_deblur.io import open_slide  # noqa: E402
 from wsi_deblur.restore.at_working_scale import WorkingScaleRestorer  # noqa: E402
 from wsi_deblur.restore.neural import NeuralRestorer  # noqa: E402
 from wsi_deblur.working_scale import downsample_tiles, severity_scaled, working_downsample  # noqa: E402
@@ -52,13 +53,7 @@ def sharp_crops(n: int) -> tuple[np.ndarray, float]:
     root = find_shared_data()
     if root is None:
         sys.exit("needs ../shared/data (or $WSI_DEBLUR_SHARED_DATA)")
-    slide = open_slide(root / FIELD)
-    field = slide.read_region(0, 0, *slide.shape)
-    side = int(np.ceil(np.sqrt(n)))
-    starts = [np.linspace(0, s - CROP, side).astype(int) for s in field.shape[:2]]
-    crops = [field[y:y + CROP, x:x + CROP] for y in starts[0] for x in starts[1]]
-    crops = [c for c in crops if c.mean(axis=2).std() > 10][:n]
-    return np.stack(crops), float(slide.mpp)
+    return textured_crops(root / FIELD, n, CROP)
 
 
 def timed_restore(restore, windows: np.ndarray, estimates: list[BlurEstimate]) -> tuple[np.ndarray, float]:

@@ -29,7 +29,7 @@ from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.estimated_psf import estimate_psf
 from wsi_deblur.blur.fit import gradient_sharpness
 from wsi_deblur.nets.runtime import run_network
-from wsi_deblur.restore.guard import guard_window
+from wsi_deblur.restore.guard import GUARD_PSF_MODEL, guard_window
 
 #: Most iterations tried.
 MAX_ITERATIONS = 4
@@ -50,7 +50,7 @@ def iteration_scores(net: torch.nn.Module, windows: np.ndarray, estimates: Seque
     if len(windows) == 0:
         return []
     angles = [e.motion_angle_deg for e in estimates]
-    psfs = [estimate_psf(e, mpp, model="pupil") for e in estimates]  # as the run's guard (restore.guard)
+    psfs = [estimate_psf(e, mpp, model=GUARD_PSF_MODEL) for e in estimates]  # as the run's guard
     base = float(np.mean([gradient_sharpness(w) for w in windows]))
     rows, out = [], windows
     for k in range(1, max_iterations + 1):

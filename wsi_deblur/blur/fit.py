@@ -20,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 from skimage.metrics import structural_similarity
 
+from wsi_deblur._shared.fourier import filter_mirrored, mirrored
 from wsi_deblur.blur.simulate import Optics, convolve_rgb, defocus_psf_optics
 
 
@@ -191,13 +192,6 @@ def fit_defocus(sharp: np.ndarray, blurred: np.ndarray, mpp: float, *,
     return best
 
 
-def _mirrored(image: np.ndarray) -> np.ndarray:
-    """``(y, x, c)`` float image mirrored into a ``(2y, 2x, c)`` one: periodic, so an FFT sees no edges."""
-    img = np.asarray(image, dtype=np.float64)
-    img = np.concatenate([img, img[::-1]], axis=0)
-    return np.concatenate([img, img[:, ::-1]], axis=1)
-
-
 def linear_filter_profile(sharp: np.ndarray, blurred: np.ndarray, *, n_rings: int = 64) -> np.ndarray:
     """The best isotropic linear filter from ``blurred`` to ``sharp``: a gain per ring and channel, ``(3, n_rings)``.
 
@@ -205,7 +199,7 @@ def linear_filter_profile(sharp: np.ndarray, blurred: np.ndarray, *, n_rings: in
     on one half of a focus pair and applied to the other (:func:`apply_ring_filter`), it is the linear limit of
     restoring that blur: what any linear deconvolution could reach knowing the real optics.
     """
-    s, b = _mirrored(sharp), _mirrored(blurred)
+    s, b = mirrored(sharp), mirrored(blurred)
     idx = rings(s.shape[:2], n_rings).ravel()
     out = np.empty((s.shape[2], n_rings))
     for c in range(s.shape[2]):
@@ -225,11 +219,7 @@ def apply_ring_filter(image: np.ndarray, profile: np.ndarray) -> np.ndarray:
     >>> bool((apply_ring_filter(image, np.ones((3, 8))) == image).all())
     True
     """
-    m = _mirrored(image)
-    h, w = image.shape[:2]
-    idx = rings(m.shape[:2], profile.shape[1])
-    out = np.empty(image.shape, np.float64)
-    for c in range(image.shape[2]):
-        gain = np.append(profile[c], profile[c, -1])[idx]
-        out[:, :, c] = np.fft.irfft2(np.fft.rfft2(m[:, :, c]) * gain, s=m.shape[:2])[:h, :w]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    def gain(c: int, shape: tuple[int, int]) -> np.ndarray:
+        return np.append(profile[c], profile[c, -1])[rings(shape, profile.shape[1])]
+
+    return np.clip(np.rint(filter_mirrored(image, gain)), 0, 255).astype(np.uint8)

@@ -65,18 +65,19 @@ def check_weights_dir(weights_dir: str | Path) -> Path:
         raise OptionError(f"{path}: no {ADAPTATION_REPORT}, blur_classifier.safetensors or deblur_*.safetensors "
                           "in it; is it a folder written by `wsi-deblur adapt`?")
     for file in sorted(path.glob("*.safetensors")):
-        _check_network_file(file)
+        if architecture_of_file(file.name) is not None:
+            info = file.lstat()  # checked once per file as it is (the CLI and RunOptions both ask)
+            _check_network_file(str(file), info.st_mtime_ns, info.st_size)
     return path
 
 
-def _check_network_file(path: Path) -> None:
+@lru_cache(maxsize=64)
+def _check_network_file(file: str, mtime_ns: int, size: int) -> None:
     """Refuse (OptionError) a network file of ours that would fail (or hang) when loaded."""
     from wsi_deblur.nets.runtime import network_from_weights  # deferred: torch
 
-    found = architecture_of_file(path.name)
-    if found is None:
-        return  # not a name any network loads
-    spec, _ = found
+    path = Path(file)
+    spec, _ = architecture_of_file(path.name)
     try:
         config = read_config(path)
         if config.get("architecture", "blurnet") != spec.name:

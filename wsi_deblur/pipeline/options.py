@@ -12,13 +12,12 @@ from wsi_deblur.errors import OptionError
 from wsi_deblur.nets.files import check_weights_dir
 from wsi_deblur.report.verdict import VerdictThresholds
 from wsi_deblur.restore.by_name import RESTORERS, restorer_help
-from wsi_deblur.write.ngff_format import COMPRESSIONS, FORMATS, TIFF_COMPRESSIONS
+from wsi_deblur.write.ngff_format import COMPRESSIONS, NGFF_VERSIONS, TIFF_COMPRESSIONS
 
 #: The commands whose flags an option is: every processing command (``run``, ``qc``, ``watch``), and restoration.
 QC, RESTORE = ("qc",), ("restore",)
 
 #: The allowed values of the string options (the CLI's choices come from here too).
-NGFF_VERSIONS = tuple(FORMATS)
 ZARR_COMPRESSIONS = COMPRESSIONS
 READERS = ("auto", "tifffile", "openslide", "pillow", "ome-zarr")
 

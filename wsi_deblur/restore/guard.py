@@ -275,6 +275,9 @@ def _capped(spec: np.ndarray, given: np.ndarray, idx: np.ndarray, free: np.ndarr
     return out.reshape(spec.shape), True
 
 
+#: The defocus model the guard checks against, whatever the restorer deconvolved with (see GuardedRestorer).
+GUARD_PSF_MODEL = "pupil"
+
 @dataclass(frozen=True)
 class GuardedRestorer:
     """``restorer`` with every window checked by :func:`guard_window`.
@@ -324,7 +327,7 @@ class GuardedRestorer:
         for n, (window, est) in enumerate(zip(windows, estimates)):
             out[n], report = restored[n], GuardReport("none")
             if est.is_blurred:
-                out[n], report = guard_window(window, restored[n], estimate_psf(est, self.mpp, model="pupil"),
+                out[n], report = guard_window(window, restored[n], estimate_psf(est, self.mpp, model=GUARD_PSF_MODEL),
                                               balance=self.balance, max_residual=self.max_residual,
                                               reference=self.reference)
             reports.append(report)

@@ -62,6 +62,7 @@ def restore_slide_region(slide: Slide, estimate: BlurEstimate, restorer: Restore
     """
     h, w = slide.shape
     original = slide.read_region(0, 0, h, w)
+    refuse_fluorescence(original, slide)  # a brightfield restorer on a fluorescence image: refused, as qc does
     if not estimate.is_blurred:
         return (original, {}) if return_reports else original
     grid = working_grid((h, w), slide.mpp, tile_size=tile_size, halo=halo)
@@ -166,7 +167,6 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
                                 defocus_sigma_px=sev["defocus_sigma_px"], motion_length_px=sev["motion_length_px"],
                                 motion_angle_deg=sev["motion_angle_deg"], defocus_um=sev["defocus_um"])
     else:
-        refuse_fluorescence(slide.read_region(0, 0, h, w), slide)  # classify_image does it where it runs
         estimate = BlurEstimate(blur_type)
     detected = blur_type is None
     ran = restorer_for_pixel_size(restorer, slide.mpp_source)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wsi_deblur._shared.fourier import filter_mirrored, wiener_gain
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.estimated_psf import DEFOCUS_MODELS, estimate_psf, is_delta
 from wsi_deblur.blur.psf import psf_to_otf
@@ -42,17 +43,14 @@ def wiener_deconvolve(image: np.ndarray, psf: np.ndarray, *, balance: float = 0.
     """
     img = np.asarray(image, dtype=np.float64)
     squeeze = img.ndim == 2
-    if squeeze:
-        img = img[:, :, None]
-    h, w = img.shape[:2]
-    mirrored = np.concatenate([img, img[::-1]], axis=0)
-    mirrored = np.concatenate([mirrored, mirrored[:, ::-1]], axis=1)
-    otf = psf_to_otf(psf, mirrored.shape[:2])
-    filt = np.conj(otf) * (1 + balance) / (np.abs(otf) ** 2 + balance)  # 1 where the PSF passes all: the mean kept
-    out = np.empty_like(img)
-    for c in range(img.shape[2]):
-        spec = np.fft.rfft2(mirrored[:, :, c])
-        out[:, :, c] = np.fft.irfft2(spec * filt, s=mirrored.shape[:2])[:h, :w]
+    gains: dict[tuple[int, int], np.ndarray] = {}  # one OTF for every channel
+
+    def gain(c: int, shape: tuple[int, int]) -> np.ndarray:
+        if shape not in gains:
+            gains[shape] = wiener_gain(psf_to_otf(psf, shape), balance)
+        return gains[shape]
+
+    out = filter_mirrored(img[:, :, None] if squeeze else img, gain)
     return out[:, :, 0] if squeeze else out
 
 
@@ -67,20 +65,15 @@ def wiener_to_in_focus(image: np.ndarray, defocus_um: float, optics: Optics, *,
     OTF passes (almost) nothing the image is left as it is.
     The classical baseline told a pupil PSF (``pipelines.evaluate_real``).
     """
-    img = np.asarray(image, dtype=np.float64)
-    h, w = img.shape[:2]
-    mirrored = np.concatenate([img, img[::-1]], axis=0)
-    mirrored = np.concatenate([mirrored, mirrored[:, ::-1]], axis=1)
-    shape = mirrored.shape[:2]
     defocused, in_focus = defocus_psf_optics(defocus_um, optics), defocus_psf_optics(0.0, optics)
-    out = np.empty_like(img)
-    for c in range(3):
+
+    def gain(c: int, shape: tuple[int, int]) -> np.ndarray:
         h0 = psf_to_otf(in_focus[c], shape)
         passed = np.abs(h0) >= 0.05
         ratio = np.where(passed, psf_to_otf(defocused[c], shape) / np.where(passed, h0, 1.0), 1.0)
-        gain = np.where(passed, np.conj(ratio) * (1 + balance) / (np.abs(ratio) ** 2 + balance), 1.0)
-        out[:, :, c] = np.fft.irfft2(np.fft.rfft2(mirrored[:, :, c]) * gain, s=shape)[:h, :w]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        return np.where(passed, wiener_gain(ratio, balance), 1.0)
+
+    return np.clip(np.rint(filter_mirrored(image, gain)), 0, 255).astype(np.uint8)
 
 
 @dataclass

@@ -85,6 +85,7 @@ TIFF_COMPRESSIONS = ("jpeg", "deflate", "none")
 
 #: Each version we write, by its name.
 FORMATS = {f.version: f for f in (FormatV04(), FormatV05())}
+NGFF_VERSIONS = tuple(FORMATS)
 
 
 def ngff_format(version: str) -> FormatV04:

@@ -23,9 +23,8 @@ from wsi_deblur._shared.block_mean import block_mean
 from wsi_deblur.blur.classes import LABEL_COLORS, LABEL_VALUES
 from wsi_deblur.write.checkpoints import Checkpoints
 from wsi_deblur.write.location import output_path, zarr_store
-from wsi_deblur.write.ngff_format import COMPRESSIONS, FORMATS, FormatV04, ngff_format
+from wsi_deblur.write.ngff_format import COMPRESSIONS, FormatV04, ngff_format
 
-NGFF_VERSIONS = tuple(FORMATS)
 CHANNEL_COLORS = (("R", "FF0000"), ("G", "00FF00"), ("B", "0000FF"))
 
 

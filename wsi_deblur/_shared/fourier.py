@@ -1,0 +1,50 @@
+"""Linear filtering in the Fourier domain without edge artefacts: the image mirrored into a periodic one.
+
+Wiener deconvolution, Wiener to the in-focus optics and the fitted ring filter all
+filter the same way: mirror the ``(y, x, c)`` image into ``(2y, 2x, c)`` (an FFT then
+sees no edges), multiply each channel's ``rfft2`` by a gain, crop back.
+
+Examples
+--------
+>>> image = np.arange(12, dtype=np.float64).reshape(2, 2, 3)
+>>> mirrored(image).shape
+(4, 4, 3)
+>>> bool(np.allclose(filter_mirrored(image, lambda c, shape: 1.0), image))
+True
+>>> wiener_gain(np.array([1.0, 0.5, 0.0]), 0.1).round(3)   # 1 where the PSF passes all, 0 where nothing
+array([1.   , 1.571, 0.   ])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+
+def mirrored(image: np.ndarray) -> np.ndarray:
+    """``(y, x, c)`` image as float64, mirrored into ``(2y, 2x, c)``: periodic, so an FFT sees no edges."""
+    img = np.asarray(image, dtype=np.float64)
+    img = np.concatenate([img, img[::-1]], axis=0)
+    return np.concatenate([img, img[:, ::-1]], axis=1)
+
+
+def filter_mirrored(image: np.ndarray, gain: Callable[[int, tuple[int, int]], np.ndarray | float]) -> np.ndarray:
+    """``(y, x, c)`` image filtered, channel ``c`` by ``gain(c, shape)`` (an ``rfft2`` of the mirrored ``shape``,
+    or a number); float64, same shape.
+    """
+    m = mirrored(image)
+    h, w = np.shape(image)[:2]
+    shape = m.shape[:2]
+    out = np.empty((h, w, m.shape[2]), np.float64)
+    for c in range(m.shape[2]):
+        out[:, :, c] = np.fft.irfft2(np.fft.rfft2(m[:, :, c]) * gain(c, shape), s=shape)[:h, :w]
+    return out
+
+
+def wiener_gain(transfer: np.ndarray, balance: float) -> np.ndarray:
+    """The Wiener filter of ``transfer`` (an OTF, or a ratio of OTFs): ``T* (1 + b) / (|T|^2 + b)``.
+
+    1 wherever the transfer is 1 (the mean, what the blur left alone), so a restoration keeps its brightness.
+    """
+    return np.conj(transfer) * (1 + balance) / (np.abs(transfer) ** 2 + balance)
