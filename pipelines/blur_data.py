@@ -79,20 +79,23 @@ def load_field(path: str) -> np.ndarray:
 
 
 def make_example(path: str, size: int, rng: np.random.Generator, label: str, *, out_of_plane: float = 0.0,
-                 min_defocus_um: float | None = None):
+                 min_defocus_um: float | None = None, log_defocus: bool = False, pale: float = 0.0):
     """One degraded crop of class ``label`` from the field at ``path`` (:func:`wsi_deblur.blur.degrade.degraded_crop`)."""
-    return degraded_crop(load_field(path), size, rng, label, out_of_plane=out_of_plane, min_defocus_um=min_defocus_um)
+    return degraded_crop(load_field(path), size, rng, label, out_of_plane=out_of_plane, min_defocus_um=min_defocus_um,
+                         log_defocus=log_defocus, pale=pale)
 
 
 def _worker(args, *, out_of_plane: float = 0.0, min_defocus_um: float | None = None,
-            min_defocus_sigma_px: float = DEFOCUS_MIN_SIGMA_PX) -> dict[str, np.ndarray]:
+            min_defocus_sigma_px: float = DEFOCUS_MIN_SIGMA_PX, log_defocus: bool = False,
+            pale: float = 0.0) -> dict[str, np.ndarray]:
     paths, n, size, seed = args
     rng = np.random.default_rng(seed)
     images, labels, severity, fields = [], [], [], []
     while len(images) < n:
         label = BLUR_CLASSES[len(images) % 4]
         field = int(rng.integers(len(paths)))
-        made = make_example(paths[field], size, rng, label, out_of_plane=out_of_plane, min_defocus_um=min_defocus_um)
+        made = make_example(paths[field], size, rng, label, out_of_plane=out_of_plane, min_defocus_um=min_defocus_um,
+                            log_defocus=log_defocus, pale=pale)
         if made is None:
             continue
         img, p = made
@@ -159,14 +162,25 @@ def main() -> None:
                         help="lowest defocus of defocus training crops, um (default 1.5); their labels are kept "
                              f"from a Gaussian-equivalent std of {MILD_DEFOCUS_SIGMA_PX} px instead of "
                              f"{DEFOCUS_MIN_SIGMA_PX} when it is below 1.5")
+    parser.add_argument("--defocus-label-px", type=float, default=None, metavar="S",
+                        help="Gaussian-equivalent std (px at 0.5 um/px) from which a defocus crop is labelled "
+                             "defocus, overriding the rule above (one depth of field at NA 0.75 adds 1.0 px)")
+    parser.add_argument("--log-defocus", action="store_true",
+                        help="draw the defocus of defocus crops log-uniformly from --min-defocus-um (mild defocus, "
+                             "the scanners' commonest, gets its share)")
+    parser.add_argument("--pale", type=float, default=0.0, metavar="P",
+                        help="share of crops (every class) whose absorbance is scaled by 0.3-0.7: sharp tissue of "
+                             "low texture (default 0)")
     args = parser.parse_args()
     root = shared_data_dir()
     split = source_images(root)
     print(f"train images: {len(split['train'])}, test images: {len(split['test'])}")
     mild = args.min_defocus_um is not None and args.min_defocus_um < RANGES["defocus_um"][0]
     threshold = MILD_DEFOCUS_SIGMA_PX if mild else DEFOCUS_MIN_SIGMA_PX
+    if args.defocus_label_px is not None:
+        threshold = args.defocus_label_px
     worker = partial(_worker, out_of_plane=args.out_of_plane, min_defocus_um=args.min_defocus_um,
-                     min_defocus_sigma_px=threshold)
+                     min_defocus_sigma_px=threshold, log_defocus=args.log_defocus, pale=args.pale)
     train = build(root, args.n_train, args.size, "train", args.seed + 1, worker=worker)
     train["min_defocus_sigma_px"] = np.array(threshold)
     test = build(root, args.n_test, args.size, "test", TEST_SEED)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from wsi_deblur import __version__
 from wsi_deblur._shared.options import add_arguments, choice_flag, from_arguments
+from wsi_deblur.adaptation.calibration import CalibrateOptions
 from wsi_deblur.adaptation.options import AdaptOptions
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.classify.by_name import CLASSIFIERS, make_classifier
@@ -146,6 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("--workers", type=int, default=None, help="worker processes for --scheduler local")
     adapt.add_argument("--no-progress", action="store_true", help="no progress lines")
     _add_output_options(adapt)
+
+    calibrate = sub.add_parser("calibrate", help="set where tiles are called blurred from a site's own slides (no "
+                                                 "ground truth) into a weights folder for --weights")
+    calibrate.add_argument("slides", nargs="+", help="slide files, images, folders of them, or glob patterns")
+    calibrate.add_argument("-o", "--out", required=True,
+                           help="weights folder to write detection.json and detection.md into (an `adapt` folder's "
+                                "BlurNet is used and kept)")
+    add_arguments(calibrate, CalibrateOptions, "calibrate")
+    calibrate.add_argument("--scheduler", default=None,
+                           help="where the slides are classified: omitted = threads here, 'local' = a LocalCluster, "
+                                "or a scheduler address")
+    calibrate.add_argument("--workers", type=int, default=None, help="worker processes for --scheduler local")
+    calibrate.add_argument("--no-progress", action="store_true", help="no progress lines")
+    _add_output_options(calibrate)
 
     info = sub.add_parser("info", help="size, levels, pixel size and reader of slides (JSON lines)")
     info.add_argument("slides", nargs="+")
@@ -376,6 +391,31 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from wsi_deblur.adaptation.calibration import calibrate  # deferred
+    from wsi_deblur.pipeline.batch import expand_inputs  # deferred
+    from wsi_deblur.pipeline.scheduler import use_scheduler  # deferred
+
+    options = from_arguments(CalibrateOptions, args)
+    failures = []
+
+    def on_error(exc: SlideError) -> None:
+        failures.append(exc)
+        _error_reporter(args.debug)(exc)
+
+    def say(line: str) -> None:
+        if not args.no_progress:
+            print(f"calibrate: {line}", file=sys.stderr, flush=True)
+
+    with use_scheduler(args.scheduler, n_workers=args.workers):
+        result = calibrate(expand_inputs(args.slides), args.out, options, on_error=on_error, on_progress=say)
+    print(f"blurred from P(blurred) >= {result.threshold:.4f}: finds {result.recall:.1%} of "
+          f"{options.defocus_um} um defocus (shipped decision {result.shipped_recall:.1%}), calls "
+          f"{result.false_alarms:.1%} of the in-focus tiles blurred", flush=True)
+    print(f"  {Path(args.out) / 'detection.json'}", flush=True)
+    return EXIT_FAILED if failures else EXIT_OK
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from wsi_deblur.io import open_slide  # deferred
     from wsi_deblur.pipeline.batch import slides_in_folder  # deferred
@@ -426,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             handler.addFilter(lambda record: not record.name.startswith(LIBRARY_LOGGERS))
     commands = {"run": lambda a: _cmd_run(a, restore=True), "qc": lambda a: _cmd_run(a, restore=False),
                 "watch": _cmd_watch, "info": _cmd_info, "classify": _cmd_classify, "restore": _cmd_restore,
-                "adapt": _cmd_adapt, "demo": _cmd_demo}
+                "adapt": _cmd_adapt, "calibrate": _cmd_calibrate, "demo": _cmd_demo}
     try:
         return commands[args.command](args)
     except (ValueError, OSError) as exc:  # SlideError and OptionError among them (wsi_deblur.errors)

@@ -144,3 +144,16 @@ def test_the_pixel_size_used_is_reported_with_where_it_came_from(tmp_path, small
     assert classify_image(tmp_path / "soft.png", NeuralBlurClassifier(), mpp=0.25)["mpp_source"] == "option"
     found = classify_image(small_slide, NeuralBlurClassifier())
     assert (found["mpp"], found["mpp_source"]) == (0.5, "file")
+
+
+def test_a_blur_threshold_moves_the_decision_and_keeps_the_probabilities():
+    """Mild defocus: called blurred from a low threshold, in focus from a high one; same probabilities."""
+    tile = degraded("defocus", defocus_um=1.0)[None]
+    low, high = (NeuralBlurClassifier(blur_threshold=t).classify(tile)[0] for t in (1e-4, 1 - 1e-4))
+    shipped = NeuralBlurClassifier().classify(tile)[0]
+    assert low.probabilities == high.probabilities == shipped.probabilities
+    assert low.label != "in_focus" and low.label == max(("defocus", "motion", "mixed"),
+                                                        key=low.probabilities.get)
+    assert high.label == "in_focus" or 1 - high.probabilities["in_focus"] >= 1 - 1e-4
+    with pytest.raises(ValueError, match="blur_threshold is a probability"):
+        NeuralBlurClassifier(blur_threshold=1.5)

@@ -120,6 +120,11 @@ def _share(name: str, value: Any, spec: OptionSpec) -> str | None:
         return f"{name} is a share in {'(0, 1)' if open_interval else '[0, 1]'}, not {value!r}{hint}"
 
 
+def _probability(name: str, value: Any, spec: OptionSpec) -> str | None:
+    if value is not None:
+        return _share(name, value, OptionSpec(spec.help, "open_share"))
+
+
 def _percent(name: str, value: Any, spec: OptionSpec) -> str | None:
     if not _whole_in(value, 1, 100):
         return f"{name} must be in 1-100, not {value!r}"
@@ -151,7 +156,8 @@ def _path(name: str, value: Any, spec: OptionSpec) -> str | None:
 
 #: The check of each kind: the message for a value it refuses, else None.
 CHECKS: dict[str, Callable[[str, Any, OptionSpec], str | None]] = {
-    "pixels": _pixels, "count": _count, "share": _share, "open_share": _share, "percent": _percent,
+    "pixels": _pixels, "count": _count, "share": _share, "open_share": _share, "probability": _probability,
+    "percent": _percent,
     "positive": _positive, "mpp": _mpp, "choice": _choice, "flag": _flag_value, "path": _path,
 }
 

@@ -136,14 +136,14 @@ def sample_site_tiles(paths: list[str], options: AdaptOptions = AdaptOptions(), 
                                & (1.0 - blurmap.blur_probability >= MIN_IN_FOCUS))
         restore = np.argwhere(blurmap.restore_mask(min_confidence=min_confidence))
         chosen = [tuple(ij) for ij in _pick(in_focus, 2 * quota, rng)]
-        windows = _read_windows(slide, blurmap.grid, chosen, factor)
+        windows = read_windows(slide, blurmap.grid, chosen, factor)
         if len(windows):
             score = np.array([gradient_sharpness(w) for w in windows])
             keep = np.argsort(-score)[:min(quota, max(1, len(windows) // 2))]
             sharp.append(windows[keep])
             sharp_slide += [k] * len(keep)
         picked = [tuple(ij) for ij in _pick(restore, quota, rng)]
-        windows = _read_windows(slide, blurmap.grid, picked, factor)
+        windows = read_windows(slide, blurmap.grid, picked, factor)
         if len(windows):
             blurred.append(windows)
             estimates += [severity_scaled(blurmap.estimate(ij), 1.0 / factor) for ij in picked]
@@ -170,7 +170,7 @@ def _pick(candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarra
     return candidates[np.sort(rng.choice(len(candidates), n, replace=False))]
 
 
-def _read_windows(slide, grid, tiles: list[tuple[int, int]], factor: int) -> np.ndarray:
+def read_windows(slide, grid, tiles: list[tuple[int, int]], factor: int) -> np.ndarray:
     """The windows (tile and halo, mirrored at the slide's edge) of ``tiles``, block-averaged by ``factor``."""
     if not tiles:
         return np.zeros((0, 1, 1, 3), np.uint8)

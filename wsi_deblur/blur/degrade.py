@@ -180,7 +180,8 @@ def sample_mixed_params(label: str, rng: np.random.Generator, optics: Optics) ->
 
 
 def degraded_crop(img: np.ndarray, size: int, rng: np.random.Generator, label: str, *, out_of_plane: float = 0.0,
-                  min_defocus_um: float | None = None, site: SiteAcquisition | None = None):
+                  min_defocus_um: float | None = None, site: SiteAcquisition | None = None,
+                  log_defocus: bool = False, pale: float = 0.0):
     """One degraded ``size``-px crop of class ``label`` from the sharp ``img``, and its parameters; None if none fits.
 
     ``out_of_plane``: probability that a defocus or mixed crop carries another
@@ -191,6 +192,11 @@ def degraded_crop(img: np.ndarray, size: int, rng: np.random.Generator, label: s
     when left at its default, so the crops are those of earlier versions.
     ``site``: the site's scale, stain and noise (:class:`SiteAcquisition`;
     the classes' blur stays the pipelines', so every class is still taught).
+    ``log_defocus``: defocus crops' distance drawn log-uniformly (as many from
+    ``min_defocus_um`` to twice it as from 4 to 8 um: scanners' defocus is
+    mostly mild). ``pale``: probability that the tissue's absorbance is scaled
+    by 0.3-0.7 first (fat, mucin, pale IHC, cytoplasm: sharp tissue of low
+    texture, in every class so that paleness is no cue).
     """
     margin = 40
     patch = random_crop(img, size + 2 * margin, rng, rescale=site is None or site.rescale)
@@ -199,12 +205,16 @@ def degraded_crop(img: np.ndarray, size: int, rng: np.random.Generator, label: s
     patch = np.ascontiguousarray(patch, dtype=np.float64)
     if site is None or site.colour_jitter:
         patch = colour_jitter(patch, rng)
+    if pale > 0 and rng.random() < pale:
+        patch = 255.0 * (np.clip(patch, 1, 255) / 255.0) ** rng.uniform(0.3, 0.7)
     optics = Optics(numerical_aperture=float(rng.choice(NUMERICAL_APERTURES)), mpp=0.5)
     params = sample_mixed_params(label, rng, optics)
     if site is not None and site.photons:
         params = replace(params, photons=float(np.exp(rng.uniform(*np.log(site.photons)))))
     if min_defocus_um is not None and label == "defocus":
-        params = replace(params, defocus_um=float(rng.uniform(min_defocus_um, RANGES["defocus_um"][1])))
+        low, high = min_defocus_um, RANGES["defocus_um"][1]
+        defocus = np.exp(rng.uniform(np.log(low), np.log(high))) if log_defocus else rng.uniform(low, high)
+        params = replace(params, defocus_um=float(defocus))
     blurred = convolve_rgb(patch, psf_of(params))
     if out_of_plane > 0 and label in DEFOCUSED and rng.random() < out_of_plane:
         other = random_crop(img, size + 2 * margin, rng)

@@ -59,17 +59,33 @@ class NeuralBlurClassifier:
         On the CPU: fp32, or bfloat16 autocast (2x faster on CPUs with AMX/AVX-512 bf16, far slower on
         AVX2 ones); None (default) takes the one :mod:`wsi_deblur.nets.cpu_path` found faster on this machine
         with the same probabilities. A GPU always runs bf16 autocast.
+    blur_threshold : float, optional
+        A tile is called blurred (the most probable of the blurred classes)
+        when P(blurred) = 1 - P(in focus) is at least this, else in focus: a
+        site's calibration (:mod:`wsi_deblur.adaptation.calibration`). None
+        (default): the most probable class.
     """
 
     weights: str | None = None
     device: str = "cpu"
     threads: int = 1
     precision: str | None = None
+    blur_threshold: float | None = None
     name: str = field(default="neural")
 
     def __post_init__(self) -> None:
         if self.precision not in (None, "fp32", "bf16"):
             raise ValueError(f"precision must be None, 'fp32' or 'bf16', got {self.precision!r}")
+        if self.blur_threshold is not None and not 0.0 < self.blur_threshold < 1.0:
+            raise ValueError(f"blur_threshold is a probability in (0, 1), not {self.blur_threshold!r}")
+
+    def decide(self, probs: np.ndarray) -> str:
+        """The class of a tile from its four probabilities (the most probable, or by :attr:`blur_threshold`)."""
+        if self.blur_threshold is None:
+            return BLUR_CLASSES[int(np.argmax(probs))]
+        if 1.0 - probs[0] < self.blur_threshold:
+            return BLUR_CLASSES[0]
+        return BLUR_CLASSES[1 + int(np.argmax(probs[1:]))]
 
     def preload(self) -> None:
         """Load the network (and on a CPU choose its precision) now: a worker does it once, at start."""
@@ -103,7 +119,7 @@ class NeuralBlurClassifier:
         p /= p.sum(axis=1, keepdims=True)
         estimates = []
         for probs, sev in zip(p, out[:, 4:]):
-            label = BLUR_CLASSES[int(np.argmax(probs))]
+            label = self.decide(probs)
             defocus_um = float(np.clip(sev[0], 0, None) * DEFOCUS_SCALE_UM)
             length = float(np.clip(sev[1], 0, None) * MOTION_SCALE_PX)
             angle = float(np.degrees(np.arctan2(sev[3], sev[2])) / 2.0) % 180.0

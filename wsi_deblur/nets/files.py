@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 ADAPTATION_REPORT = "adaptation.json"
 #: File name of BlurNet's weights.
 CLASSIFIER_WEIGHTS = NETWORKS["blurnet"].weights_name()
+#: A site's blurred-or-not threshold, written by ``wsi-deblur calibrate`` (:mod:`wsi_deblur.adaptation.calibration`).
+DETECTION_FILE = "detection.json"
 
 
 def restorer_weights_name(architecture: str, blur: str) -> str:
@@ -47,7 +49,8 @@ def shipped_dir() -> Path:
 
 
 def check_weights_dir(weights_dir: str | Path) -> Path:
-    """``weights_dir`` as a Path, after checking it is a folder ``adapt`` wrote (its card, or a network of ours).
+    """``weights_dir`` as a Path, after checking it is a folder ``adapt`` or ``calibrate`` wrote (its report, its
+    calibration, or a network of ours).
 
     A folder whose card says no network was kept is valid: every network is then the shipped one.
 
@@ -61,9 +64,12 @@ def check_weights_dir(weights_dir: str | Path) -> Path:
     path = Path(weights_dir)
     if not path.is_dir():
         raise OptionError(f"{path}: --weights needs a folder written by `wsi-deblur adapt`, and this is not a folder")
-    if not (path / ADAPTATION_REPORT).is_file() and not any(_is_ours(p.name) for p in path.glob("*.safetensors")):
-        raise OptionError(f"{path}: no {ADAPTATION_REPORT}, blur_classifier.safetensors or deblur_*.safetensors "
-                          "in it; is it a folder written by `wsi-deblur adapt`?")
+    own = (path / ADAPTATION_REPORT).is_file() or (path / DETECTION_FILE).is_file()
+    if not own and not any(_is_ours(p.name) for p in path.glob("*.safetensors")):
+        raise OptionError(f"{path}: no {ADAPTATION_REPORT}, {DETECTION_FILE}, blur_classifier.safetensors or "
+                          "deblur_*.safetensors in it; is it a folder written by `wsi-deblur adapt` or "
+                          "`wsi-deblur calibrate`?")
+    read_threshold(path)  # a damaged calibration is refused now
     for file in sorted(path.glob("*.safetensors")):
         if architecture_of_file(file.name) is not None:
             info = file.lstat()  # checked once per file as it is (the CLI and RunOptions both ask)
@@ -180,3 +186,22 @@ def save_network(net: Any, path: str | Path, architecture: str, **extra: Any) ->
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path),
               metadata={"config": json.dumps(config), "format": "pt"})
     return config
+
+
+def read_threshold(weights_dir: str | Path | None) -> float | None:
+    """The calibrated threshold a weights folder holds (``detection.json``), or None.
+
+    Raises :class:`~wsi_deblur.errors.OptionError` for a damaged file.
+    """
+    if weights_dir is None:
+        return None
+    path = Path(weights_dir) / DETECTION_FILE
+    if not path.is_file():
+        return None
+    try:
+        t = float(json.loads(path.read_text())["threshold"])
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise OptionError(f"{path}: not a calibration `wsi-deblur calibrate` wrote ({exc})") from exc
+    if not 0.0 < t < 1.0:
+        raise OptionError(f"{path}: threshold {t} is not a probability between 0 and 1")
+    return t

@@ -64,8 +64,12 @@ class RunOptions:
         Check every restored window against the optics and pull it back toward
         its input where it contradicts them (:mod:`wsi_deblur.restore.guard`).
     weights : str, optional
-        A folder written by ``wsi-deblur adapt``: its networks replace the
-        shipped ones (those it lacks stay shipped, with a warning).
+        A folder written by ``wsi-deblur adapt`` or ``calibrate``: its networks
+        replace the shipped ones (those it lacks stay shipped, with a
+        warning), its calibrated threshold the shipped decision.
+    blur_threshold : float, optional
+        P(blurred) from which a tile is called blurred; default the
+        ``weights`` folder's calibration, else the most probable class.
     restore : bool
         Restore the blurred tiles and write the restored pyramid (``run``);
         False: blur QC only (``qc``).
@@ -92,6 +96,9 @@ class RunOptions:
                                    "needed to restore it", kind="share", groups=QC)
     classifier: str = option("neural", "blur classifier: neural (BlurNet) or classical (baseline)", kind="choice",
                              choices=CLASSIFIERS, groups=QC)
+    blur_threshold: float | None = option(None, "P(blurred) from which a tile is called blurred (default: the "
+                                          "--weights folder's `wsi-deblur calibrate` threshold, else the most "
+                                          "probable class)", kind="probability", groups=QC, metavar="P")
     restorer: str = option("hybrid", restorer_help(), kind="choice", choices=RESTORERS, groups=RESTORE)
     ngff_version: str = option("0.4", "0.4 (Zarr v2, QuPath/Fiji) or 0.5 (Zarr v3)", kind="choice",
                                choices=NGFF_VERSIONS, groups=RESTORE)

@@ -54,29 +54,32 @@ def use_scheduler(spec: str | None = None, *, n_workers: int | None = None,
     if n_workers is not None and n_workers < 1:
         raise OptionError(f"--workers must be at least 1, not {n_workers} (a cluster without workers never finishes)")
     # Task fusion would merge the GPU-annotated restore tasks into others
-    # and lose their annotation (DESIGN.md §3). A task no worker can run
-    # (every worker lost) fails after NO_WORKERS_TIMEOUT instead of waiting forever.
-    with dask.config.set({"optimization.fuse.active": False,
-                          "distributed.scheduler.no-workers-timeout": NO_WORKERS_TIMEOUT}):
+    # and lose their annotation (DESIGN.md §3).
+    with dask.config.set({"optimization.fuse.active": False}):
         if spec in (None, "", "threads"):
             with dask.config.set(scheduler="threads"):
                 yield None
             return
         from distributed import Client, LocalCluster
 
-        if spec == "local":
-            with dask.config.set(NO_HTTP), LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                                        host="127.0.0.1", dashboard_address=None) as cluster, \
-                    Client(cluster) as client:
+        # Set only once distributed is imported: a key set before its defaults are loaded is removed with them
+        # when the block ends, and every later compute fails with KeyError('distributed').
+        # A task no worker can run (every worker lost) fails after NO_WORKERS_TIMEOUT instead of waiting forever.
+        with dask.config.set({"distributed.scheduler.no-workers-timeout": NO_WORKERS_TIMEOUT}):
+            if spec == "local":
+                with dask.config.set(NO_HTTP), LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                                            processes=True, host="127.0.0.1",
+                                                            dashboard_address=None) as cluster, \
+                        Client(cluster) as client:
+                    yield client
+                return
+            with Client(spec) as client:
+                try:
+                    client.wait_for_workers(1, timeout=worker_wait_s)
+                except TimeoutError as exc:
+                    raise NoWorkers(f"{spec}: the Dask scheduler has had no worker for {worker_wait_s:.0f} s; "
+                                    f"start some (dask worker {spec}) or use --scheduler local") from exc
                 yield client
-            return
-        with Client(spec) as client:
-            try:
-                client.wait_for_workers(1, timeout=worker_wait_s)
-            except TimeoutError as exc:
-                raise NoWorkers(f"{spec}: the Dask scheduler has had no worker for {worker_wait_s:.0f} s; start "
-                                f"some (dask worker {spec}) or use --scheduler local") from exc
-            yield client
 
 
 class SchedulerLost(Resumable, WsiDeblurError, ConnectionError):
