@@ -172,14 +172,17 @@ def reference_rows(sharp: np.ndarray, blurred: np.ndarray, mpp: float) -> list[d
                        f"{fit.defocus_um} um), balance 0.1", **scores(wiener, sharp)}]
 
 
-def without_pixel_size_rows(sharp: np.ndarray, blurred_path: Path, blurnet_weights: str | None,
-                            fast_weights: str | None, bcr_weights: str | None) -> list[dict]:
-    """Every restorer as ``wsi-deblur restore`` runs it on the pair without ``--mpp`` (detected route, guard on)."""
+def other_pixel_size_rows(sharp: np.ndarray, blurred_path: Path, blurnet_weights: str | None,
+                          fast_weights: str | None, bcr_weights: str | None, given_mpp: float | None = None) -> list[dict]:
+    """Every restorer as ``wsi-deblur restore`` runs it on the pair without ``--mpp``, or with a wrong one
+    (``given_mpp``): detected route, guard on.
+    """
     from wsi_deblur.classify.image import classify_image
     from wsi_deblur.classify.neural import NeuralBlurClassifier
     from wsi_deblur.restore.image import restore_slide_region, restorer_for_pixel_size
 
-    slide = open_slide(blurred_path)
+    slide = open_slide(blurred_path, mpp=given_mpp)
+    told = "no --mpp" if given_mpp is None else f"wrong --mpp {given_mpp:g}"
     sev = (found := classify_image(slide, NeuralBlurClassifier(weights=blurnet_weights, threads=2)))["severity"]
     estimate = BlurEstimate(found["class"], dict(found["probabilities"]), defocus_sigma_px=sev["defocus_sigma_px"],
                             motion_length_px=sev["motion_length_px"], motion_angle_deg=sev["motion_angle_deg"],
@@ -188,7 +191,7 @@ def without_pixel_size_rows(sharp: np.ndarray, blurred_path: Path, blurnet_weigh
     for rname, restorer in restorers(fast_weights, bcr_weights).items():
         ran = restorer_for_pixel_size(restorer, slide.mpp_source)
         out = restore_slide_region(slide, estimate, ran, guard=True)
-        rows.append({"method": rname, "route": f"no --mpp ({estimate.label}; {ran.name} ran)", **scores(out, sharp)})
+        rows.append({"method": rname, "route": f"{told} ({estimate.label}; {ran.name} ran)", **scores(out, sharp)})
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -228,7 +231,8 @@ def evaluate_pair(name: str, sharp_path: Path, blurred_path: Path, mpp: float, f
                                            if guard and reports else None),
                              "seconds": round(time.perf_counter() - t0, 2), **scores(out, sharp)})
                 print(json.dumps({"pair": name, **rows[-1]}), flush=True)
-    rows += without_pixel_size_rows(sharp, blurred_path, blurnet_weights, fast_weights, bcr_weights)
+    for wrong in (None, 2 * mpp, mpp / 2):
+        rows += other_pixel_size_rows(sharp, blurred_path, blurnet_weights, fast_weights, bcr_weights, wrong)
     return {"pair": name, "mpp": mpp, "shape": list(sharp.shape[:2]),
             "in_focus_sharpness": round(sharpness(sharp), 3),
             "blurnet": found, "forward_model": fit_forward_model(sharp, blurred, mpp, np.random.default_rng(0)),
