@@ -59,7 +59,7 @@ from wsi_deblur.blur.fit import (
     ssim_inner,
     transfer_profile,
 )
-from wsi_deblur.blur.psf import defocus_psf
+from wsi_deblur.blur.psf import defocus_psf, disc_psf
 from wsi_deblur.blur.simulate import Optics, add_out_of_plane, convolve_rgb, defocus_psf_optics
 from wsi_deblur.io import open_slide
 from wsi_deblur.restore.wiener import wiener_to_in_focus
@@ -106,6 +106,8 @@ def fit_forward_model(sharp: np.ndarray, blurred: np.ndarray, mpp: float, rng: n
     gaussians = {s: ssim_inner(convolve_rgb(sharp, defocus_psf(s)), blurred) for s in (3, 4, 5, 5.5, 6, 7, 8)}
     best_sigma = max(gaussians, key=gaussians.get)
     fit = fit_defocus(sharp, blurred, mpp)
+    discs = {r: ssim_inner(convolve_rgb(sharp, disc_psf(r / mpp)), blurred) for r in np.arange(1.5, 3.76, 0.125)}
+    best_disc = max(discs, key=discs.get)
     pupil = convolve_rgb(sharp, defocus_psf_optics(fit.defocus_um, Optics(numerical_aperture=fit.numerical_aperture,
                                                                           mpp=mpp)))
     other = sharp[::-1, ::-1]  # another plane's detail: the same tissue, not the same pixels
@@ -119,6 +121,7 @@ def fit_forward_model(sharp: np.ndarray, blurred: np.ndarray, mpp: float, rng: n
         "gaussian": {"sigma_px": best_sigma, "ssim": round(gaussians[best_sigma], 4)},
         "pupil": {"numerical_aperture": fit.numerical_aperture, "defocus_um": fit.defocus_um,
                   "ssim": round(fit.ssim, 4)},
+        "disc": {"radius_um": round(float(best_disc), 3), "ssim": round(discs[best_disc], 4)},
         "noise_sigma": {"in_focus": round(noise_sigma(sharp), 2), "out_of_focus": round(noise_sigma(blurred), 2)},
         "spectral_distance": {
             "gaussian": round(spectral_distance(convolve_rgb(sharp, defocus_psf(best_sigma)), blurred), 3),
@@ -173,7 +176,8 @@ def reference_rows(sharp: np.ndarray, blurred: np.ndarray, mpp: float) -> list[d
 
 
 def other_pixel_size_rows(sharp: np.ndarray, blurred_path: Path, blurnet_weights: str | None,
-                          fast_weights: str | None, bcr_weights: str | None, given_mpp: float | None = None) -> list[dict]:
+                          fast_weights: str | None, bcr_weights: str | None,
+                          given_mpp: float | None = None) -> list[dict]:
     """Every restorer as ``wsi-deblur restore`` runs it on the pair without ``--mpp``, or with a wrong one
     (``given_mpp``): detected route, guard on.
     """
@@ -239,6 +243,11 @@ def evaluate_pair(name: str, sharp_path: Path, blurred_path: Path, mpp: float, f
             "restorations": rows}
 
 
+def told_disc_um(result: dict) -> float:
+    """The disc radius (um) BlurNet's estimate of the out-of-focus plane implies."""
+    return 2 * result["blurnet"]["out_of_focus"]["severity"]["defocus_sigma_px"] * result["mpp"]
+
+
 def markdown(results: list[dict]) -> str:
     lines = []
     for r in results:
@@ -263,7 +272,11 @@ def markdown(results: list[dict]) -> str:
                     f"{fm['most_negative_transfer']:+.3f} (a Gaussian never goes below 0)",
                   f"- best Gaussian: std {fm['gaussian']['sigma_px']} px, SSIM to the real plane "
                   f"{fm['gaussian']['ssim']:.4f}; best pupil defocus: NA {fm['pupil']['numerical_aperture']}, "
-                  f"{fm['pupil']['defocus_um']} um, SSIM {fm['pupil']['ssim']:.4f}",
+                  f"{fm['pupil']['defocus_um']} um, SSIM {fm['pupil']['ssim']:.4f}; best geometric disc: radius "
+                  f"{fm['disc']['radius_um']} um, SSIM {fm['disc']['ssim']:.4f}",
+                  f"- the disc BlurNet's estimate implies (radius twice its Gaussian-equivalent width, what every "
+                  f"restorer is told): {told_disc_um(r):.2f} um, {told_disc_um(r) / fm['disc']['radius_um'] - 1:+.1%} "
+                  "from the fitted disc",
                   f"- noise (grey levels): in focus {fm['noise_sigma']['in_focus']}, out of focus "
                   f"{fm['noise_sigma']['out_of_focus']}",
                   "- spectral distance to the real plane (mean |log| amplitude ratio, 0.03-0.37 cycles/px): "

@@ -26,3 +26,23 @@ def test_threaded_work_after_a_block_that_first_imported_distributed() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "12.0"
+
+
+def test_work_left_without_any_worker_stops_in_one_line_instead_of_hanging(monkeypatch):
+    """A remote scheduler keeps tasks queued forever once its last worker is gone; the run says so and stops."""
+    import dask
+    import pytest
+    from distributed import Client, LocalCluster
+
+    from wsi_deblur.errors import Resumable
+    from wsi_deblur.pipeline import scheduler
+
+    monkeypatch.setattr(scheduler, "WORKER_POLL_S", 0.2)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        assert scheduler._gather(client, client.compute([dask.delayed(sum)([1, 2])])) == [3]
+        client.retire_workers(list(client.scheduler_info()["workers"]))
+        futures = client.compute([dask.delayed(sum)([3, 4])])
+        with pytest.raises(scheduler.WorkersLost, match="no worker for 1 s") as caught:
+            scheduler._gather(client, futures, worker_wait_s=1.0)
+        assert isinstance(caught.value, Resumable)

@@ -221,6 +221,11 @@ class Slide:
         downsample : float
             Level-0 pixels per thumbnail pixel.
         """
+        small, downsample = self.lazy_thumbnail(max_size=max_size)
+        return small.compute(), downsample
+
+    def lazy_thumbnail(self, *, max_size: int = 1024) -> tuple[da.Array, float]:
+        """:meth:`thumbnail` not computed yet: a Dask array, and its downsample (for one's own compute helper)."""
         h0, w0 = self.shape
         target = max(1, int(np.ceil(max(h0, w0) / max_size)))
         level = 0
@@ -233,7 +238,7 @@ class Slide:
         pixels = self.to_dask(level=level, chunks=chunk)
         out_chunks = tuple(tuple(-(-c // factor) for c in cs) for cs in pixels.chunks[:2]) + ((3,),)
         small = pixels.map_blocks(_block_mean, factor, chunks=out_chunks, dtype=np.uint8)
-        return small.compute(), ds_level * factor
+        return small, ds_level * factor
 
     def close(self) -> None:
         if self._backend is not None and self.source not in _open_backends:

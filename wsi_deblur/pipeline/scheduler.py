@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -86,11 +87,48 @@ class SchedulerLost(Resumable, WsiDeblurError, ConnectionError):
     """The Dask scheduler went away while work was running: that work is kept for the next run to resume."""
 
 
-def _gather(client: Any, futures: list) -> Sequence[Any]:
-    """``client.gather``, a lost scheduler connection raised as :class:`SchedulerLost` (one line, resumable)."""
+class WorkersLost(SchedulerLost):
+    """Every worker of the scheduler went away while work waited: as a lost scheduler, the batch stops resumable."""
+
+
+#: How often a distributed compute looks at the scheduler's workers while it waits (seconds).
+WORKER_POLL_S = 5.0
+
+
+def _wait_with_workers(client: Any, futures: list, worker_wait_s: float) -> None:
+    """Wait for ``futures``; raise :class:`NoWorkers` once the scheduler has had no worker for ``worker_wait_s``.
+
+    A remote scheduler whose workers are all gone keeps the tasks queued
+    forever (its own no-workers timeout is its setting, not ours).
+    """
+    from distributed import wait
+
+    workerless_since = None
+    while True:
+        try:
+            wait(futures, timeout=WORKER_POLL_S)
+            return
+        except TimeoutError:
+            pass
+        try:
+            workers = len(client.scheduler_info().get("workers", {}))
+        except (OSError, TimeoutError):  # the scheduler itself is gone: gather says so
+            return
+        now = time.monotonic()
+        workerless_since = None if workers else (workerless_since or now)
+        if workerless_since is not None and now - workerless_since >= worker_wait_s:
+            raise WorkersLost(f"the Dask scheduler has had no worker for {worker_wait_s:.0f} s while work waited "
+                              "(every worker lost; start some, or use --scheduler local)")
+
+
+def _gather(client: Any, futures: list, worker_wait_s: float = REMOTE_WORKER_WAIT_S) -> Sequence[Any]:
+    """``client.gather``, a lost scheduler connection raised as :class:`SchedulerLost` (one line, resumable), and
+    a scheduler left without workers as :class:`NoWorkers` after ``worker_wait_s``.
+    """
     from concurrent.futures import CancelledError
 
     try:
+        _wait_with_workers(client, futures, worker_wait_s)
         return client.gather(futures)
     except CancelledError as exc:
         if "scheduler-connection-lost" not in str(exc):

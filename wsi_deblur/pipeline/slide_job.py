@@ -95,7 +95,8 @@ def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False
     reused instead of classifying again, and a new one is saved.
     """
     grid = tile_grid(slide, options)
-    thumb, downsample = slide.thumbnail(max_size=1024)
+    small, downsample = slide.lazy_thumbnail(max_size=1024)
+    (thumb,) = compute(small)  # a scheduler lost here is SchedulerLost (one line, resumable) as everywhere
     fluorescence = fluorescence_reason(thumb, slide.properties)
     if fluorescence:  # its dark background would count as tissue and be "restored" by brightfield networks
         raise SlideError(slide.path, f"{fluorescence}; wsi-deblur reads brightfield slides only")
