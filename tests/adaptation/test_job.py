@@ -151,3 +151,19 @@ def test_adapted_weights_give_the_same_run_on_a_local_cluster_as_in_threads(adap
     np.testing.assert_array_equal(a.blurmap.label, b.blurmap.label)
     np.testing.assert_array_equal(zarr.open_group(str(tmp_path / "threads" / "small.ome.zarr"), mode="r")["0"][:],
                                   zarr.open_group(str(tmp_path / "cluster" / "small.ome.zarr"), mode="r")["0"][:])
+
+
+def test_adapt_into_a_used_folder_leaves_no_earlier_network_or_calibration(small_slide, tmp_path):
+    """--weights loads what the folder holds: an earlier run's networks that this one did not keep must go."""
+    from wsi_deblur.nets.fast import FastDeblurNet
+    from wsi_deblur.nets.files import save_network
+
+    out = tmp_path / "site"
+    out.mkdir()
+    for blur in ("defocus", "motion", "mixed"):
+        save_network(FastDeblurNet((8, 16)), out / f"deblur_fast_{blur}.safetensors", "fast", blur=blur)
+    (out / "detection.json").write_text('{"threshold": 0.3}')
+    result = adapt([small_slide], out, QUICK)
+    kept = {e["file"] for e in result.report["networks"].values() if e["kept"]}
+    assert {p.name for p in out.glob("*.safetensors")} == kept
+    assert not (out / "detection.json").exists()

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from wsi_deblur.adaptation.calibration import DETECTION_CARD
 from wsi_deblur.adaptation.card import write_card
 from wsi_deblur.adaptation.evaluation import classifier_scores, further_degraded_scores, restorer_scores
 from wsi_deblur.adaptation.iterations import choose_iterations, iteration_scores
@@ -33,7 +34,13 @@ from wsi_deblur.adaptation.site_tiles import SiteTiles, sample_site_tiles
 from wsi_deblur.classify.neural import NeuralBlurClassifier
 from wsi_deblur.classify.neural import default_weights as blurnet_weights
 from wsi_deblur.errors import SlideError
-from wsi_deblur.nets.files import CLASSIFIER_WEIGHTS, restorer_weights_name, save_network, weights_digest
+from wsi_deblur.nets.files import (
+    CLASSIFIER_WEIGHTS,
+    DETECTION_FILE,
+    restorer_weights_name,
+    save_network,
+    weights_digest,
+)
 from wsi_deblur.nets.registry import network_spec
 from wsi_deblur.nets.runtime import load_blurnet, load_deblur_network, pick_device
 from wsi_deblur.pipeline.batch import expand_inputs
@@ -136,7 +143,12 @@ def adapt(sources: Sequence[str | Path], out_dir: str | Path, options: AdaptOpti
         write_card(staged.path("adaptation.md"), report)
         staged.path("adaptation.json").write_text(json.dumps(report, indent=2) + "\n")
         kept = [e["file"] for e in report["networks"].values() if e["kept"]]
-        outputs = staged.commit([*kept, "adaptation.md", "adaptation.json"], commit_point="adaptation.json")
+        # An earlier adaptation's networks not kept now, and a calibration made with an earlier BlurNet, go:
+        # --weights must not load them beside this card.
+        earlier = [restorer_weights_name(ARCHITECTURE, n) for n in RESTORER_NETWORKS]
+        earlier += [CLASSIFIER_WEIGHTS, DETECTION_FILE, DETECTION_CARD]
+        outputs = staged.commit([*kept, "adaptation.md", "adaptation.json"], commit_point="adaptation.json",
+                                replaces=earlier)
     say(f"adapted in {report['seconds']:.0f} s; weights in {out_dir}")
     return AdaptResult([Path(str(p)) for p in outputs], report)
 

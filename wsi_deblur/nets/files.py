@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import stat
 from functools import cache, lru_cache
 from importlib import resources
@@ -185,7 +186,15 @@ def save_network(net: Any, path: str | Path, architecture: str, **extra: Any) ->
     config = {"architecture": network_spec(architecture).name, **net.config(), **extra}
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path),
               metadata={"config": json.dumps(config), "format": "pt"})
+    os.chmod(path, 0o666 & ~_umask())  # safetensors writes 0600: workers run by another user could not read it
     return config
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read without changing it for longer than the call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def read_threshold(weights_dir: str | Path | None) -> float | None:
