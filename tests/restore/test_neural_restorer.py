@@ -184,3 +184,25 @@ def test_dl_motion_follows_the_direction():
     before = ssim(image, sharp, channel_axis=2)
     gains = [ssim(restored, sharp, channel_axis=2) - before for restored in (out, turned)]
     assert min(gains) > 0.1 and abs(gains[0] - gains[1]) < 0.03, gains
+
+
+def test_blur_blurnet_is_unsure_of_goes_to_wiener_and_sure_blur_to_the_networks():
+    """Sure it is blurred, unsure how (mixed 0.59 / defocus 0.41, as the real 40x pair told --mpp 0.5): the
+    networks, which trust the kind and PSF, give way to Wiener with the estimate.
+    """
+    from wsi_deblur.restore.neural import NeuralRestorer
+    from wsi_deblur.restore.wiener import WienerRestorer
+
+    rng = np.random.default_rng(4)
+    window = simulate(immunohistochemistry()[:256, :256], BlurParams("mixed", defocus_um=2.5, motion_length_px=12,
+                                                                     motion_angle_deg=30.0), rng)[None]
+    unsure = BlurEstimate("mixed", {"in_focus": 0.0, "defocus": 0.41, "motion": 0.0, "mixed": 0.59},
+                          defocus_sigma_px=2.0, motion_length_px=12.0, motion_angle_deg=30.0, defocus_um=2.5)
+    sure = BlurEstimate("mixed", {"in_focus": 0.0, "defocus": 0.1, "motion": 0.0, "mixed": 0.9},
+                        defocus_sigma_px=2.0, motion_length_px=12.0, motion_angle_deg=30.0, defocus_um=2.5)
+    restorer = NeuralRestorer("fast")
+    wiener = WienerRestorer().restore(window, [unsure])
+    assert np.array_equal(restorer.restore(window, [unsure]), wiener)
+    networks = NeuralRestorer("fast", min_confidence=0.0).restore(window, [unsure])
+    assert np.array_equal(restorer.restore(window, [sure]), NeuralRestorer("fast").restore_as(window, "mixed", [30.0]))
+    assert not np.array_equal(networks, wiener)

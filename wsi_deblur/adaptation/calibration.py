@@ -79,7 +79,8 @@ class CalibrateOptions:
                             high=10_000, groups=CALIBRATE)
     defocus_um: float = option(0.88, "focal offset to find, um (one depth of field at NA 0.75)", kind="positive",
                                groups=CALIBRATE)
-    numerical_aperture: float = option(0.75, "numerical aperture of the defocus model", kind="open_share")
+    numerical_aperture: float = option(0.75, "numerical aperture of the defocus model", kind="open_share",
+                                       groups=CALIBRATE)
     target_recall: float = option(0.97, "share of the degraded tiles to find", kind="open_share", groups=CALIBRATE)
     max_false_alarms: float = option(0.01, "most share of the site's in-focus tiles called blurred",
                                      kind="open_share", groups=CALIBRATE)

@@ -28,11 +28,6 @@ from wsi_deblur.restore.wiener import WienerRestorer
 #: Wiener's balance for defocus. On the real pair 0.05 gives 0.587 and 0.1 0.583; on noisier simulated 40x
 #: defocus (2000 photons) 0.1 is ahead by 0.02: 0.1, not tuned to the one real pair.
 DEFOCUS_BALANCE = 0.1
-#: The probability of its class a motion or mixed window needs to go through the networks; below it, through
-#: Wiener with its estimate. The networks trust the estimate's type and PSF, and where BlurNet hesitates (the
-#: real 40x pair told ``--mpp 0.5``: mixed 0.59 / defocus 0.41) DL_mixed took SSIM from 0.475 to 0.409, Wiener
-#: to 0.539 (``python -m pipelines.evaluate_real``).
-NETWORK_CONFIDENCE = 0.8
 
 
 @dataclass
@@ -44,10 +39,10 @@ class HybridRestorer:
     networks : Restorer
         What restores motion and mixed blur (``fast``'s networks).
     defocus : Restorer
-        What restores defocus, and motion or mixed blur BlurNet is not sure of.
-    network_confidence : float
-        Probability of its class a motion or mixed window needs to go to the networks
-        (:data:`NETWORK_CONFIDENCE`).
+        What restores defocus.
+
+    The networks send windows BlurNet is unsure of to Wiener themselves
+    (:attr:`~wsi_deblur.restore.neural.NeuralRestorer.min_confidence`).
 
     Examples
     --------
@@ -57,16 +52,14 @@ class HybridRestorer:
     ...     def restore(self, windows, estimates):
     ...         return windows + 1
     >>> windows = np.zeros((2, 8, 8, 3), np.uint8)
-    >>> out = HybridRestorer(Marker()).restore(windows, [BlurEstimate("motion", {"motion": 0.9},
-    ...                                                               motion_length_px=5.0),
+    >>> out = HybridRestorer(Marker()).restore(windows, [BlurEstimate("motion", motion_length_px=5.0),
     ...                                                  BlurEstimate("in_focus")])
-    >>> int(out[0].max()), int(out[1].max())       # sure motion by the networks; in focus untouched
+    >>> int(out[0].max()), int(out[1].max())       # motion by the networks; in focus untouched
     (1, 0)
     """
 
     networks: Restorer
     defocus: Restorer = field(default_factory=lambda: WienerRestorer(balance=DEFOCUS_BALANCE))
-    network_confidence: float = NETWORK_CONFIDENCE
     name: str = "hybrid"
 
     def preload(self) -> None:
@@ -78,9 +71,8 @@ class HybridRestorer:
         """Restore ``(n, y, x, 3)`` uint8 windows, each by the restorer of its estimate's blur type."""
         out = windows.copy()
         labels = np.array([e.label for e in estimates])
-        moving = np.isin(labels, ("motion", "mixed"))
-        sure = np.array([e.confidence >= self.network_confidence for e in estimates], bool)
-        for sel, restorer in (((labels == "defocus") | (moving & ~sure), self.defocus), (moving & sure, self.networks)):
+        for sel, restorer in ((labels == "defocus", self.defocus),
+                              (np.isin(labels, ("motion", "mixed")), self.networks)):
             idx = np.flatnonzero(sel)
             if idx.size:
                 out[idx] = restorer.restore(windows[idx], [estimates[i] for i in idx])

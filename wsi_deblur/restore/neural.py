@@ -30,6 +30,13 @@ from wsi_deblur.nets.files import resolve, restorer_weights_name, shipped_dir
 from wsi_deblur.nets.registry import DBMID_ROUTES, network_spec
 from wsi_deblur.nets.runtime import check_device, load_deblur_network, pick_device, run_network
 
+#: The probability of its class a window needs to go through the networks; below it, through Wiener with its
+#: estimate. The networks trust the estimate's type and PSF, and where BlurNet hesitates (the real 40x pair told
+#: ``--mpp 0.5``: mixed 0.59 / defocus 0.41) DL_mixed took SSIM from 0.475 to 0.409, Wiener to 0.539
+#: (``python -m pipelines.evaluate_real``); on held-out simulated motion and mixed blur it costs under 0.002
+#: (``python benchmarks/network_confidence.py``).
+NETWORK_CONFIDENCE = 0.8
+
 
 def psf_conditions(estimates: Sequence[BlurEstimate]) -> np.ndarray:
     """What a network told the PSF (``bcr``) is told of each estimate: ``(n, 3)`` defocus std, length, direction.
@@ -77,6 +84,10 @@ class NeuralRestorer:
         A network ``weights_dir`` lacks loads the shipped weights (with a
         warning) instead of raising FileNotFoundError: what ``--weights``
         wants of a folder adapted for some networks only.
+    min_confidence : float
+        A window BlurNet is this sure is blurred, but less sure of its kind,
+        goes to Wiener with its estimate instead of the networks
+        (:data:`NETWORK_CONFIDENCE`; :meth:`unsure_of_kind`). 0: every window through the networks.
     """
 
     architecture: str = "fast"
@@ -86,6 +97,7 @@ class NeuralRestorer:
     threads: int = 1
     chain_mixed: bool = False
     fallback: bool = False
+    min_confidence: float = NETWORK_CONFIDENCE
 
     def __post_init__(self) -> None:
         network_spec(self.architecture, "restorer")  # an OptionError naming the choices for an unknown one
@@ -141,14 +153,30 @@ class NeuralRestorer:
                                   threads=self.threads)
         return out.copy() if out is windows else out
 
+    def unsure_of_kind(self, estimate: BlurEstimate) -> bool:
+        """BlurNet is sure the window is blurred but not of how: the networks, which trust the kind and the PSF,
+        give way to Wiener. (Where it is not sure of blur at all, the networks' way of leaving sharp tissue
+        alone is the safer one.)
+        """
+        m = self.min_confidence
+        return estimate.label != "in_focus" and estimate.confidence < m and estimate.blur_probability >= m
+
     def restore(self, windows: np.ndarray, estimates: Sequence[BlurEstimate]) -> np.ndarray:
-        """Restore ``(n, y, x, 3)`` uint8 windows, each by the route of its estimate's label."""
+        """Restore ``(n, y, x, 3)`` uint8 windows, each by the route of its estimate's label (Wiener where
+        BlurNet is unsure: :attr:`min_confidence`).
+        """
+        from wsi_deblur.restore.wiener import WienerRestorer
+
         out = windows.copy()
         labels = np.array([e.label for e in estimates])
         angles = np.array([e.motion_angle_deg for e in estimates], dtype=np.float64)
         psf = psf_conditions(estimates)
+        unsure = np.array([self.unsure_of_kind(e) for e in estimates], bool)
         for label, route in self.routes.items():
-            sel = np.flatnonzero(labels == label)
+            sel = np.flatnonzero((labels == label) & ~unsure)
             if sel.size and route:
                 out[sel] = self.restore_as(windows[sel], label, angles[sel], psf=psf[sel])
+        if unsure.any():
+            idx = np.flatnonzero(unsure)
+            out[idx] = WienerRestorer().restore(windows[idx], [estimates[i] for i in idx])
         return out

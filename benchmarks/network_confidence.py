@@ -1,15 +1,16 @@
-"""Where ``hybrid`` sends motion and mixed blur BlurNet is unsure of: the networks, or Wiener with the estimate.
+"""Where the networks send blur BlurNet is unsure of: through themselves, or to Wiener with the estimate.
 
-    python benchmarks/hybrid_routes.py [--data out/data/restore-eval.npz] [--limit 300]
+    python benchmarks/network_confidence.py [--data out/data/restore-eval.npz] [--limit 300]
 
 On the held-out pairs of ``pipelines.restore_data`` (fields never trained on;
 ``python -m pipelines.restore_data --out out/data/restore-eval.npz --n-train 16
 --n-test 300`` makes them), each blurred crop is classified by BlurNet as a
-run does and restored by ``hybrid`` with the networks taking every motion and
-mixed window (``network_confidence`` 0, as before) and only those BlurNet is
-sure of (:data:`~wsi_deblur.restore.hybrid.NETWORK_CONFIDENCE`). Prints the
-mean SSIM to the sharp crop per true blur type, and how many windows changed
-route. The real pair told a wrong pixel size is in ``pipelines.evaluate_real``.
+run does and restored by ``fast`` (what ``hybrid`` runs for motion and mixed
+blur) taking every blurred window (``min_confidence`` 0, as before), and
+sending those BlurNet is sure are blurred but not sure how to Wiener
+(:data:`~wsi_deblur.restore.neural.NETWORK_CONFIDENCE`). Prints the mean SSIM to the sharp crop per true blur type,
+and how many windows changed route. The real pair told a wrong pixel size is
+in ``pipelines.evaluate_real``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wsi_deblur.blur.estimate import BLUR_CLASSES  # noqa: E402
 from wsi_deblur.blur.fit import ssim_inner  # noqa: E402
 from wsi_deblur.classify.neural import NeuralBlurClassifier  # noqa: E402
-from wsi_deblur.restore.by_name import make_restorer  # noqa: E402
-from wsi_deblur.restore.hybrid import NETWORK_CONFIDENCE, HybridRestorer  # noqa: E402
+from wsi_deblur.restore.neural import NETWORK_CONFIDENCE, NeuralRestorer  # noqa: E402
 
 
 def main() -> None:
@@ -38,18 +38,17 @@ def main() -> None:
     blurred, sharp, kinds = data["test_blurred"][:args.limit], data["test_sharp"][:args.limit], data["test_kind"]
     classifier = NeuralBlurClassifier(threads=2)
     estimates = classifier.classify(blurred)
-    networks = make_restorer("fast", threads=2)
+    restorers = [NeuralRestorer("fast", threads=2, min_confidence=c) for c in (0.0, NETWORK_CONFIDENCE)]
     rows: dict[str, dict[str, list[float]]] = {}
     changed = {k: 0 for k in BLUR_CLASSES}
     for n, (b, s, est) in enumerate(zip(blurred, sharp, estimates)):
         kind = BLUR_CLASSES[int(kinds[n])]
-        row = rows.setdefault(kind, {"input": [], "hybrid, networks for every motion/mixed": [],
-                                     f"hybrid, networks from confidence {NETWORK_CONFIDENCE}": []})
+        row = rows.setdefault(kind, {"input": [], "fast, networks for every window": [],
+                                     f"fast, networks from confidence {NETWORK_CONFIDENCE}": []})
         row["input"].append(ssim_inner(b, s, border=8))
-        for name, conf in zip(list(row)[1:], (0.0, NETWORK_CONFIDENCE)):
-            out = HybridRestorer(networks, network_confidence=conf).restore(b[None], [est])[0]
-            row[name].append(ssim_inner(out, s, border=8))
-        changed[kind] += int(est.label in ("motion", "mixed") and est.confidence < NETWORK_CONFIDENCE)
+        for name, restorer in zip(list(row)[1:], restorers):
+            row[name].append(ssim_inner(restorer.restore(b[None], [est])[0], s, border=8))
+        changed[kind] += int(restorers[1].unsure_of_kind(est))
     names = list(next(iter(rows.values())))
     print("| true blur | n | " + " | ".join(names) + " | windows sent to Wiener instead |")
     print("|---" * (len(names) + 3) + "|")
