@@ -1,4 +1,5 @@
-"""On the real focus pair (../shared/data/real-defocus): no restorer makes it worse, told the pixel size or not."""
+"""On the real focus pair (../shared/data/real-defocus): no restorer makes it worse, told its pixel size (0.25),
+none, or a wrong one (twice or half the real one)."""
 
 import pytest
 
@@ -21,9 +22,9 @@ def pair(shared_data):
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize("mpp", [0.25, None])
+@pytest.mark.parametrize("mpp", [0.25, None, 0.5, 0.125])
 @pytest.mark.parametrize("name", RESTORERS)
-def test_no_restorer_lowers_ssim_on_the_real_pair_with_or_without_its_pixel_size(pair, tmp_path, name, mpp):
+def test_no_restorer_lowers_ssim_on_the_real_pair_whatever_pixel_size_it_is_told(pair, tmp_path, name, mpp):
     path, sharp, blurred = pair
     result = restore_image(path, tmp_path, make_restorer(name, threads=2), classifier=NeuralBlurClassifier(threads=2),
                            mpp=mpp)
