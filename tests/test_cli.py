@@ -235,3 +235,22 @@ def test_the_demo_runs_and_lists_every_output(tmp_path, capsys):
             "example-slide.review"} <= made
     listed = {name for name in made if str(results / name) in printed}
     assert listed == made, made - listed
+
+
+def test_quiet_run_prints_nothing_but_errors(tmp_path, small_slide):
+    bad = tmp_path / "broken.svs"
+    bad.write_bytes(b"not a slide")
+    done = cli("qc", small_slide, bad, "-o", tmp_path / "out", "-q", "--no-progress", *SMALL)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines()[0].startswith(f"error: {bad}")
+    assert (tmp_path / "out" / "small.qc.json").is_file()  # the good slide was done, silently
+
+
+def test_a_weights_folder_without_networks_is_said_in_one_line(tmp_path, small_slide):
+    folder = tmp_path / "w"
+    folder.mkdir()
+    (folder / "adaptation.json").write_text("{}")  # an adaptation that kept no network
+    done = cli("run", small_slide, "-o", tmp_path / "out", "--weights", folder, "--no-progress", "--no-tiff", *SMALL)
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "blur_classifier.safetensors, deblur_fast_defocus.safetensors" in warnings[0]

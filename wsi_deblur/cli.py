@@ -46,7 +46,7 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     loud = p.add_mutually_exclusive_group()
     loud.add_argument("-v", "--verbose", action="store_true", help="also log what each stage does")
-    loud.add_argument("-q", "--quiet", action="store_true", help="errors only (no warnings)")
+    loud.add_argument("-q", "--quiet", action="store_true", help="errors only (no warnings, no per-slide lines)")
 
 
 def _log_level(args: argparse.Namespace) -> int:
@@ -218,11 +218,13 @@ def _cmd_run(args: argparse.Namespace, restore: bool) -> int:
     from wsi_deblur.pipeline.batch import BatchHooks, process_batch  # deferred
     from wsi_deblur.pipeline.scheduler import use_scheduler  # deferred
 
-    hooks = BatchHooks(on_error=_error_reporter(args.debug), on_done=_report_done, on_skip=_report_skip)
+    said = {} if args.quiet else {"on_done": _report_done, "on_skip": _report_skip}
+    hooks = BatchHooks(on_error=_error_reporter(args.debug), **said)
     with _terminate_as_interrupt(), use_scheduler(args.scheduler, n_workers=args.workers):
         outcome = process_batch(args.slides, args.out, options, force=args.force,
                                 progress=not args.no_progress and sys.stderr.isatty(), hooks=hooks)
-    _report_batch_files(args.out)
+    if not args.quiet:
+        _report_batch_files(args.out)
     if outcome.failures:
         total = len(outcome.failures) + len(outcome.results) + len(outcome.skipped)
         print(f"{len(outcome.failures)} of {total} slides failed", file=sys.stderr)

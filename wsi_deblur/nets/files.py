@@ -112,8 +112,24 @@ def resolve(name: str, weights_dir: str | Path | None = None) -> Path:
     return shipped_dir() / name
 
 
-@cache
 def _warn_fallback(weights_dir: str, name: str) -> None:
+    """Say once per folder which of the networks ``adapt`` writes it lacks (one line, not one per network)."""
+    adapted = [CLASSIFIER_WEIGHTS, *(network_spec("fast").weights_name(n) for n in network_spec("fast").networks)]
+    if name in adapted:
+        _warn_folder_fallback(weights_dir, tuple(adapted))
+    else:
+        _warn_file_fallback(weights_dir, name)
+
+
+@cache
+def _warn_folder_fallback(weights_dir: str, names: tuple[str, ...]) -> None:
+    missing = [n for n in names if not (Path(weights_dir) / n).is_file()]
+    logger.warning("%s has no %s; the shipped %s", weights_dir, ", ".join(missing),
+                   "one runs" if len(missing) == 1 else "ones run")
+
+
+@cache
+def _warn_file_fallback(weights_dir: str, name: str) -> None:
     logger.warning("%s has no %s; the shipped %s runs", weights_dir, name, name)
 
 
