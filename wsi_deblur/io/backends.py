@@ -105,6 +105,8 @@ class TiffBackend:
             self._tif.close()
             raise SlideError(path, f"cannot read TIFF image data ({_short(exc)})") from exc
         self.level_shapes = [self._yx(level.shape) for level in self._levels]
+        self._series = series
+        self._drafts: dict[int, object] = {}
         vendor = _openslide_vendor(path)
         self.properties = {"tiff.series": series.kind or "generic",
                            "openslide.vendor": vendor or ("ome-tiff" if self._tif.is_ome else "tiff")}
@@ -130,7 +132,22 @@ class TiffBackend:
             pixels = arr[y:y + height, x:x + width]
         return to_rgb8(np.asarray(pixels), self.path)
 
+    def draft_tiles(self, level: int):
+        """The level's JPEG tiles decodable at 1/2-1/8 scale (:class:`~wsi_deblur.io.jpeg_draft.DraftTiles`), or
+        None (not JPEG-tiled, or a reduced decode that would not be faithful). Looked at once per level.
+        """
+        if level not in self._drafts:
+            from wsi_deblur.io.jpeg_draft import DraftTiles
+
+            pages = self._series.levels[level].pages
+            single = self._axes == "YXS" and len(pages) == 1 and pages[0] is not None
+            self._drafts[level] = DraftTiles.of(self.path, pages[0].keyframe) if single else None
+        return self._drafts[level]
+
     def close(self) -> None:
+        for draft in self._drafts.values():
+            if draft is not None:
+                draft.close()
         self._tif.close()
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from wsi_deblur._shared.block_mean import block_mean
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io.backends import open_backend
+from wsi_deblur.io.jpeg_draft import DRAFT_SCALES
 from wsi_deblur.tiling.grid import chunk_sizes
 
 BACKGROUND = 255  # brightfield background: out-of-slide pixels read as white
@@ -235,10 +236,25 @@ class Slide:
         ds_level = self.level_downsamples[level]
         factor = max(1, int(round(target / ds_level)))
         chunk = factor * max(1, 2048 // factor)
-        pixels = self.to_dask(level=level, chunks=chunk)
+        draft = self._draft_scale(level, factor)
+        if draft > 1:  # JPEG tiles decoded at 1/draft in the DCT domain, then averaged the rest of the way
+            h, w = self.level_shapes[level]
+            pixels = da.map_blocks(_read_draft_block, self, level, chunk, draft, dtype=np.uint8,
+                                   chunks=tuple(tuple(-(-c // draft) for c in chunk_sizes(n, chunk)) for n in (h, w))
+                                   + ((3,),), meta=np.empty((0, 0, 0), np.uint8))
+            factor //= draft
+        else:
+            pixels, draft = self.to_dask(level=level, chunks=chunk), 1
         out_chunks = tuple(tuple(-(-c // factor) for c in cs) for cs in pixels.chunks[:2]) + ((3,),)
         small = pixels.map_blocks(_block_mean, factor, chunks=out_chunks, dtype=np.uint8)
-        return small, ds_level * factor
+        return small, ds_level * factor * draft
+
+    def _draft_scale(self, level: int, factor: int) -> int:
+        """The largest scale (8, 4, 2) dividing ``factor`` at which the level's JPEG tiles decode directly, or 1."""
+        draft_tiles = getattr(self.backend, "draft_tiles", None)
+        if factor < 2 or draft_tiles is None or draft_tiles(level) is None:
+            return 1
+        return next((s for s in DRAFT_SCALES if factor % s == 0), 1)
 
     def close(self) -> None:
         if self._backend is not None and self.source not in _open_backends:
@@ -257,6 +273,14 @@ def _block_mean(block: np.ndarray, factor: int) -> np.ndarray:
         return block
     step = max(d for d in range(1, max(factor // 4, 1) + 1) if factor % d == 0)
     return block_mean(block[::step, ::step], factor // step)
+
+
+def _read_draft_block(slide: Slide, level: int, chunk: int, scale: int, block_info=None) -> np.ndarray:
+    """One block of the level at ``1 / scale``, from its JPEG tiles decoded at that scale."""
+    (y0, _), (x0, _), _ = block_info[None]["array-location"]
+    y, x = y0 * scale, x0 * scale  # block locations are in reduced pixels; chunk edges are multiples of scale
+    h, w = slide.level_shapes[level]
+    return slide.backend.draft_tiles(level).read(y, x, min(chunk, h - y), min(chunk, w - x), scale)
 
 
 def _read_block(slide: Slide, level: int, chunk: int, block_info=None) -> np.ndarray:
