@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 
 def test_threaded_work_after_a_block_that_first_imported_distributed() -> None:
@@ -41,8 +42,13 @@ def test_work_left_without_any_worker_stops_in_one_line_instead_of_hanging(monke
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
                       dashboard_address=None) as cluster, Client(cluster) as client:
         assert scheduler._gather(client, client.compute([dask.delayed(sum)([1, 2])])) == [3]
-        client.retire_workers(list(client.scheduler_info()["workers"]))
-        futures = client.compute([dask.delayed(sum)([3, 4])])
+        cluster.scale(0)  # every worker gone, none to come back
+        for _ in range(600):
+            if not client.scheduler_info()["workers"]:
+                break
+            time.sleep(0.05)
+        assert not client.scheduler_info()["workers"]
+        futures = client.compute([dask.delayed(sum)([3, 4], dask_key_name="after-the-last-worker")])
         with pytest.raises(scheduler.WorkersLost, match="no worker for 1 s") as caught:
             scheduler._gather(client, futures, worker_wait_s=1.0)
         assert isinstance(caught.value, Resumable)
