@@ -72,6 +72,18 @@ def _add_processing_options(p: argparse.ArgumentParser) -> None:
     _add_output_options(p)
 
 
+def _add_site_arguments(p: argparse.ArgumentParser, options: type, out_help: str) -> None:
+    """What ``adapt`` and ``calibrate`` take: a site's slides, the folder to write, their options, a scheduler."""
+    p.add_argument("slides", nargs="+", help="slide files, images, folders of them, or glob patterns")
+    p.add_argument("-o", "--out", required=True, help=out_help)
+    add_arguments(p, options, p.prog.split()[-1])
+    p.add_argument("--scheduler", default=None, help="where the slides are classified: omitted = threads here, "
+                                                     "'local' = a LocalCluster, or a scheduler address")
+    p.add_argument("--workers", type=int, default=None, help="worker processes for --scheduler local")
+    p.add_argument("--no-progress", action="store_true", help="no progress lines")
+    _add_output_options(p)
+
+
 def _add_restore_options(p: argparse.ArgumentParser) -> None:
     """The options of restoration and of the restored image's files (``run``, ``watch --restore``)."""
     add_arguments(p, RunOptions, "restore")
@@ -138,29 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     adapt = sub.add_parser("adapt", help="fine-tune the networks to a site's own slides (no ground truth) "
                                          "into a weights folder for --weights")
-    adapt.add_argument("slides", nargs="+", help="slide files, images, folders of them, or glob patterns")
-    adapt.add_argument("-o", "--out", required=True, help="weights folder to write (safetensors and a model card)")
-    add_arguments(adapt, AdaptOptions, "adapt")
-    adapt.add_argument("--scheduler", default=None,
-                       help="where the slides are classified: omitted = threads here, 'local' = a LocalCluster, "
-                            "or a scheduler address")
-    adapt.add_argument("--workers", type=int, default=None, help="worker processes for --scheduler local")
-    adapt.add_argument("--no-progress", action="store_true", help="no progress lines")
-    _add_output_options(adapt)
-
+    _add_site_arguments(adapt, AdaptOptions, "weights folder to write (safetensors and a model card)")
     calibrate = sub.add_parser("calibrate", help="set where tiles are called blurred from a site's own slides (no "
                                                  "ground truth) into a weights folder for --weights")
-    calibrate.add_argument("slides", nargs="+", help="slide files, images, folders of them, or glob patterns")
-    calibrate.add_argument("-o", "--out", required=True,
-                           help="weights folder to write detection.json and detection.md into (an `adapt` folder's "
-                                "BlurNet is used and kept)")
-    add_arguments(calibrate, CalibrateOptions, "calibrate")
-    calibrate.add_argument("--scheduler", default=None,
-                           help="where the slides are classified: omitted = threads here, 'local' = a LocalCluster, "
-                                "or a scheduler address")
-    calibrate.add_argument("--workers", type=int, default=None, help="worker processes for --scheduler local")
-    calibrate.add_argument("--no-progress", action="store_true", help="no progress lines")
-    _add_output_options(calibrate)
+    _add_site_arguments(calibrate, CalibrateOptions, "weights folder to write detection.json and detection.md into "
+                                                     "(an `adapt` folder's BlurNet is used and kept)")
 
     info = sub.add_parser("info", help="size, levels, pixel size and reader of slides (JSON lines)")
     info.add_argument("slides", nargs="+")
@@ -362,12 +356,11 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     return status
 
 
-def _cmd_adapt(args: argparse.Namespace) -> int:
-    from wsi_deblur.adaptation.job import adapt  # deferred
-    from wsi_deblur.pipeline.scheduler import use_scheduler  # deferred
-
-    options = from_arguments(AdaptOptions, args)
-    failures = []
+def _site_hooks(args: argparse.Namespace, command: str):
+    """What ``adapt`` and ``calibrate`` are told as they read a site's slides: the failures (each said in one
+    line, and kept), and progress lines prefixed by ``command``.
+    """
+    failures: list[SlideError] = []
 
     def on_error(exc: SlideError) -> None:
         failures.append(exc)
@@ -375,15 +368,33 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
 
     def say(line: str) -> None:
         if not args.no_progress:
-            print(f"adapt: {line}", file=sys.stderr, flush=True)
+            print(f"{command}: {line}", file=sys.stderr, flush=True)
 
+    return failures, on_error, say
+
+
+def _run_on_site(args: argparse.Namespace, command: str, job):
+    """``job(on_error, say)`` on the command's scheduler; its result, or None (said) when no slide could be used."""
+    from wsi_deblur.pipeline.scheduler import use_scheduler  # deferred
+
+    failures, on_error, say = _site_hooks(args, command)
     try:
         with use_scheduler(args.scheduler, n_workers=args.workers):
-            result = adapt(args.slides, args.out, options, on_progress=say, on_error=on_error)
+            return job(on_error, say), failures
     except ValueError as exc:
         if not failures:
             raise  # a usage error
         print(f"error: {exc}", file=sys.stderr)
+        return None, failures
+
+
+def _cmd_adapt(args: argparse.Namespace) -> int:
+    from wsi_deblur.adaptation.job import adapt  # deferred
+
+    options = from_arguments(AdaptOptions, args)
+    result, failures = _run_on_site(args, "adapt", lambda on_error, say: adapt(
+        args.slides, args.out, options, on_progress=say, on_error=on_error))
+    if result is None:
         return EXIT_FAILED
     for entry in result.report["networks"].values():
         print(f"{entry['file']}: {'adapted' if entry['kept'] else 'shipped kept'} ({entry.get('reason', '')})",
@@ -396,21 +407,12 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from wsi_deblur.adaptation.calibration import calibrate  # deferred
     from wsi_deblur.pipeline.batch import expand_inputs  # deferred
-    from wsi_deblur.pipeline.scheduler import use_scheduler  # deferred
 
     options = from_arguments(CalibrateOptions, args)
-    failures = []
-
-    def on_error(exc: SlideError) -> None:
-        failures.append(exc)
-        _error_reporter(args.debug)(exc)
-
-    def say(line: str) -> None:
-        if not args.no_progress:
-            print(f"calibrate: {line}", file=sys.stderr, flush=True)
-
-    with use_scheduler(args.scheduler, n_workers=args.workers):
-        result = calibrate(expand_inputs(args.slides), args.out, options, on_error=on_error, on_progress=say)
+    result, failures = _run_on_site(args, "calibrate", lambda on_error, say: calibrate(
+        expand_inputs(args.slides), args.out, options, on_error=on_error, on_progress=say))
+    if result is None:
+        return EXIT_FAILED
     print(f"blurred from P(blurred) >= {result.threshold:.4f}: finds {result.recall:.1%} of "
           f"{options.defocus_um} um defocus (shipped decision {result.shipped_recall:.1%}), calls "
           f"{result.false_alarms:.1%} of the in-focus tiles blurred", flush=True)
