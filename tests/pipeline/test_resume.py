@@ -104,6 +104,13 @@ def test_killed_run_resumes_without_redoing_finished_regions(tmp_path, blurred_s
         assert got_qc[key] == reference.summary[key]
     # every restored tile has the guard's decision, or says an earlier run restored it unrecorded
     assert sum(got_qc["restoration_guard"]["tiles"].values()) == got_qc["restored_tiles"]
+    # ... and the decisions of the regions the killed run wrote were kept with them: as the reference's, but
+    # for a region whose write finished in the instant between its restoration and the saving of its decisions
+    guard, want = got_qc["restoration_guard"]["tiles"], reference.summary["restoration_guard"]["tiles"]
+    unrecorded = guard.get("not recorded", 0)
+    assert unrecorded <= (OPTIONS.chunk // OPTIONS.tile_size) ** 2
+    if not unrecorded:
+        assert guard == want
 
 
 def test_other_settings_start_over(tmp_path, small_slide):

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import json
+
 import dask
 import dask.array as da
 import numpy as np
@@ -27,6 +29,7 @@ from wsi_deblur.restore.windows import restore_windows
 from wsi_deblur.tiling.blend import blend_region
 from wsi_deblur.tiling.grid import TileGrid, chunk_sizes
 from wsi_deblur.working_scale import working_downsample
+from wsi_deblur.write.checkpoints import Checkpoints
 
 #: Name prefix of the restore layer of :func:`restored_level0`'s graph.
 RESTORE_LAYER = "restore-windows-"
@@ -142,12 +145,16 @@ def _reports(windows) -> dict:
     return dict(windows.reports)
 
 
-def guard_reports(image: da.Array, *, skip: set[tuple[int, int]] = frozenset()) -> list[Delayed]:
+def guard_reports(image: da.Array, *, skip: set[tuple[int, int]] = frozenset(),
+                  keep: Checkpoints | None = None) -> list[Delayed]:
     """The guard's reports of every restore task of :func:`restored_level0`'s ``image``.
 
     One ``Delayed`` per restore chunk (a dict of tile to
     :class:`~wsi_deblur.restore.guard.GuardReport`), leaving out the chunks in
-    ``skip`` (``(ci, cj)``: nothing of theirs is written again).
+    ``skip`` (``(ci, cj)``: nothing of theirs is written again). With
+    ``keep``, each chunk's reports are also saved there as soon as they are
+    known, so that a resumed run records what the guard did in the chunks an
+    interrupted one wrote (:func:`kept_guard_reports`).
     """
     names = [name for name in image.dask.layers if name.startswith(RESTORE_LAYER)]
     out = []
@@ -155,8 +162,38 @@ def guard_reports(image: da.Array, *, skip: set[tuple[int, int]] = frozenset()) 
         for key in image.dask.layers[name]:
             if tuple(key[1:]) in skip:
                 continue
-            out.append(dask.delayed(_reports, pure=True)(Delayed(key, image.dask, layer=name)))
+            reports = dask.delayed(_reports, pure=True)(Delayed(key, image.dask, layer=name))
+            if keep is not None:
+                reports = dask.delayed(_kept, pure=True)(reports, keep, _record_name(tuple(key[1:])))
+            out.append(reports)
     return out
+
+
+def _record_name(chunk: tuple[int, int]) -> str:
+    return f"guard-{chunk[0]}-{chunk[1]}.json"
+
+
+def _kept(reports: dict, checkpoints: Checkpoints, name: str) -> dict:
+    rows = [[int(i), int(j), r.action, float(r.consistency), bool(r.capped), float(r.kept)]
+            for (i, j), r in reports.items()]
+    checkpoints.save_text(name, json.dumps(rows))
+    return reports
+
+
+def kept_guard_reports(checkpoints: Checkpoints, chunks) -> tuple[dict, set[tuple[int, int]]]:
+    """The reports an earlier run kept for ``chunks`` (``(ci, cj)``), and the chunks it kept none for."""
+    from wsi_deblur.restore.guard import GuardReport
+
+    found, lost = {}, set()
+    for chunk in chunks:
+        path = checkpoints.path(_record_name(chunk))
+        try:
+            rows = json.loads(path.read_text())
+            found.update({(i, j): GuardReport(action, consistency, capped, kept)
+                          for i, j, action, consistency, capped, kept in rows})
+        except (OSError, ValueError, TypeError):  # none, or damaged: not recorded
+            lost.add(tuple(chunk))
+    return found, lost
 
 
 def restore_chunks_of(image: da.Array) -> list[tuple[int, int]]:

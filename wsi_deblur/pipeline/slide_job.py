@@ -15,7 +15,13 @@ from wsi_deblur.errors import SlideError
 from wsi_deblur.io import Slide, open_slide
 from wsi_deblur.nets.cpu_path import cached_cpu_path
 from wsi_deblur.nets.files import CLASSIFIER_WEIGHTS, weights_digest, weights_record
-from wsi_deblur.pipeline.graph import blurmap_tasks, guard_reports, restore_chunks_of, restored_level0
+from wsi_deblur.pipeline.graph import (
+    blurmap_tasks,
+    guard_reports,
+    kept_guard_reports,
+    restore_chunks_of,
+    restored_level0,
+)
 from wsi_deblur.pipeline.manifest import file_identity, settings_hash
 from wsi_deblur.pipeline.options import RunOptions
 from wsi_deblur.pipeline.preload import preload
@@ -264,12 +270,13 @@ def _write_restored(slide: Slide, blurmap: BlurMap, options: RunOptions, zarr_pa
                             reference=reference)
     written = _chunks_written_before(image, checkpoints)
     _, *reports = compute(ome_zarr.store_level0(image, levels[0], checkpoints=checkpoints, compute=False),
-                          *guard_reports(image, skip=written), progress=progress,
+                          *guard_reports(image, skip=written, keep=checkpoints), progress=progress,
                           label=f"{slide.stem}: restoring and writing level 0")
     per_chunk = options.chunk // blurmap.grid.tile_size
-    blurmap.set_guard({ij: r for part in reports for ij, r in part.items()},
+    earlier, lost = kept_guard_reports(checkpoints, written)  # what the guard did in an interrupted run's chunks
+    blurmap.set_guard({**earlier, **{ij: r for part in reports for ij, r in part.items()}},
                       unrecorded=[tuple(ij) for ij in np.argwhere(restored)
-                                  if (ij[0] // per_chunk, ij[1] // per_chunk) in written])
+                                  if (ij[0] // per_chunk, ij[1] // per_chunk) in lost])
     for k, (source, target) in enumerate(zip(levels[:-1], levels[1:]), start=1):
         if not checkpoints.done(f"level{k}"):
             compute(ome_zarr.downsample_level(source, target, chunk=options.chunk, compute=False))

@@ -54,6 +54,15 @@ class Checkpoints:
         tmp.touch()
         os.replace(tmp, self.folder / name)
 
+    def save_text(self, name: str, text: str) -> None:
+        """Keep the state file ``name`` (atomic: whole or absent, as a marker)."""
+        if not is_local(self.folder):
+            (self.folder / name).write_text(text)  # one object, put whole
+            return
+        tmp = self.folder / f".{name}.{uuid.uuid4().hex[:8]}"
+        tmp.write_text(text)
+        os.replace(tmp, self.folder / name)
+
     def names(self, prefix: str = "") -> set[str]:
         """Names of the finished pieces starting with ``prefix``."""
         return {p.name for p in self.folder.iterdir() if p.name.startswith(prefix) and not p.name.startswith(".")}
