@@ -254,3 +254,11 @@ def test_a_weights_folder_without_networks_is_said_in_one_line(tmp_path, small_s
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "blur_classifier.safetensors, deblur_fast_defocus.safetensors" in warnings[0]
+
+
+def test_the_result_line_says_why_a_slide_has_its_verdict(tmp_path):
+    """An image without tissue gets REVIEW, and the line says why (not a bare verdict)."""
+    Image.fromarray(np.full((600, 800, 3), 245, np.uint8)).save(tmp_path / "glass.png")
+    done = cli("qc", tmp_path / "glass.png", "-o", tmp_path / "out", "--mpp", "0.5", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "REVIEW (0 tissue tiles: too little tissue to judge)" in done.stdout
