@@ -48,6 +48,27 @@ MAX_FLUORESCENCE_BACKGROUND, MAX_FLUORESCENCE_CHROMA = 20, 25
 FLUORESCENCE_KEYS = ("hamamatsu.AHEX",)
 
 
+def blank_reason(thumbnail: np.ndarray) -> str | None:
+    """Why an image holds no picture at all (None if it does): every pixel one dark value.
+
+    A TIFF whose tiles were never written (a scanner or converter that died)
+    reads as its fill value, zero: black, and would otherwise be taken for a
+    fluorescence scan. A uniform *bright* image is empty glass: no tissue, not
+    an error.
+
+    Examples
+    --------
+    >>> blank_reason(np.zeros((8, 8, 3), np.uint8))
+    'no image: every pixel of its thumbnail is 0 (empty or never-written tiles?)'
+    >>> blank_reason(np.full((8, 8, 3), 250, np.uint8)) is None   # empty glass: no tissue, said later
+    True
+    """
+    rgb = np.asarray(thumbnail)
+    if rgb.size == 0 or rgb.min() != rgb.max() or float(rgb.max()) >= MIN_BRIGHTFIELD_MEDIAN:
+        return None
+    return f"no image: every pixel of its thumbnail is {int(rgb.max())} (empty or never-written tiles?)"
+
+
 def fluorescence_reason(thumbnail: np.ndarray, properties: dict[str, str] | None = None) -> str | None:
     """Why a slide looks like fluorescence rather than brightfield (None if it does not).
 

@@ -151,6 +151,17 @@ def test_a_fluorescence_slide_is_refused_with_one_line_and_no_outputs(tmp_path, 
     assert not (tmp_path / "out").exists() or not [p for p in (tmp_path / "out").iterdir()]
 
 
+def test_a_tiff_whose_tiles_were_never_written_is_refused_as_holding_no_image(tmp_path):
+    """A converter that died leaves tiles unwritten; they read as zero: not a fluorescence scan, no image."""
+    path = tmp_path / "unwritten.tif"
+    with tifffile.TiffWriter(path) as tif:  # the IFD and tile table, no tile data
+        tif.write(shape=(1024, 1024, 3), dtype=np.uint8, tile=(256, 256), photometric="rgb",
+                  resolution=(2e4, 2e4), resolutionunit="CENTIMETER")
+    with pytest.raises(SlideError, match=r"unwritten.tif: no image: every pixel of its thumbnail is 0"):
+        process_slide(path, tmp_path / "out", SMALL)
+    assert not (tmp_path / "out").exists() or not [p for p in (tmp_path / "out").iterdir()]
+
+
 def test_a_new_run_leaves_no_output_of_an_earlier_run_it_does_not_write(tmp_path, small_slide):
     process_slide(small_slide, tmp_path, replace(SMALL, tiff=True))
     assert (tmp_path / "small.ome.tif").exists() and (tmp_path / "small.review").exists()

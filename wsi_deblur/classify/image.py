@@ -11,7 +11,7 @@ from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate, mean_direction_
 from wsi_deblur.classify.base import BlurClassifier, luma
 from wsi_deblur.errors import SlideError
 from wsi_deblur.io import Slide, open_slide
-from wsi_deblur.tissue import fluorescence_reason
+from wsi_deblur.tissue import blank_reason, fluorescence_reason
 from wsi_deblur.working_scale import WORKING_MPP, downsample_tiles, working_downsample
 
 #: Smallest image side, in pixels at the working resolution, that can be judged.
@@ -40,6 +40,9 @@ def _pieces(image: np.ndarray) -> np.ndarray:
 
 def refuse_fluorescence(image: np.ndarray, slide: Slide) -> None:
     """Raise :class:`SlideError` for a fluorescence image (``image``: its pixels, any scale), as ``qc`` does."""
+    blank = blank_reason(image)
+    if blank:
+        raise SlideError(slide.path, blank)
     reason = fluorescence_reason(image, slide.properties)
     if reason:
         raise SlideError(slide.path, f"{reason}; wsi-deblur reads brightfield images only")

@@ -35,7 +35,7 @@ from wsi_deblur.report.tiles_csv import write_tiles_csv
 from wsi_deblur.restore.by_name import make_restorer, restorer_networks
 from wsi_deblur.restore.reference import slide_reference
 from wsi_deblur.tiling.grid import TileGrid
-from wsi_deblur.tissue import fluorescence_reason, tile_tissue_fraction, tissue_mask
+from wsi_deblur.tissue import blank_reason, fluorescence_reason, tile_tissue_fraction, tissue_mask
 from wsi_deblur.working_scale import working_grid
 from wsi_deblur.write import ome_tiff, ome_zarr
 from wsi_deblur.write.checkpoints import Checkpoints
@@ -103,6 +103,9 @@ def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False
     grid = tile_grid(slide, options)
     small, downsample = slide.lazy_thumbnail(max_size=1024)
     (thumb,) = compute(small)  # a scheduler lost here is SchedulerLost (one line, resumable) as everywhere
+    blank = blank_reason(thumb)
+    if blank:
+        raise SlideError(slide.path, blank)
     fluorescence = fluorescence_reason(thumb, slide.properties)
     if fluorescence:  # its dark background would count as tissue and be "restored" by brightfield networks
         raise SlideError(slide.path, f"{fluorescence}; wsi-deblur reads brightfield slides only")
