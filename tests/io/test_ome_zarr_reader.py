@@ -84,3 +84,14 @@ def test_an_ome_zarr_with_chunks_missing_is_refused_as_truncated(tmp_path, image
     with pytest.raises(SlideError, match=r"x.ome.zarr: level 0 holds \d+ of its \d+ chunks: a truncated"):
         open_slide(path)
     shutil.rmtree(path)
+
+
+def test_an_ome_zarr_in_tiny_chunks_is_refused_before_any_read(tmp_path, image):
+    """1-px chunks: a million reads for one field (minutes of qc); refused at once, saying how to fix it."""
+    path = tmp_path / "tiny.ome.zarr"
+    group = zarr.open_group(str(path), mode="w", zarr_format=2)
+    group.attrs["multiscales"] = [{"version": "0.4", "axes": [{"name": n} for n in ("c", "y", "x")],
+                                   "datasets": [{"path": "0"}]}]
+    group.create_array("0", shape=(3, 700, 900), chunks=(3, 1, 1), dtype="uint8")
+    with pytest.raises(SlideError, match=r"tiny.ome.zarr: level 0 is stored in chunks of 1 x 1 px \(630000 of them\)"):
+        open_slide(path)

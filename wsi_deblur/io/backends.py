@@ -172,7 +172,7 @@ class OmeZarrBackend:
             raise SlideError(path, f"not a readable Zarr group ({_short(exc)})") from exc
         axes = [a["name"] if isinstance(a, dict) else a for a in multiscale.get("axes", ["c", "y", "x"])]
         _check_ome_zarr_rgb(path, axes, self._levels[0])
-        _check_ome_zarr_complete(path, self._levels[0])
+        _check_ome_zarr_complete(path, self._levels[0], axes)
         self._axes = axes
         self.level_shapes = [(int(a.shape[axes.index("y")]), int(a.shape[axes.index("x")])) for a in self._levels]
         self.properties = {"openslide.vendor": "ome-zarr", "ome-zarr.version": str(meta.get("version") or
@@ -193,13 +193,20 @@ class OmeZarrBackend:
 
 #: Most chunks an OME-Zarr level may have (a 200k x 200k slide in 64-px chunks is 10 million).
 MAX_ZARR_CHUNKS = 10_000_000
+#: Smallest chunk edge (px) of an OME-Zarr level larger than that: 1-px chunks make a 1 Mpx image a million
+#: reads (minutes of qc for a field that decodes in milliseconds).
+MIN_ZARR_CHUNK_EDGE = 16
 
 
-def _check_ome_zarr_complete(path: str, base) -> None:
+def _check_ome_zarr_complete(path: str, base, axes: list[str]) -> None:
     """Refuse a level 0 with chunks missing inside its extent (an interrupted copy reads as fill values: a verdict
-    on black holes), or with so many chunks that reading it would take hours.
+    on black holes), or with chunks so small or so many that reading it would take hours.
     """
     expected = int(base.nchunks)
+    (cy, sy), (cx, sx) = ((base.chunks[axes.index(a)], base.shape[axes.index(a)]) for a in ("y", "x"))
+    if (cy < MIN_ZARR_CHUNK_EDGE and sy > cy) or (cx < MIN_ZARR_CHUNK_EDGE and sx > cx):
+        raise SlideError(path, f"level 0 is stored in chunks of {cy} x {cx} px ({expected} of them): far too "
+                               "many reads; rewrite it with chunks of 256 px or more")
     if expected > MAX_ZARR_CHUNKS:
         raise SlideError(path, f"level 0 is stored in {expected} chunks of {base.chunks}; rewrite it with chunks "
                                "of 256 px or more")
