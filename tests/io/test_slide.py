@@ -197,3 +197,22 @@ def test_a_48_bit_png_is_refused_not_reduced_to_8_bits(tmp_path):
     path.write_bytes(imagecodecs.png_encode(np.full((8, 8, 3), 40000, np.uint16)))
     with pytest.raises(SlideError, match="deep.png: .*(16|bit)"):
         open_slide(path)
+
+
+def test_a_jpeg_too_small_for_the_size_it_claims_is_refused_not_judged_on_grey_filler(tmp_path):
+    """A 691-byte JPEG whose header says 16000 x 16000 px decodes (libjpeg fills it with grey): refused."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(buffer, "JPEG")
+    data = bytearray(buffer.getvalue())
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5:sof + 9] = (16000).to_bytes(2, "big") * 2  # height, width
+    path = tmp_path / "claims.jpg"
+    path.write_bytes(bytes(data))
+    with pytest.raises(SlideError, match=r"claims.jpg: a JPEG of \d+ bytes cannot hold the 16000 x 16000 px"):
+        open_slide(path)
+    Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(tmp_path / "flat.jpg")  # uniform but whole: read
+    assert open_slide(tmp_path / "flat.jpg").shape == (64, 64)

@@ -359,6 +359,22 @@ def _decoded(path: str, image):
     return (np.asarray(image) if pixels is None else pixels), image
 
 
+def _check_jpeg_holds_its_size(path: str, image_format: str | None, width: int, height: int) -> None:
+    """Refuse a JPEG too small for the size its header claims: libjpeg fills what is missing with grey, silently.
+
+    Every 8 x 8 block of a JPEG costs at least a bit (its DC difference and end-of-block codes); a file with
+    fewer bytes than one bit per block cannot hold its picture (a 631-byte file claiming 16000 x 16000 px was
+    judged, on the filler, blurred).
+    """
+    if image_format != "JPEG":
+        return
+    blocks = -(-width // 8) * -(-height // 8)
+    size = os.path.getsize(path)
+    if size * 8 < blocks:
+        raise SlideError(path, f"a JPEG of {size} bytes cannot hold the {width} x {height} px its header claims "
+                               "(truncated or damaged)")
+
+
 class PillowBackend:
     """A plain RGB image (PNG, JPEG, BMP, ...) held whole: a camera field."""
 
@@ -379,6 +395,7 @@ class PillowBackend:
                     raise SlideError(path, f"a plain image of {width} x {height} px ({_mpx(width * height)}) is more "
                                            f"than the {_mpx(MAX_PLAIN_IMAGE_PIXELS)} read whole; save it as a "
                                            "tiled, pyramidal TIFF")
+                _check_jpeg_holds_its_size(path, image.format, width, height)
                 pixels, image = _decoded(path, image)
                 dpi = image.info.get("dpi")
         except SlideError:
