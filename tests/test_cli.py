@@ -72,6 +72,7 @@ def test_info_prints_json_lines(small_slide):
     assert r.returncode == 0
     info = json.loads(r.stdout.splitlines()[0])
     assert info["width_px"] == 1300 and info["height_px"] == 1100 and info["mpp"] == 0.5
+    assert info["vendor"] == "ome-tiff"  # an OME-TIFF (ours too) is one, not OpenSlide's "generic-tiff"
     r = cli("info", small_slide.parent)  # a folder, as qc and run take it
     assert r.returncode == 0 and small_slide.name in {Path(json.loads(line)["path"]).name
                                                       for line in r.stdout.splitlines()}

@@ -109,7 +109,9 @@ class TiffBackend:
         self._drafts: dict[int, object] = {}
         vendor = _openslide_vendor(path)
         self.properties = {"tiff.series": series.kind or "generic",
-                           "openslide.vendor": vendor or ("ome-tiff" if self._tif.is_ome else "tiff")}
+                           # an OME-TIFF (ours among them) is one, whatever OpenSlide's generic reader calls it
+                           "openslide.vendor": "ome-tiff" if self._tif.is_ome and vendor in (None, "generic-tiff")
+                           else vendor or "tiff"}
         self.mpp = _tiff_mpp(self._tif)
 
     def _check_axes(self, series) -> None:
