@@ -216,3 +216,16 @@ def test_a_jpeg_too_small_for_the_size_it_claims_is_refused_not_judged_on_grey_f
         open_slide(path)
     Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(tmp_path / "flat.jpg")  # uniform but whole: read
     assert open_slide(tmp_path / "flat.jpg").shape == (64, 64)
+
+
+@pytest.mark.shared_data
+def test_a_truncated_svs_says_it_is_truncated(shared_data, tmp_path):
+    """A copy cut short (an interrupted transfer) gets a reason a user can act on, not tifffile's internals."""
+    svs = shared_data / "wsi" / "CMU-1-Small-Region.svs"
+    if not svs.exists():
+        pytest.skip("CMU-1-Small-Region.svs is not in ../shared/data/wsi")
+    cut = tmp_path / "cut.svs"
+    cut.write_bytes(svs.read_bytes()[: svs.stat().st_size // 10])
+    with pytest.raises(SlideError, match=r"cut.svs: truncated: its first image directory is at byte \d+ but the "
+                                         r"file ends at byte \d+"):
+        open_slide(cut)

@@ -90,7 +90,8 @@ class TiffBackend:
                 self._tif = tifffile.TiffFile(path)
                 series = self._tif.series[0]
         except Exception as exc:  # tifffile raises many kinds
-            raise SlideError(path, f"not a readable TIFF ({_short(exc)})") from exc
+            cut = _tiff_truncation(path)
+            raise SlideError(path, cut or f"not a readable TIFF ({_short(exc)})") from exc
         try:
             self._axes = series.axes
             if series.dtype != np.uint8:
@@ -269,6 +270,34 @@ def _check_complete(tif, path: str) -> None:
         counts = getattr(page, "databytecounts", ())
         if len(offsets) and max(o + c for o, c in zip(offsets, counts)) > size:
             raise SlideError(path, f"file is truncated (image data runs past its end at {size} bytes)")
+
+
+def _tiff_truncation(path: str) -> str | None:
+    """Why a TIFF is cut short (its first image directory lies past its end), or None.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> cut = pathlib.Path(tempfile.mkdtemp()) / "cut.tif"
+    >>> _ = cut.write_bytes(b"II*" + bytes(1) + (5000).to_bytes(4, "little") + bytes(100))
+    >>> _tiff_truncation(str(cut))
+    'truncated: its first image directory is at byte 5000 but the file ends at byte 108 (copy it again)'
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return None
+    order = {b"II": "little", b"MM": "big"}.get(head[:2])
+    if order is None or len(head) < 8:
+        return None
+    version = int.from_bytes(head[2:4], order)
+    offset = int.from_bytes(head[4:8], order) if version == 42 else (
+        int.from_bytes(head[8:16], order) if version == 43 and len(head) == 16 else None)
+    if offset is None or offset < size:
+        return None
+    return f"truncated: its first image directory is at byte {offset} but the file ends at byte {size} (copy it again)"
 
 
 def _tiff_mpp(tif) -> float | None:
