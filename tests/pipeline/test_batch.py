@@ -117,3 +117,25 @@ def test_a_slide_name_too_long_for_its_outputs_is_refused_and_the_batch_goes_on(
     outcome = process_batch([slides], tmp_path / "out", replace(SMALL, restore=False))
     assert [r.stem for r in outcome.results] == ["short"]
     assert len(outcome.failures) == 1 and "240 bytes long" in outcome.failures[0].reason
+
+
+def test_the_tables_are_rewritten_at_most_every_few_seconds_and_always_complete_at_the_end(tmp_path, small_slide,
+                                                                                        monkeypatch):
+    """20000 slides' tables rewritten after each slide were hours of a batch: throttled, and whole at the end."""
+    import shutil
+
+    from wsi_deblur.pipeline import batch as batch_module
+    from wsi_deblur.report import batch_csv
+
+    copies = [shutil.copy(small_slide, tmp_path / f"s{k}.ome.tif") for k in range(3)]
+    bad = tmp_path / "bad.svs"
+    bad.write_bytes(b"not a slide")
+    writes = []
+    original = batch_csv.write_batch_csv
+    monkeypatch.setattr(batch_module, "write_batch_csv", lambda path, rows: (writes.append(len(rows)),
+                                                                             original(path, rows)))
+    monkeypatch.setattr(batch_module, "TABLES_MIN_INTERVAL_S", 3600.0)
+    outcome = process_batch([*copies, bad], tmp_path / "out", RunOptions(restore=False, tile_size=256))
+    assert len(outcome.results) == 3 and len(outcome.failures) == 1
+    assert writes == [1, 4]  # the first slide's, then none until the end of the batch
+    assert len((tmp_path / "out" / "qc.csv").read_text().strip().splitlines()) == 1 + 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from wsi_deblur.write.location import output_path
 from wsi_deblur.write.lock import OutputLock
 from wsi_deblur.write.outputs import QC_CSV, REPORT_HTML, SlideOutputs, is_output_name
 
+#: Least time between two rewrites of qc.csv and report.html after a slide (seconds); see Batch.write_tables.
+TABLES_MIN_INTERVAL_S = 5.0
 #: File endings taken from a folder given as input.
 SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".dcm",
                   ".png", ".jpg", ".jpeg")
@@ -120,6 +123,7 @@ class Batch:
         self.settings = settings_hash({**options.as_dict(), **adapted})
         self._stems: dict[str, str] = {}
         self._rows: dict[str, dict] = {}  # by slide path: a slide processed again replaces its row
+        self._tables_written, self._tables_took = float("-inf"), 0.0
         self._lock = OutputLock(out_dir)
         self.manifest: Manifest | None = None
 
@@ -188,7 +192,7 @@ class Batch:
         manifest.finish(stem, outputs=result.summary["outputs"], seconds=result.summary["timings_s"]["total"])
         if self.hooks.on_done:
             self.hooks.on_done(result)
-        self.write_tables()
+        self.write_tables(throttled=True)
         return result
 
     def _is_own_output(self, path: str, stem: str) -> bool:
@@ -199,12 +203,22 @@ class Batch:
         own = {(Path(self.out_dir) / name).resolve() for name in (files.ome_zarr, files.ome_tiff)}
         return Path(path).resolve() in own
 
-    def write_tables(self) -> None:
-        """Rewrite ``qc.csv`` and ``report.html`` from every slide recorded so far."""
+    def write_tables(self, *, throttled: bool = False) -> None:
+        """Rewrite ``qc.csv`` and ``report.html`` from every slide recorded so far.
+
+        ``throttled`` (after each slide): skipped while the last write is more recent than
+        :data:`TABLES_MIN_INTERVAL_S` or ten times what it took (20000 slides' tables take about a second;
+        rewritten after every slide, 2 hours of a batch), the next write catching up; the end of a batch, an
+        interruption and each round of a watch write them whatever the time.
+        """
+        now = time.monotonic()
+        if throttled and now - self._tables_written < max(TABLES_MIN_INTERVAL_S, 10 * self._tables_took):
+            return
         rows = list(self._rows.values())
         self.out.mkdir(parents=True, exist_ok=True)
         write_batch_csv(self.out / QC_CSV, rows)
         write_report(self.out / REPORT_HTML, rows, thresholds=self.options.thresholds())
+        self._tables_written, self._tables_took = time.monotonic(), time.monotonic() - now
 
     def _failed(self, path: str, stem: str, error: SlideError) -> SlideError:
         self.outcome.failures.append(error)
@@ -213,7 +227,7 @@ class Batch:
         self._rows[path] = failure_row(path, error.reason)
         if self._stems.get(stem) == path:  # not for a duplicate name: that entry belongs to the first slide
             self.manifest.finish(stem, error=error.reason)
-        self.write_tables()
+        self.write_tables(throttled=True)
         return error
 
 
