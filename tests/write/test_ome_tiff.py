@@ -41,3 +41,22 @@ def test_jpeg_is_close(tmp_path, levels):
     write_ome_tiff(path, smooth, mpp=0.5, name="j", compression="jpeg", quality=95, tile=256)
     back = tifffile.imread(path)
     assert np.abs(back.astype(int) - smooth[0].transpose(1, 2, 0)).mean() < 2
+
+
+def test_the_openslide_layout_is_a_pyramid_openslide_reads(tmp_path, levels):
+    """OpenSlide sees SubIFD levels as one level; with --tiff-layout openslide it reads every level, same pixels."""
+    openslide = pytest.importorskip("openslide")
+    subifds, chain = tmp_path / "s.ome.tif", tmp_path / "c.ome.tif"
+    write_ome_tiff(subifds, levels, mpp=0.25, name="s", compression="deflate", tile=256)
+    write_ome_tiff(chain, levels, mpp=0.25, name="c", compression="deflate", tile=256, layout="openslide")
+    assert openslide.OpenSlide(str(subifds)).level_count == 1
+    with openslide.OpenSlide(str(chain)) as slide:
+        assert slide.level_dimensions == ((1100, 1300), (550, 650), (275, 325))
+        for k, (w, h) in enumerate(slide.level_dimensions):
+            got = np.asarray(slide.read_region((0, 0), k, (w, h)).convert("RGB"))
+            np.testing.assert_array_equal(got, levels[k].transpose(1, 2, 0))
+    with tifffile.TiffFile(chain) as tif:  # still an OME-TIFF whose level 0 OME readers find
+        assert tif.is_ome and len(tif.pages) == 3
+        np.testing.assert_array_equal(tif.pages[0].asarray(), levels[0].transpose(1, 2, 0))
+    with pytest.raises(ValueError, match="layout must be one of"):
+        write_ome_tiff(tmp_path / "x.ome.tif", levels, mpp=0.25, name="x", layout="chain")

@@ -12,7 +12,7 @@ from wsi_deblur.errors import OptionError
 from wsi_deblur.nets.files import check_weights_dir
 from wsi_deblur.report.verdict import VerdictThresholds
 from wsi_deblur.restore.by_name import RESTORERS, restorer_help
-from wsi_deblur.write.ngff_format import COMPRESSIONS, NGFF_VERSIONS, TIFF_COMPRESSIONS
+from wsi_deblur.write.ngff_format import COMPRESSIONS, NGFF_VERSIONS, TIFF_COMPRESSIONS, TIFF_LAYOUTS
 
 #: The commands whose flags an option is: every processing command (``run``, ``qc``, ``watch``), and restoration.
 QC, RESTORE = ("qc",), ("restore",)
@@ -53,6 +53,8 @@ class RunOptions:
         Also write the pyramidal OME-TIFF.
     tiff_compression : {"jpeg", "deflate", "none"}
     jpeg_quality : int
+    tiff_layout : {"subifds", "openslide"}
+        Where the OME-TIFF's reduced levels go (:data:`~wsi_deblur.write.ngff_format.TIFF_LAYOUTS`).
     mpp : float, optional
         Micrometres per pixel of files whose metadata has none.
     force_mpp : bool
@@ -109,6 +111,9 @@ class RunOptions:
     tiff_compression: str = option("jpeg", "jpeg, deflate (lossless) or none", kind="choice",
                                    choices=TIFF_COMPRESSIONS, groups=RESTORE)
     jpeg_quality: int = option(90, "JPEG quality of the OME-TIFF, 1-100", kind="percent", groups=RESTORE)
+    tiff_layout: str = option("subifds", "the OME-TIFF's reduced levels: subifds (QuPath, Bio-Formats) or openslide "
+                                         "(the main IFD chain, as OpenSlide-based viewers read a pyramid)",
+                              kind="choice", choices=TIFF_LAYOUTS, groups=RESTORE)
     mpp: float | None = option(None, "micrometres per pixel of files without one (those with one keep theirs)",
                                kind="mpp", groups=QC)
     force_mpp: bool = option(False, "use --mpp for every file, also those whose metadata has a pixel size",

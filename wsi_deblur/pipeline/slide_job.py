@@ -320,5 +320,5 @@ def _write_tiff(slide: Slide, options: RunOptions, zarr_path: OutputPath, tiff_p
     write = dask.delayed(ome_tiff.write_ome_tiff, pure=False)
     compute(write(tiff_path, ome_zarr.levels_of(zarr_path), mpp=slide.mpp, name=slide.stem,
                   compression=options.tiff_compression, quality=options.jpeg_quality, tile=options.zarr_chunk,
-                  progress=progress))
+                  progress=progress, layout=options.tiff_layout))
     checkpoints.mark("tiff")

@@ -82,6 +82,9 @@ COMPRESSIONS = ("blosc", "zlib", "none")
 #: Compressions of the OME-TIFF's tiles (:mod:`wsi_deblur.write.ome_tiff`; kept here, where naming them loads
 #: no tifffile).
 TIFF_COMPRESSIONS = ("jpeg", "deflate", "none")
+#: Where the OME-TIFF's reduced levels go: SubIFDs of level 0 (the OME-TIFF way: QuPath, Bio-Formats), or the
+#: main IFD chain (what OpenSlide's generic TIFF reader and viewers built on it read as a pyramid).
+TIFF_LAYOUTS = ("subifds", "openslide")
 
 #: Each version we write, by its name.
 FORMATS = {f.version: f for f in (FormatV04(), FormatV05())}

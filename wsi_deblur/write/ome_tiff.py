@@ -18,7 +18,7 @@ import zarr
 from tqdm import tqdm
 
 from wsi_deblur.write.location import local_file, output_path
-from wsi_deblur.write.ngff_format import TIFF_COMPRESSIONS
+from wsi_deblur.write.ngff_format import TIFF_COMPRESSIONS, TIFF_LAYOUTS
 
 COMPRESSIONS = TIFF_COMPRESSIONS
 
@@ -55,7 +55,8 @@ def _full_tile(block: np.ndarray, tile: int) -> np.ndarray:
 
 
 def write_ome_tiff(path: str | os.PathLike, levels: list[zarr.Array], *, mpp: float, name: str,
-                   compression: str = "jpeg", quality: int = 90, tile: int = 512, progress: bool = False) -> None:
+                   compression: str = "jpeg", quality: int = 90, tile: int = 512, progress: bool = False,
+                   layout: str = "subifds") -> None:
     """Write ``levels`` (``(c, y, x)`` uint8 arrays, full resolution first) as OME-TIFF.
 
     Parameters
@@ -73,7 +74,12 @@ def write_ome_tiff(path: str | os.PathLike, levels: list[zarr.Array], *, mpp: fl
         Tile edge in pixels (a multiple of 16).
     progress : bool
         Show a progress bar (tiles) on stderr.
+    layout : {"subifds", "openslide"}
+        Reduced levels in SubIFDs of level 0 (OME-TIFF's pyramid: QuPath, Bio-Formats), or in the main IFD
+        chain after it (``subfiletype`` 1), which OpenSlide reads as a pyramid and OME readers as level 0 alone.
     """
+    if layout not in TIFF_LAYOUTS:
+        raise ValueError(f"layout must be one of {TIFF_LAYOUTS}, got {layout!r}")
     if compression not in COMPRESSIONS:
         raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
     codec = {"jpeg": ("jpeg", {"level": quality}), "deflate": ("zlib", {"level": 6}), "none": (None, {})}[compression]
@@ -92,8 +98,9 @@ def write_ome_tiff(path: str | os.PathLike, levels: list[zarr.Array], *, mpp: fl
             um = mpp * levels[0].shape[1] / h  # micrometres per pixel of this level
             resolution = (1e4 / um, 1e4 / um)
             if k == 0:
-                tif.write(tiles, shape=(h, w, 3), subifds=len(levels) - 1, resolution=resolution,
-                          metadata=metadata, **options)
+                subifds = len(levels) - 1 if layout == "subifds" else None
+                tif.write(tiles, shape=(h, w, 3), subifds=subifds, resolution=resolution, metadata=metadata,
+                          **options)
             else:
                 tif.write(tiles, shape=(h, w, 3), subfiletype=1, resolution=resolution,
                           metadata=None, **options)
