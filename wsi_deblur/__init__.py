@@ -9,6 +9,7 @@ with a blur map and a QC report.
 >>> result = process_slide("slide.svs", "out/")            # doctest: +SKIP
 >>> result.summary["blur_fractions_of_tissue"]             # doctest: +SKIP
 >>> adapt(["site/slide-1.svs"], "weights/site-a")          # doctest: +SKIP
+>>> calibrate(["site/slide-1.svs"], "weights/site-a")      # doctest: +SKIP
 """
 
 from wsi_deblur.lazy_exports import lazy_exports
@@ -16,6 +17,7 @@ from wsi_deblur.lazy_exports import lazy_exports
 # Imported on first use, so that ``import wsi_deblur`` (and ``wsi-deblur --help``) loads no torch, dask or zarr.
 __getattr__, _public = lazy_exports(__name__, {
     "AdaptOptions": "wsi_deblur.adaptation.options", "adapt": "wsi_deblur.adaptation.job",
+    "CalibrateOptions": "wsi_deblur.adaptation.calibration", "calibrate": "wsi_deblur.adaptation.calibration",
     "BlurMap": "wsi_deblur.blurmap", "SlideError": "wsi_deblur.errors",
     "Slide": "wsi_deblur.io", "open_slide": "wsi_deblur.io",
     "BatchOutcome": "wsi_deblur.pipeline.batch", "process_batch": "wsi_deblur.pipeline.batch",

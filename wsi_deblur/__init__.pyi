@@ -1,5 +1,7 @@
 # What `import wsi_deblur` offers, for editors and type checkers: the names are imported on first use
 # (wsi_deblur/__init__.py), so that the package and `wsi-deblur --help` load no torch, dask or zarr.
+from wsi_deblur.adaptation.calibration import CalibrateOptions as CalibrateOptions
+from wsi_deblur.adaptation.calibration import calibrate as calibrate
 from wsi_deblur.adaptation.job import adapt as adapt
 from wsi_deblur.adaptation.options import AdaptOptions as AdaptOptions
 from wsi_deblur.blurmap import BlurMap as BlurMap
