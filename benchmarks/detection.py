@@ -149,15 +149,14 @@ def build_slide(fields: list[np.ndarray], mpp: float, grid: int, seed: int, path
     return truth
 
 
-def qc_scores(path: Path, threads: int = 2, weights: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                                 float]:
+def qc_scores(path: Path, weights: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Per tile (row-major): tissue?, P(blurred), label, and the seconds ``qc``'s classification took."""
     from wsi_deblur.pipeline.options import RunOptions
     from wsi_deblur.pipeline.scheduler import use_scheduler
     from wsi_deblur.pipeline.slide_job import compute_blurmap
 
     t0 = time.perf_counter()
-    with use_scheduler("threads", n_workers=threads):
+    with use_scheduler("threads"):  # as `wsi-deblur qc` runs: one task per core
         qc = compute_blurmap(open_slide(path), RunOptions(weights=weights))
     seconds = time.perf_counter() - t0
     bm = qc.blurmap

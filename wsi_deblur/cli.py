@@ -184,13 +184,15 @@ def _error_reporter(debug: bool):
     return report
 
 
-def _report_done(result, thresholds=None) -> None:
+def _report_done(result) -> None:
     from wsi_deblur.report.html import reason  # deferred
     from wsi_deblur.report.verdict import VerdictThresholds  # deferred
 
     s = result.summary
     fractions = ", ".join(f"{k} {v:.1%}" for k, v in s["blur_fractions_of_tissue"].items())
-    why = reason(s, thresholds or VerdictThresholds())
+    settings = s.get("settings", {})  # the thresholds the verdict was given (run, watch and demo alike)
+    why = reason(s, VerdictThresholds(**{k: settings[k] for k in ("review_fraction", "rescan_fraction")
+                                         if k in settings}))
     print(f"{result.slide}: {s['verdict'].upper()} ({why}); tissue {s['tissue_fraction']:.1%} of slide; "
           f"of tissue tiles: {fractions}; {s['restored_tiles']} tiles restored", flush=True)
     for path in result.outputs:
@@ -216,8 +218,7 @@ def _cmd_run(args: argparse.Namespace, restore: bool) -> int:
     from wsi_deblur.pipeline.batch import BatchHooks, process_batch  # deferred
     from wsi_deblur.pipeline.scheduler import use_scheduler  # deferred
 
-    said = {} if args.quiet else {"on_done": lambda result: _report_done(result, options.thresholds()),
-                                  "on_skip": _report_skip}
+    said = {} if args.quiet else {"on_done": _report_done, "on_skip": _report_skip}
     hooks = BatchHooks(on_error=_error_reporter(args.debug), **said)
     with _terminate_as_interrupt(), use_scheduler(args.scheduler, n_workers=args.workers):
         outcome = process_batch(args.slides, args.out, options, force=args.force,

@@ -30,7 +30,6 @@ Examples
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -40,8 +39,6 @@ from wsi_deblur._shared.options import check_fields, option
 from wsi_deblur.errors import SlideError
 from wsi_deblur.nets.files import DETECTION_FILE
 from wsi_deblur.pipeline.options import READERS
-
-logger = logging.getLogger(__name__)
 
 #: The calibration's card beside its file (:data:`~wsi_deblur.nets.files.DETECTION_FILE`) in a weights folder.
 DETECTION_CARD = "detection.md"
@@ -193,7 +190,7 @@ def calibrate(paths: list[str], out: str | Path, options: CalibrateOptions = Cal
 def _slide_probabilities(path: str, classifier, weights: str | None, options: CalibrateOptions, quota: int,
                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """P(blurred) of every tissue tile of the slide, and of up to ``quota`` confident in-focus ones degraded."""
-    from wsi_deblur.adaptation.site_tiles import read_windows
+    from wsi_deblur.adaptation.site_tiles import pick_rows, read_windows
     from wsi_deblur.pipeline.options import RunOptions
     from wsi_deblur.pipeline.slide_job import compute_blurmap, open_for_processing
     from wsi_deblur.working_scale import working_downsample
@@ -203,9 +200,8 @@ def _slide_probabilities(path: str, classifier, weights: str | None, options: Ca
     slide = open_for_processing(path, run)
     blurmap = compute_blurmap(slide, run).blurmap
     p_tissue = blurmap.blur_probability[blurmap.is_tissue].astype(float)
-    confident = np.argwhere(blurmap.is_tissue & (blurmap.blur_probability <= 1.0 - CONFIDENT_IN_FOCUS))
-    if len(confident) > quota:
-        confident = confident[np.sort(rng.choice(len(confident), quota, replace=False))]
+    confident = pick_rows(np.argwhere(blurmap.is_tissue & (blurmap.blur_probability <= 1.0 - CONFIDENT_IN_FOCUS)),
+                          quota, rng)
     if not len(confident):
         return p_tissue, np.zeros(0)
     factor = working_downsample(slide.mpp)

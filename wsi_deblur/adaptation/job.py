@@ -35,8 +35,10 @@ from wsi_deblur.classify.neural import NeuralBlurClassifier
 from wsi_deblur.classify.neural import default_weights as blurnet_weights
 from wsi_deblur.errors import SlideError
 from wsi_deblur.nets.files import (
+    ADAPTED_ARCHITECTURE,
     CLASSIFIER_WEIGHTS,
     DETECTION_FILE,
+    adapted_weights_names,
     restorer_weights_name,
     save_network,
     weights_digest,
@@ -55,7 +57,7 @@ from wsi_deblur.write.staging import StagedOutputs
 logger = logging.getLogger(__name__)
 
 #: The architecture whose networks adaptation fine-tunes (DL_<name>, as the registry lists them), and BlurNet.
-ARCHITECTURE = "fast"
+ARCHITECTURE = ADAPTED_ARCHITECTURE
 RESTORER_NETWORKS = network_spec(ARCHITECTURE).networks
 #: Held-back pairs and crops per network (fixed seed: shipped and adapted see the same ones).
 HELD_OUT_PAIRS = 64
@@ -145,8 +147,7 @@ def adapt(sources: Sequence[str | Path], out_dir: str | Path, options: AdaptOpti
         kept = [e["file"] for e in report["networks"].values() if e["kept"]]
         # An earlier adaptation's networks not kept now, and a calibration made with an earlier BlurNet, go:
         # --weights must not load them beside this card.
-        earlier = [restorer_weights_name(ARCHITECTURE, n) for n in RESTORER_NETWORKS]
-        earlier += [CLASSIFIER_WEIGHTS, DETECTION_FILE, DETECTION_CARD]
+        earlier = [*adapted_weights_names(), DETECTION_FILE, DETECTION_CARD]
         outputs = staged.commit([*kept, "adaptation.md", "adaptation.json"], commit_point="adaptation.json",
                                 replaces=earlier)
     say(f"adapted in {report['seconds']:.0f} s; weights in {out_dir}")

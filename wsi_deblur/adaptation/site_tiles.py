@@ -135,14 +135,14 @@ def sample_site_tiles(paths: list[str], options: AdaptOptions = AdaptOptions(), 
         in_focus = np.argwhere(blurmap.is_tissue & (blurmap.label == LABEL_VALUES["in_focus"])
                                & (1.0 - blurmap.blur_probability >= MIN_IN_FOCUS))
         restore = np.argwhere(blurmap.restore_mask(min_confidence=min_confidence))
-        chosen = [tuple(ij) for ij in _pick(in_focus, 2 * quota, rng)]
+        chosen = [tuple(ij) for ij in pick_rows(in_focus, 2 * quota, rng)]
         windows = read_windows(slide, blurmap.grid, chosen, factor)
         if len(windows):
             score = np.array([gradient_sharpness(w) for w in windows])
             keep = np.argsort(-score)[:min(quota, max(1, len(windows) // 2))]
             sharp.append(windows[keep])
             sharp_slide += [k] * len(keep)
-        picked = [tuple(ij) for ij in _pick(restore, quota, rng)]
+        picked = [tuple(ij) for ij in pick_rows(restore, quota, rng)]
         windows = read_windows(slide, blurmap.grid, picked, factor)
         if len(windows):
             blurred.append(windows)
@@ -163,7 +163,7 @@ def sample_site_tiles(paths: list[str], options: AdaptOptions = AdaptOptions(), 
                      float(working_mpp))
 
 
-def _pick(candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def pick_rows(candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """At most ``n`` rows of ``candidates`` at random, in a fixed order."""
     if len(candidates) <= n:
         return candidates

@@ -29,6 +29,22 @@ logger = logging.getLogger(__name__)
 ADAPTATION_REPORT = "adaptation.json"
 #: File name of BlurNet's weights.
 CLASSIFIER_WEIGHTS = NETWORKS["blurnet"].weights_name()
+#: The architecture whose DL_ networks ``wsi-deblur adapt`` fine-tunes (with BlurNet).
+ADAPTED_ARCHITECTURE = "fast"
+
+
+def adapted_weights_names() -> tuple[str, ...]:
+    """The network files an ``adapt`` folder may hold: BlurNet's, then each DL_ network of the adapted architecture.
+
+    Examples
+    --------
+    >>> adapted_weights_names()[:2]
+    ('blur_classifier.safetensors', 'deblur_fast_defocus.safetensors')
+    """
+    spec = network_spec(ADAPTED_ARCHITECTURE)
+    return (CLASSIFIER_WEIGHTS, *(spec.weights_name(n) for n in spec.networks))
+
+
 #: A site's blurred-or-not threshold, written by ``wsi-deblur calibrate`` (:mod:`wsi_deblur.adaptation.calibration`).
 DETECTION_FILE = "detection.json"
 
@@ -114,9 +130,9 @@ def resolve(name: str, weights_dir: str | Path | None = None) -> Path:
 
 def _warn_fallback(weights_dir: str, name: str) -> None:
     """Say once per folder which of the networks ``adapt`` writes it lacks (one line, not one per network)."""
-    adapted = [CLASSIFIER_WEIGHTS, *(network_spec("fast").weights_name(n) for n in network_spec("fast").networks)]
+    adapted = adapted_weights_names()
     if name in adapted:
-        _warn_folder_fallback(weights_dir, tuple(adapted))
+        _warn_folder_fallback(weights_dir, adapted)
     else:
         _warn_file_fallback(weights_dir, name)
 
