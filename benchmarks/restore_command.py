@@ -2,6 +2,12 @@
 
     python benchmarks/restore_command.py [--work out/bench/restore-command] [--runs 3]
 
+The fields are 0.5 um/px and the command is told so (``--mpp 0.5``): without a
+pixel size `restore` gives the networks' windows to Wiener. Besides the #23
+figure it prints the #32 one: restoration end to end in a warm process as a
+share of its networks alone (`fast`'s DL networks on the same windows, in their
+CPU precision, nothing else), for `fast` and for the default `hybrid`.
+
 The #23 target: `restore` end to end from the command (a fresh process:
 imports, loading the networks, reading, detection, restoration with the
 consistency guard, blending, PNGs) on four 1024 x 1024 blurred fields
@@ -35,6 +41,8 @@ FIELDS = (("defocus", dict(label="defocus", defocus_um=2.5)),
           ("motion", dict(label="motion", motion_length_px=17, motion_angle_deg=30.0)),
           ("defocus-strong", dict(label="defocus", defocus_um=3.5)),
           ("mixed", dict(label="mixed", defocus_um=2.0, motion_length_px=13, motion_angle_deg=100.0)))
+#: The fields' pixel size (micrometres), as the simulator made them.
+MPP = 0.5
 
 
 def fields(folder: Path, size: int = 1024) -> list[Path]:
@@ -75,25 +83,43 @@ def dbmid_forward_seconds(images: list[np.ndarray]) -> float:
     return best
 
 
-def in_process(paths: list[Path]) -> tuple[float, str]:
+def networks_alone_seconds(images: list[np.ndarray]) -> float:
+    """`fast`'s networks alone on the fields (one window each, the route of its blur), warm; best of 2."""
+    from wsi_deblur.blur.estimate import BlurEstimate
+    from wsi_deblur.restore.neural import NeuralRestorer
+
+    restorer = NeuralRestorer("fast", threads=os.cpu_count() or 1)
+    estimates = [BlurEstimate(blur["label"], {blur["label"]: 1.0}, defocus_um=blur.get("defocus_um", 0.0),
+                              motion_length_px=blur.get("motion_length_px", 0.0),
+                              motion_angle_deg=blur.get("motion_angle_deg", 0.0)) for _, blur in FIELDS]
+    best = float("inf")
+    for _ in range(3):  # the first loads the networks
+        t0 = time.perf_counter()
+        for image, estimate in zip(images, estimates):
+            restorer.restore(image[None], [estimate])
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def in_process(paths: list[Path], restorer_name: str = "fast") -> tuple[float, str]:
     """Seconds to restore the fields in one warm process, and its profile (top of wsi_deblur by cumulative time)."""
     from wsi_deblur.classify.by_name import make_classifier
     from wsi_deblur.restore.by_name import make_restorer
     from wsi_deblur.restore.image import restore_image
 
     classifier = make_classifier("neural", threads=os.cpu_count() or 1)
-    restorer = make_restorer("fast", threads=os.cpu_count() or 1)
+    restorer = make_restorer(restorer_name, threads=os.cpu_count() or 1)
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:  # warm-up: loads the networks, measures their CPU paths once
-            restore_image(path, tmp, restorer, classifier=classifier)
+            restore_image(path, tmp, restorer, classifier=classifier, mpp=MPP)
         t0 = time.perf_counter()
         for path in paths:
-            restore_image(path, tmp, restorer, classifier=classifier)
+            restore_image(path, tmp, restorer, classifier=classifier, mpp=MPP)
         seconds = time.perf_counter() - t0
         profile = cProfile.Profile()
         profile.enable()
         for path in paths:
-            restore_image(path, tmp, restorer, classifier=classifier)
+            restore_image(path, tmp, restorer, classifier=classifier, mpp=MPP)
         profile.disable()
     text = io.StringIO()
     pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats("wsi_deblur", 14)
@@ -110,7 +136,8 @@ def main() -> None:
     paths = fields(args.work / "fields")
     images = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
     mpx = sum(i.shape[0] * i.shape[1] for i in images) / 1e6
-    command = [sys.executable, "-m", "wsi_deblur.cli", "restore", *map(str, paths), "-o", str(args.work / "out")]
+    command = [sys.executable, "-m", "wsi_deblur.cli", "restore", *map(str, paths), "-o", str(args.work / "out"),
+               "--mpp", str(MPP)]
     walls = []
     for _ in range(args.runs):
         t0 = time.perf_counter()
@@ -118,12 +145,18 @@ def main() -> None:
         walls.append(time.perf_counter() - t0)
     wall = float(np.median(walls))
     dbmid = dbmid_forward_seconds(images)
+    alone = networks_alone_seconds(images)
     warm, profile = in_process(paths)
+    warm_hybrid, _ = in_process(paths, "hybrid")
     print("| | seconds | Mpx/s | x the dbmid network's fp32 forward |\n|---|---|---|---|")
     print(f"| dbmid DL_defocus fp32 forward, PyTorch defaults | {dbmid:.2f} | {mpx / dbmid:.2f} | 1 |")
     print(f"| `wsi-deblur restore`, from the command (median of {args.runs}) | {wall:.2f} | {mpx / wall:.2f} | "
           f"{dbmid / wall:.1f}x |")
-    print(f"| the same in a warm process | {warm:.2f} | {mpx / warm:.2f} | {dbmid / warm:.1f}x |")
+    print(f"| the same in a warm process, `fast` | {warm:.2f} | {mpx / warm:.2f} | {dbmid / warm:.1f}x |")
+    print(f"| the same in a warm process, `hybrid` (default) | {warm_hybrid:.2f} | {mpx / warm_hybrid:.2f} | "
+          f"{dbmid / warm_hybrid:.1f}x |")
+    print(f"\n`fast`'s networks alone on the same windows: {alone:.2f} s, {mpx / alone:.2f} Mpx/s; warm `restore` "
+          f"runs at {alone / warm:.0%} of that with `fast`, {alone / warm_hybrid:.0%} with `hybrid`")
     print("\nwhere the warm process's time goes:\n" + "\n".join(profile.splitlines()[:40]))
 
 

@@ -12,7 +12,7 @@ from wsi_deblur.blur.estimated_psf import defocus_um_for_sigma, estimate_psf, si
 from wsi_deblur.blur.fit import ssim_inner
 from wsi_deblur.blur.psf import motion_psf
 from wsi_deblur.blur.simulate import add_sensor_noise, convolve_rgb
-from wsi_deblur.restore.guard import GuardedRestorer, band_amplitude, guard_window
+from wsi_deblur.restore.guard import GUARD_PSF_MODEL, GuardedRestorer, band_amplitude, guard_window
 from wsi_deblur.restore.neural import NeuralRestorer
 from wsi_deblur.restore.wiener import wiener_deconvolve
 
@@ -133,3 +133,77 @@ def test_psf_of_a_width_only_estimate_matches_its_defocus():
     mixed = estimate_psf(BlurEstimate("mixed", defocus_um=z, motion_length_px=20, motion_angle_deg=0), MPP)
     assert mixed.shape[2] > from_width.shape[2]  # the motion widens it along x
     np.testing.assert_allclose(mixed.sum(axis=(1, 2)), 1.0)
+
+
+def consistency_oracle(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, balance: float = 0.1) -> float:
+    """The guard's consistency from its definition, in the image domain: the restoration blurred again by
+    ``scipy.ndimage.convolve`` (mirrored edges), its residual and the input's own a PSF radius inside the
+    window, their powers summed over the rings the PSF passes, against the input's plus the noise.
+    """
+    from scipy import fft as sfft
+    from scipy.ndimage import convolve
+
+    from wsi_deblur.blur.fit import noise_sigma, ring_power, rings
+    from wsi_deblur.blur.psf import psf_to_otf
+    from wsi_deblur.restore.guard import N_BANDS
+
+    h, w = window.shape[:2]
+    pad = psf.shape[-1] // 2 + 1
+    grid = (sfft.next_fast_len(h + 2 * pad, real=True), sfft.next_fast_len(w + 2 * pad, real=True))
+    idx = rings(grid, N_BANDS).ravel()
+    inner = np.s_[pad:h - pad, pad:w - pad]
+    counts = np.bincount(rings((h - 2 * pad, w - 2 * pad), N_BANDS).ravel(), minlength=N_BANDS + 1)[:N_BANDS]
+    noise = noise_sigma(window, per_channel=True)
+    total = base = allowed = 0.0
+    for c in range(3):
+        k2 = np.abs(psf_to_otf(psf[c], grid)) ** 2
+        checked = (np.bincount(idx, k2.ravel(), minlength=N_BANDS + 1)
+                   / np.maximum(np.bincount(idx, minlength=N_BANDS + 1), 1))[:N_BANDS] >= balance
+        checked[0] = False
+        y = window[:, :, c].astype(np.float64)
+        reblurred = convolve(restored[:, :, c].astype(np.float64), psf[c], mode="reflect")
+        own = convolve(y, psf[c], mode="reflect")
+        for image, acc in ((reblurred - y, "total"), (own - y, "base")):
+            p = (ring_power(image[inner][:, :, None], n_rings=N_BANDS)[0] * counts * checked).sum()
+            total, base = (total + p, base) if acc == "total" else (total, base + p)
+        allowed += noise[c] ** 2 * (counts * checked).sum()
+    return float(np.sqrt(total / (base + allowed)))
+
+
+@pytest.mark.parametrize("case", ["truth", "noisy", "another psf", "motion"])
+def test_consistency_is_what_its_definition_says(pair, case):
+    """The torch guard (padded spectra, batched) against the definition computed in the image domain."""
+    sharp, blurred = pair
+    psf = estimate_psf(DEFOCUS, MPP)
+    restored = {"truth": sharp, "noisy": _uint8(sharp + np.random.default_rng(3).normal(0, 10, sharp.shape)),
+                "another psf": _uint8(wiener_deconvolve(blurred, motion_psf(25, 30.0), balance=0.003)),
+                "motion": sharp}[case]
+    if case == "motion":
+        psf = estimate_psf(BlurEstimate("motion", motion_length_px=15, motion_angle_deg=30), MPP)
+        blurred = _uint8(convolve_rgb(sharp, psf))
+    assert psf.shape[-1] % 2 == 1
+    report = guard_window(blurred, restored, psf)[1]
+    assert report.consistency == pytest.approx(consistency_oracle(blurred, restored, psf), abs=1e-3)
+
+
+def test_a_batch_is_guarded_as_each_window_alone(pair):
+    """GuardedRestorer.check (windows grouped by PSF size, transformed together) equals guard_window per window."""
+    sharp, blurred = pair
+    rng = np.random.default_rng(4)
+    estimates = [DEFOCUS, BlurEstimate("defocus", defocus_um=1.0), BlurEstimate("in_focus"),
+                 BlurEstimate("motion", motion_length_px=15, motion_angle_deg=30), DEFOCUS]
+    windows = np.stack([blurred] * len(estimates))
+    restored = np.stack([sharp, _uint8(blurred + rng.normal(0, 15, blurred.shape)), sharp, sharp,
+                         _uint8(2.0 * blurred.astype(np.float64) - sharp)])
+    reference = band_amplitude(sharp)
+    out, reports = GuardedRestorer(None, mpp=MPP, reference=reference).check(windows, restored, estimates)
+    for n, est in enumerate(estimates):
+        if not est.is_blurred:
+            assert reports[n].action == "none"
+            np.testing.assert_array_equal(out[n], restored[n])
+            continue
+        alone, report = guard_window(windows[n], restored[n], estimate_psf(est, MPP, model=GUARD_PSF_MODEL),
+                                     reference=reference)
+        assert reports[n] == report
+        np.testing.assert_array_equal(out[n], alone)
+    assert [r.action for r in reports] == ["restorer", "pulled back", "none", "restorer", "pulled back"]

@@ -18,8 +18,12 @@ array([1.   , 1.571, 0.   ])
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 def mirrored(image: np.ndarray) -> np.ndarray:
@@ -40,6 +44,18 @@ def filter_mirrored(image: np.ndarray, gain: Callable[[int, tuple[int, int]], np
     for c in range(m.shape[2]):
         out[:, :, c] = np.fft.irfft2(np.fft.rfft2(m[:, :, c]) * gain(c, shape), s=shape)[:h, :w]
     return out
+
+
+def filter_mirrored_batch(images: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+    """:func:`filter_mirrored` for a batch, in torch on the images' device: ``(n, c, y, x)`` float images,
+    each channel's ``rfft2`` of the mirrored ``(2y, 2x)`` grid times ``gains`` (broadcast to ``(n, c, 2y, x + 1)``).
+    """
+    import torch
+
+    h, w = images.shape[-2:]
+    m = torch.cat([images, images.flip(-2)], dim=-2)
+    m = torch.cat([m, m.flip(-1)], dim=-1)
+    return torch.fft.irfft2(torch.fft.rfft2(m) * gains, s=(2 * h, 2 * w))[..., :h, :w]
 
 
 def wiener_gain(transfer: np.ndarray, balance: float) -> np.ndarray:

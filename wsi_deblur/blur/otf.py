@@ -193,3 +193,25 @@ def blur_otf(psf: torch.Tensor, h: int, w: int, *, factor: float = 1.0,
         motion = motion_otf(psf[:, 1], psf[:, 2], fy, fx, uncertainty=uncertainty)
         otf = torch.where(moving[None, :, None, None], otf * motion, otf)
     return otf
+
+
+def kernel_otf(kernels: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """``rfft2`` OTFs of centred kernels ``(..., k, k)`` on a grid of ``shape``: ``(..., Y, X // 2 + 1)``.
+
+    The kernel's centre on pixel (0, 0), wrapped around: what
+    :func:`wsi_deblur.blur.psf.psf_to_otf` computes for one kernel in numpy, for a batch in torch on the
+    kernels' device (the guard and the Wiener restorer take their OTFs from here).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from wsi_deblur.blur.psf import psf_to_otf
+    >>> box = np.full((3, 3), 1 / 9)
+    >>> otf = kernel_otf(torch.from_numpy(box)[None], (8, 8))
+    >>> otf.shape, bool(np.allclose(otf[0].numpy(), psf_to_otf(box, (8, 8))))
+    (torch.Size([1, 8, 5]), True)
+    """
+    ph, pw = kernels.shape[-2:]
+    grid = kernels.new_zeros((*kernels.shape[:-2], *shape))
+    grid[..., :ph, :pw] = kernels
+    return torch.fft.rfft2(torch.roll(grid, (-(ph // 2), -(pw // 2)), dims=(-2, -1)))

@@ -36,25 +36,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
+import torch
 from scipy import fft as sfft
 
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.estimated_psf import estimate_psf, is_delta
-from wsi_deblur.blur.fit import noise_sigma, ring_power, ring_powers_of_difference, rings
-from wsi_deblur.blur.psf import psf_to_otf
+from wsi_deblur.blur.fit import noise_sigma, ring_power, rings
+from wsi_deblur.blur.otf import kernel_otf
 from wsi_deblur.restore.base import Restorer
 
 #: Rings of spatial frequency the guard compares, over 0 to 0.5 cycles per pixel.
 N_BANDS = 16
 #: How far (a factor) a restoration's amplitude may exceed the cap in a ring before it is cut.
 CAP_TOLERANCE = 1.05
-def _padded(image: np.ndarray, pad: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    shape = (sfft.next_fast_len(h + 2 * pad, real=True), sfft.next_fast_len(w + 2 * pad, real=True))
-    py, px = shape[0] - h, shape[1] - w
-    return np.pad(image, ((py // 2, py - py // 2), (px // 2, px - px // 2), (0, 0)), mode="symmetric")
+#: Most padded pixels the guard transforms at once (windows x grid): bounds its memory (about 0.5 GB).
+BATCH_PIXELS = 4_000_000
 
 
 def band_amplitude(images: np.ndarray, *, n_bands: int = N_BANDS) -> np.ndarray:
@@ -99,7 +98,8 @@ class GuardReport:
 
 
 def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, balance: float = 0.1,
-                 max_residual: float = 1.25, reference: np.ndarray | None = None) -> tuple[np.ndarray, GuardReport]:
+                 max_residual: float = 1.25, reference: np.ndarray | None = None,
+                 device: str | torch.device | None = None) -> tuple[np.ndarray, GuardReport]:
     """Check one restored window against its PSF; the output to use and why.
 
     Blurred again by the PSF, the restoration must explain the input at least
@@ -131,6 +131,8 @@ def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, b
         Amplitude per ring of in-focus tissue (:func:`band_amplitude`): in the
         rings that are not checked, the output's amplitude is capped at it
         (or at the input's, where that is larger).
+    device : str or torch.device, optional
+        Where the spectra are computed (the restorer's device; default the CPU).
 
     Returns
     -------
@@ -152,92 +154,134 @@ def guard_window(window: np.ndarray, restored: np.ndarray, psf: np.ndarray, *, b
     """
     if is_delta(psf):
         return restored, GuardReport("none")
-    spectra = _WindowSpectra.of(window, restored, psf, balance)
-    ratio, kept = _residual_ratio_and_share(window, spectra, max_residual)
-    if kept == 1.0 and reference is None:
-        return restored, GuardReport("restorer", round(ratio, 4))
-    out, capped = _output(spectra, kept, reference)
-    if kept == 1.0 and not capped:
-        return restored, GuardReport("restorer", round(ratio, 4))
-    h, w = window.shape[:2]
-    out = np.clip(np.rint(out[spectra.oy:spectra.oy + h, spectra.ox:spectra.ox + w]), 0, 255).astype(np.uint8)
-    return out, GuardReport("restorer" if kept == 1.0 else "pulled back", round(ratio, 4), capped, round(kept, 4))
+    kernels = psf if psf.ndim == 3 else np.stack([psf] * 3)
+    out, reports = guard_batch(window[None], restored[None], kernels[None], balance=balance,
+                               max_residual=max_residual, reference=reference, device=device)
+    return out[0], reports[0]
 
 
-@dataclass
-class _WindowSpectra:
-    """A window and its restoration on the guard's padded grid: per channel their spectra and which rings the
-    PSF passes, and the re-blur residuals of the restoration (``K x - y``) and of the input (``K y - y``).
+def guard_batch(windows: np.ndarray, restored: np.ndarray, kernels: np.ndarray, *, balance: float = 0.1,
+                max_residual: float = 1.25, reference: np.ndarray | None = None,
+                device: str | torch.device | None = None) -> tuple[np.ndarray, list[GuardReport]]:
+    """:func:`guard_window` for ``(n, y, x, 3)`` uint8 windows whose PSFs ``(n, 3, k, k)`` have one size.
+
+    The windows' and restorations' spectra, the re-blur residuals, their ring
+    powers and the pulled-back and capped outputs are computed as one batch in
+    torch on ``device`` (float32; where the network ran, so a GPU worker's
+    windows stay on its GPU): one FFT per window, restoration and residual.
     """
+    dev = torch.device(device or "cpu")
+    n, h, w, _ = windows.shape
+    pad = kernels.shape[-1] // 2 + 1
+    grid = _PaddedGrid.of(h, w, pad)
+    y = grid.padded(torch.from_numpy(np.ascontiguousarray(windows)).to(dev))
+    x = grid.padded(torch.from_numpy(np.ascontiguousarray(restored)).to(dev))
+    ys, xs = torch.fft.rfft2(y), torch.fft.rfft2(x)
+    k = kernel_otf(torch.from_numpy(np.asarray(kernels, np.float32)).to(dev), grid.shape)
+    idx = _ring_index(grid.shape, dev)
+    checked = _ring_mean(k.real ** 2 + k.imag ** 2, idx) >= balance  # (n, 3, N_BANDS)
+    checked[..., 0] = False  # the lowest ring holds the mean and the layout of the tissue, not its focus
+    ratio, kept = torch.zeros(n, dtype=torch.float64), torch.ones(n, dtype=torch.float64)
+    if min(h, w) > 4 * pad and bool(checked.any()):
+        inner = np.s_[..., grid.oy + pad:grid.oy + h - pad, grid.ox + pad:grid.ox + w - pad]
+        total = torch.fft.irfft2(k * xs - ys, s=grid.shape)[inner]  # K x - y = (K y - y) + K (x - y)
+        base = torch.fft.irfft2(k * ys - ys, s=grid.shape)[inner]
+        noise = torch.from_numpy(np.stack([noise_sigma(wdw, per_channel=True) for wdw in windows]))
+        ratio, kept = _ratio_and_share(total, base, checked, noise, max_residual)
+        ratio[~checked.flatten(1).any(dim=1).cpu()] = 0.0
+        kept[~checked.flatten(1).any(dim=1).cpu()] = 1.0
+    out = np.array(restored, copy=True)
+    changed = np.flatnonzero((kept < 1.0).numpy()) if reference is None else np.arange(n)
+    capped = np.zeros(n, bool)
+    if changed.size:
+        sel = torch.from_numpy(changed).to(dev)
+        spec = ys[sel] + kept[changed].to(dev, torch.float32)[:, None, None, None] * (xs[sel] - ys[sel])
+        if reference is not None:
+            spec, cut = _capped(spec, ys[sel], idx, ~checked[sel],
+                                torch.from_numpy(np.asarray(reference, np.float32)).to(dev), grid.shape)
+            capped[changed] = cut.cpu().numpy()
+        redo = changed[(kept[changed] < 1.0).numpy() | capped[changed]]
+        if redo.size:
+            keep = torch.from_numpy(np.searchsorted(changed, redo)).to(dev)
+            pixels = torch.fft.irfft2(spec[keep], s=grid.shape)[..., grid.oy:grid.oy + h, grid.ox:grid.ox + w]
+            out[redo] = pixels.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    reports = [GuardReport("restorer" if kept[i] == 1.0 else "pulled back", round(float(ratio[i]), 4),
+                           bool(capped[i]), round(float(kept[i]), 4) if capped[i] or kept[i] < 1.0 else 1.0)
+               for i in range(n)]
+    return out, reports
+
+
+@dataclass(frozen=True)
+class _PaddedGrid:
+    """The guard's FFT grid for ``h`` x ``w`` windows: mirrored by at least ``pad`` on every side, to a fast size."""
 
     shape: tuple[int, int]
     oy: int
     ox: int
-    pad: int
-    idx: np.ndarray
-    residual: list
-    own: list
-    outputs: dict
-    checked_any: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
 
     @classmethod
-    def of(cls, window: np.ndarray, restored: np.ndarray, psf: np.ndarray, balance: float) -> _WindowSpectra:
-        kernels = psf if psf.ndim == 3 else np.stack([psf] * 3)
-        h, w = window.shape[:2]
-        pad = max(kernels.shape[1:]) // 2 + 1
-        y = _padded(window.astype(np.float32), pad)
-        x = _padded(restored.astype(np.float32), pad)
-        shape = y.shape[:2]
+    def of(cls, h: int, w: int, pad: int) -> _PaddedGrid:
+        shape = (sfft.next_fast_len(h + 2 * pad, real=True), sfft.next_fast_len(w + 2 * pad, real=True))
         oy, ox = (shape[0] - h) // 2, (shape[1] - w) // 2
-        # Residuals are judged inside the window, a PSF radius from its edges: beyond that the
-        # re-blurred restoration sees the mirrored padding, which the input never did.
-        inner = np.s_[oy + pad:oy + h - pad, ox + pad:ox + w - pad]
-        idx = rings(shape, N_BANDS).ravel()
-        n = N_BANDS + 1
-        counts = np.maximum(np.bincount(idx, minlength=n), 1)
-        residual, own, outputs, checked_any = [], [], {}, np.zeros(N_BANDS, bool)
-        for c in range(3):
-            k = psf_to_otf(kernels[c], shape, dtype=np.float32)
-            ys, xs = sfft.rfft2(y[:, :, c]), sfft.rfft2(x[:, :, c])
-            k2 = np.abs(k) ** 2
-            checked = (np.bincount(idx, k2.ravel(), minlength=n) / counts)[:N_BANDS] >= balance
-            checked[0] = False  # the lowest ring holds the mean and the layout of the tissue, not its focus
-            checked_any |= checked
-            residual.append(sfft.irfft2(k * xs - ys, s=shape)[inner])
-            own.append(sfft.irfft2(k * ys - ys, s=shape)[inner])
-            outputs[c] = (xs, ys, checked)
-        return cls(shape, oy, ox, pad, idx, residual, own, outputs, checked_any)
+        return cls(shape, oy, ox, _symmetric_index(h, shape[0], oy), _symmetric_index(w, shape[1], ox))
+
+    def padded(self, images: torch.Tensor) -> torch.Tensor:
+        """``(n, y, x, 3)`` uint8 images as ``(n, 3, Y, X)`` float32, mirrored (edge pixels repeated) onto the grid."""
+        rows = torch.from_numpy(self.rows).to(images.device)
+        cols = torch.from_numpy(self.cols).to(images.device)
+        return images.permute(0, 3, 1, 2).index_select(2, rows).index_select(3, cols).to(torch.float32)
 
 
-def _residual_ratio_and_share(window: np.ndarray, spectra: _WindowSpectra, max_residual: float) -> tuple[float, float]:
-    """The restoration's re-blur residual against what is allowed, and the share of it to keep (1: all)."""
-    h, w = window.shape[:2]
-    if not (spectra.checked_any.any() and min(h, w) > 4 * spectra.pad):
-        return 0.0, 1.0
-    ring_counts = np.bincount(rings(spectra.residual[0].shape, N_BANDS).ravel(), minlength=N_BANDS + 1)[:N_BANDS]
-    sel = np.stack([spectra.outputs[c][2] for c in range(3)]) * ring_counts  # checked rings, per channel
-    total = np.stack(spectra.residual, axis=2)  # K x - y = (K y - y) + K (x - y)
-    base = np.stack(spectra.own, axis=2)
-    p_total, p_base, p_step = (float((p * sel).sum()) for p in ring_powers_of_difference(total, base))
-    allowed = p_base + float((noise_sigma(window, per_channel=True) ** 2 * sel.T).sum())
-    ratio = float(np.sqrt(p_total / max(allowed, 1e-12)))
-    kept = 1.0
-    if ratio > max_residual:
-        kept = _share_allowed(p_base, (p_total - p_base - p_step) / 2, p_step, max_residual ** 2 * allowed)
+def _symmetric_index(size: int, padded: int, before: int) -> np.ndarray:
+    """Source index of each of ``padded`` positions, ``before`` of them ahead of a length-``size`` axis, mirrored
+    as ``numpy.pad(mode="symmetric")`` does.
+    """
+    pos = np.arange(padded) - before
+    period = np.mod(pos, 2 * size)
+    return np.where(period < size, period, 2 * size - 1 - period).astype(np.int64)
+
+
+@lru_cache(maxsize=32)
+def _ring_index(shape: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """:func:`~wsi_deblur.blur.fit.rings` of an ``rfft2`` of ``shape``, flattened, on ``device``."""
+    return torch.from_numpy(rings(shape, N_BANDS).ravel().copy()).to(device)
+
+
+def _ring_sum(values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Sum of ``(..., Y, Xf)`` over each ring: ``(..., N_BANDS)``."""
+    flat = values.flatten(-2)
+    out = flat.new_zeros((*flat.shape[:-1], N_BANDS + 1))
+    return out.index_add_(-1, idx, flat)[..., :N_BANDS]
+
+
+def _ring_mean(values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    counts = torch.bincount(idx, minlength=N_BANDS + 1)[:N_BANDS].clamp(min=1).to(values.dtype)
+    return _ring_sum(values, idx) / counts
+
+
+def _ratio_and_share(total: torch.Tensor, base: torch.Tensor, checked: torch.Tensor, noise: torch.Tensor,
+                     max_residual: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per window, the restoration's re-blur residual ``total`` against what is allowed (the input's own,
+    ``base``, plus the noise), over the checked rings, and the share of the correction to keep (1: all).
+    """
+    shape = tuple(total.shape[-2:])
+    idx = _ring_index(shape, total.device)
+    st = torch.fft.rfft2(total - total.mean(dim=(-2, -1), keepdim=True))
+    sb = torch.fft.rfft2(base - base.mean(dim=(-2, -1), keepdim=True))
+    pixels = float(shape[0] * shape[1])
+    powers = [(_ring_sum((s.real ** 2 + s.imag ** 2).double(), idx) / pixels).cpu() for s in (st, sb, st - sb)]
+    sel = checked.cpu().double()  # each checked ring counts its coefficients, as a sum over the spectrum does
+    p_total, p_base, p_step = (p.mul(sel).sum(dim=(1, 2)) for p in powers)
+    counts = torch.bincount(idx, minlength=N_BANDS + 1)[:N_BANDS].cpu().double()
+    allowed = p_base + (noise.double() ** 2 * (sel * counts).sum(dim=2)).sum(dim=1)
+    ratio = torch.sqrt(p_total / allowed.clamp(min=1e-12))
+    kept = torch.ones_like(ratio)
+    for i in torch.nonzero(ratio > max_residual).flatten().tolist():
+        kept[i] = _share_allowed(float(p_base[i]), float(p_total[i] - p_base[i] - p_step[i]) / 2,
+                                 float(p_step[i]), max_residual ** 2 * float(allowed[i]))
     return ratio, kept
-
-
-def _output(spectra: _WindowSpectra, kept: float, reference: np.ndarray | None) -> tuple[np.ndarray, bool]:
-    """``y + kept (x - y)`` on the padded grid, capped at ``reference`` in the unchecked rings; whether it was."""
-    out = np.empty((*spectra.shape, 3), np.float32)
-    capped = False
-    for c, (xs, ys, checked) in spectra.outputs.items():
-        spec = ys + np.float32(kept) * (xs - ys)
-        if reference is not None:
-            spec, cut = _capped(spec, ys, spectra.idx, ~checked, reference[c], spectra.shape)
-            capped |= cut
-        out[:, :, c] = sfft.irfft2(spec, s=spectra.shape)
-    return out, capped
 
 
 def _share_allowed(base: float, cross: float, step: float, limit: float) -> float:
@@ -249,30 +293,25 @@ def _share_allowed(base: float, cross: float, step: float, limit: float) -> floa
     return float(np.clip((-cross + np.sqrt(disc)) / step, 0.0, 1.0))
 
 
-def _ring_rms(spec: np.ndarray, idx: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    n = N_BANDS + 1
-    power = np.bincount(idx, np.abs(spec.ravel()) ** 2, minlength=n)[:N_BANDS]
-    return np.sqrt(power / np.maximum(np.bincount(idx, minlength=n)[:N_BANDS], 1)) / np.sqrt(shape[0] * shape[1])
-
-
-def _capped(spec: np.ndarray, given: np.ndarray, idx: np.ndarray, free: np.ndarray, reference: np.ndarray,
-            shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
-    """``spec`` with its RMS amplitude per ring, in the ``free`` rings, capped at the larger of
-    ``reference`` and the input's own (``given``): what a restoration *adds* is bounded, the input
-    is never taken below itself. Rings within :data:`CAP_TOLERANCE` of the cap are left alone.
-    Also whether any ring was cut.
+def _capped(spec: torch.Tensor, given: torch.Tensor, idx: torch.Tensor, free: torch.Tensor,
+            reference: torch.Tensor, shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``spec`` ``(n, 3, Y, Xf)`` with its RMS amplitude per ring, in the ``free`` rings ``(n, 3, N_BANDS)``,
+    capped at the larger of ``reference`` ``(3, N_BANDS)`` and the input's own (``given``): what a restoration
+    *adds* is bounded, the input is never taken below itself. Rings within :data:`CAP_TOLERANCE` of the cap
+    are left alone. Also, per window, whether any ring was cut.
     """
-    rms = _ring_rms(spec, idx, shape)
-    limit = np.maximum(reference, _ring_rms(given, idx, shape))
+    scale = float(np.sqrt(shape[0] * shape[1]))
+    rms = torch.sqrt(_ring_mean(spec.real ** 2 + spec.imag ** 2, idx)) / scale
+    limit = torch.maximum(reference[None], torch.sqrt(_ring_mean(given.real ** 2 + given.imag ** 2, idx)) / scale)
     over = free & (rms > limit * CAP_TOLERANCE)
-    if not over.any():
-        return spec, False
-    factor = np.ones(N_BANDS + 1)
-    factor[:N_BANDS][over] = limit[over] / rms[over]
-    flat = spec.ravel()
-    out = flat * factor[idx]
-    out[0] = flat[0]
-    return out.reshape(spec.shape), True
+    if not bool(over.any()):
+        return spec, over.flatten(1).any(dim=1)
+    factor = torch.ones((*rms.shape[:2], N_BANDS + 1), dtype=rms.dtype, device=rms.device)
+    factor[..., :N_BANDS] = torch.where(over, limit / rms.clamp(min=1e-30), 1.0)
+    flat = spec.flatten(-2)
+    out = flat * factor[..., idx]
+    out[..., 0] = flat[..., 0]
+    return out.reshape(spec.shape), over.flatten(1).any(dim=1)
 
 
 #: The defocus model the guard checks against, whatever the restorer deconvolved with (see GuardedRestorer).
@@ -296,6 +335,9 @@ class GuardedRestorer:
     reference : ndarray, shape (3, N_BANDS), optional
         In-focus amplitude per ring (:func:`band_amplitude`) that caps what is
         added where the PSF passes little.
+    device : str, optional
+        Where the guard's spectra are computed; by default the restorer's own
+        device (a network restorer's ``device``), else the CPU.
     """
 
     restorer: Restorer
@@ -303,6 +345,7 @@ class GuardedRestorer:
     balance: float = 0.1
     max_residual: float = 1.25
     reference: np.ndarray | None = field(default=None, compare=False)
+    device: str | None = None
 
     def __post_init__(self) -> None:
         if self.balance <= 0:
@@ -321,17 +364,32 @@ class GuardedRestorer:
 
     def check(self, windows: np.ndarray, restored: np.ndarray,
               estimates: Sequence[BlurEstimate]) -> tuple[np.ndarray, list[GuardReport]]:
-        """Guard restorations made already: ``restored`` for ``windows`` (both ``(n, y, x, 3)`` uint8)."""
-        out = np.empty_like(restored)
-        reports = []
-        for n, (window, est) in enumerate(zip(windows, estimates)):
-            out[n], report = restored[n], GuardReport("none")
-            if est.is_blurred:
-                out[n], report = guard_window(window, restored[n], estimate_psf(est, self.mpp, model=GUARD_PSF_MODEL),
-                                              balance=self.balance, max_residual=self.max_residual,
-                                              reference=self.reference)
-            reports.append(report)
+        """Guard restorations made already: ``restored`` for ``windows`` (both ``(n, y, x, 3)`` uint8).
+
+        Windows whose PSFs have one size are checked together (:func:`guard_batch`), at most
+        :data:`BATCH_PIXELS` padded pixels at a time.
+        """
+        out = np.array(restored, copy=True)
+        reports = [GuardReport("none")] * len(windows)
+        psfs = {n: estimate_psf(est, self.mpp, model=GUARD_PSF_MODEL) for n, est in enumerate(estimates)
+                if est.is_blurred}
+        psfs = {n: psf for n, psf in psfs.items() if not is_delta(psf)}
+        h, w = windows.shape[1:3]
+        for size in sorted({psf.shape[-1] for psf in psfs.values()}):
+            members = [n for n, psf in psfs.items() if psf.shape[-1] == size]
+            pad = size // 2 + 1
+            step = max(1, BATCH_PIXELS // ((h + 2 * pad) * (w + 2 * pad)))
+            for start in range(0, len(members), step):
+                sel = members[start:start + step]
+                out[sel], batch_reports = guard_batch(windows[sel], restored[sel], np.stack([psfs[n] for n in sel]),
+                                                      balance=self.balance, max_residual=self.max_residual,
+                                                      reference=self.reference, device=self._device())
+                for n, report in zip(sel, batch_reports):
+                    reports[n] = report
         return out, reports
+
+    def _device(self) -> str:
+        return self.device or getattr(self.restorer, "device", None) or "cpu"
 
     def restore(self, windows: np.ndarray, estimates: Sequence[BlurEstimate]) -> np.ndarray:
         """Restore ``(n, y, x, 3)`` uint8 windows, each kept only where it agrees with the optics."""

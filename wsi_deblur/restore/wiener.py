@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wsi_deblur._shared.fourier import filter_mirrored, wiener_gain
+from wsi_deblur._shared.fourier import filter_mirrored, filter_mirrored_batch, wiener_gain
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.estimated_psf import DEFOCUS_MODELS, estimate_psf, is_delta
 from wsi_deblur.blur.psf import psf_to_otf
@@ -90,21 +90,56 @@ class WienerRestorer:
         pixel size, at which every restorer works.
     psf_model : {"disc", "pupil"}
         The defocus PSF an estimate implies (:data:`~wsi_deblur.blur.estimated_psf.DEFOCUS_MODELS`).
+    device : str, optional
+        Torch device of the filtering (default the CPU).
     """
 
     balance: float = 0.1
     mpp: float = WORKING_MPP
     name: str = "wiener"
     psf_model: str = DEFOCUS_MODELS[0]
+    device: str | None = None
 
     def restore(self, windows: np.ndarray, estimates: Sequence[BlurEstimate]) -> np.ndarray:
-        out = np.empty_like(windows)
-        for n, (window, est) in enumerate(zip(windows, estimates)):
-            psf = estimate_psf(est, self.mpp, model=self.psf_model)
-            if is_delta(psf):
-                out[n] = window
-                continue
-            restored = np.stack([wiener_deconvolve(window[:, :, c], psf[c], balance=self.balance) for c in range(3)],
-                                axis=2)
-            out[n] = np.clip(np.rint(restored), 0, 255).astype(np.uint8)
+        """Restore ``(n, y, x, 3)`` uint8 windows, each by the Wiener filter of its estimate's PSF.
+
+        Windows whose PSFs have one size are filtered together in torch (:func:`wiener_batch`),
+        at most :data:`BATCH_PIXELS` mirrored pixels at a time.
+        """
+        out = np.array(windows, copy=True)
+        psfs = {n: estimate_psf(est, self.mpp, model=self.psf_model) for n, est in enumerate(estimates)}
+        psfs = {n: psf for n, psf in psfs.items() if not is_delta(psf)}
+        h, w = windows.shape[1:3]
+        step = max(1, BATCH_PIXELS // (4 * h * w))
+        for size in sorted({psf.shape[-1] for psf in psfs.values()}):
+            members = [n for n, psf in psfs.items() if psf.shape[-1] == size]
+            for start in range(0, len(members), step):
+                sel = members[start:start + step]
+                out[sel] = wiener_batch(windows[sel], np.stack([psfs[n] for n in sel]), balance=self.balance,
+                                        device=self.device)
         return out
+
+
+#: Most mirrored pixels (windows x grid) the Wiener restorer filters at once: bounds its memory (about 0.5 GB).
+BATCH_PIXELS = 4_000_000
+
+
+def wiener_batch(windows: np.ndarray, kernels: np.ndarray, *, balance: float, device: str | None = None) -> np.ndarray:
+    """Wiener-deconvolve ``(n, y, x, 3)`` uint8 windows by their PSFs ``(n, 3, k, k)``, in torch on ``device``.
+
+    As :func:`wiener_deconvolve` per channel (mirrored, ``H* (1 + b) / (|H|^2 + b)``), in float32, the OTFs
+    from :func:`~wsi_deblur.blur.otf.kernel_otf`; uint8.
+    """
+    import torch
+
+    from wsi_deblur.blur.otf import kernel_otf
+
+    dev = torch.device(device or "cpu")
+    images = torch.from_numpy(np.ascontiguousarray(windows)).to(dev).permute(0, 3, 1, 2).to(torch.float32)
+    h, w = images.shape[-2:]
+    kernels = np.asarray(kernels, np.float32)
+    shared = bool(np.all(kernels == kernels[:, :1]))  # one kernel for every channel (the disc): one OTF
+    otf = kernel_otf(torch.from_numpy(kernels[:, :1] if shared else kernels).to(dev), (2 * h, 2 * w))
+    gain = torch.conj(otf) * (1 + balance) / (otf.real ** 2 + otf.imag ** 2 + balance)
+    out = filter_mirrored_batch(images, gain)
+    return out.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
