@@ -11,15 +11,22 @@ before the FFT, so the periodic extension has no edges to ring at.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from wsi_deblur._shared.fourier import filter_mirrored, filter_mirrored_batch, wiener_gain
 from wsi_deblur.blur.estimate import BlurEstimate
-from wsi_deblur.blur.estimated_psf import DEFOCUS_MODELS, estimate_psf, is_delta
+from wsi_deblur.blur.estimated_psf import (
+    DEFOCUS_MODELS,
+    defocus_um_for_sigma,
+    estimate_psf,
+    is_delta,
+    sigma_px_for_defocus,
+)
 from wsi_deblur.blur.psf import psf_to_otf
 from wsi_deblur.blur.simulate import Optics, defocus_psf_optics
+from wsi_deblur.restore.width_search import sparsest_width_scale
 from wsi_deblur.working_scale import WORKING_MPP
 
 
@@ -92,6 +99,10 @@ class WienerRestorer:
         The defocus PSF an estimate implies (:data:`~wsi_deblur.blur.estimated_psf.DEFOCUS_MODELS`).
     device : str, optional
         Torch device of the filtering (default the CPU).
+    width_search : bool
+        Refine each defocused window's width before filtering: the factor of
+        the estimate whose restoration has the sparsest gradients
+        (:mod:`wsi_deblur.restore.width_search`).
     """
 
     balance: float = 0.1
@@ -99,6 +110,7 @@ class WienerRestorer:
     name: str = "wiener"
     psf_model: str = DEFOCUS_MODELS[0]
     device: str | None = None
+    width_search: bool = False
 
     def restore(self, windows: np.ndarray, estimates: Sequence[BlurEstimate]) -> np.ndarray:
         """Restore ``(n, y, x, 3)`` uint8 windows, each by the Wiener filter of its estimate's PSF.
@@ -107,6 +119,8 @@ class WienerRestorer:
         at most :data:`BATCH_PIXELS` mirrored pixels at a time.
         """
         out = np.array(windows, copy=True)
+        if self.width_search:
+            estimates = [self.searched(window, est) for window, est in zip(windows, estimates)]
         psfs = {n: estimate_psf(est, self.mpp, model=self.psf_model) for n, est in enumerate(estimates)}
         psfs = {n: psf for n, psf in psfs.items() if not is_delta(psf)}
         h, w = windows.shape[1:3]
@@ -118,6 +132,23 @@ class WienerRestorer:
                 out[sel] = wiener_batch(windows[sel], np.stack([psfs[n] for n in sel]), balance=self.balance,
                                         device=self.device)
         return out
+
+
+    def searched(self, window: np.ndarray, estimate: BlurEstimate) -> BlurEstimate:
+        """``estimate`` with its defocus width refined on ``window`` (defocus alone; other blur as it is)."""
+        if estimate.label != "defocus" or is_delta(estimate_psf(estimate, self.mpp, model=self.psf_model)):
+            return estimate
+        sigma = sigma_px_for_defocus(estimate.defocus_um, self.mpp) if estimate.defocus_um \
+            else estimate.defocus_sigma_px
+
+        def scaled(scale: float) -> BlurEstimate:
+            if self.psf_model == "disc":
+                return replace(estimate, defocus_um=0.0, defocus_sigma_px=sigma * scale)
+            return replace(estimate, defocus_um=defocus_um_for_sigma(sigma * scale, self.mpp))
+
+        scale = sparsest_width_scale(window, lambda s: estimate_psf(scaled(s), self.mpp, model=self.psf_model)[1],
+                                     balance=self.balance)
+        return estimate if scale == 1.0 else scaled(scale)
 
 
 #: Most mirrored pixels (windows x grid) the Wiener restorer filters at once: bounds its memory (about 0.5 GB).
