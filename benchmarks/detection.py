@@ -149,7 +149,8 @@ def build_slide(fields: list[np.ndarray], mpp: float, grid: int, seed: int, path
     return truth
 
 
-def qc_scores(path: Path, weights: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def qc_scores(path: Path, weights: str | None = None,
+              both_scales: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Per tile (row-major): tissue?, P(blurred), label, and the seconds ``qc``'s classification took."""
     from wsi_deblur.pipeline.options import RunOptions
     from wsi_deblur.pipeline.scheduler import use_scheduler
@@ -157,7 +158,7 @@ def qc_scores(path: Path, weights: str | None = None) -> tuple[np.ndarray, np.nd
 
     t0 = time.perf_counter()
     with use_scheduler("threads"):  # as `wsi-deblur qc` runs: one task per core
-        qc = compute_blurmap(open_slide(path), RunOptions(weights=weights))
+        qc = compute_blurmap(open_slide(path), RunOptions(weights=weights, both_scales=both_scales))
     seconds = time.perf_counter() - t0
     bm = qc.blurmap
     names = np.array(list(LABEL_VALUES))[bm.label.ravel()]
@@ -251,13 +252,16 @@ def run_scale(name: str, mpp: float, test_fields: list[np.ndarray], calib_fields
     lap_t = threshold_balanced(-lap["calibration"][tissue_c], positive_c[tissue_c])
     tissue, p, labels, seconds = found["test"]
     truth = truths["test"]
-    rows = {"wsi-deblur qc (default)": score(labels != "in_focus", p, truth, tissue, labels),
-            f"wsi-deblur qc after `wsi-deblur calibrate` on the slide itself (P(blurred) >= "
-            f"{calibration.threshold:.3f})": score(labels_site != "in_focus", p_site, truth, tissue, labels_site),
-            f"wsi-deblur qc, P(blurred) >= {qc_t:.3f} from the calibration slide":
-                score(p >= qc_t, p, truth, tissue),
-            f"variance of the Laplacian <= {-lap_t:.1f} from the calibration slide":
-                score(-lap["test"] >= lap_t, -lap["test"], truth, tissue)}
+    rows = {"wsi-deblur qc (default)": score(labels != "in_focus", p, truth, tissue, labels)}
+    if mpp < 0.35:  # finer than the working pixel size: --both-scales has a second scale to judge
+        _, p_b, labels_b, _ = qc_scores(folder / f"{name}-test.tif", weights=weights, both_scales=True)
+        rows["wsi-deblur qc --both-scales"] = score(labels_b != "in_focus", p_b, truth, tissue, labels_b)
+    rows |= {f"wsi-deblur qc after `wsi-deblur calibrate` on the slide itself (P(blurred) >= "
+             f"{calibration.threshold:.3f})": score(labels_site != "in_focus", p_site, truth, tissue, labels_site),
+             f"wsi-deblur qc, P(blurred) >= {qc_t:.3f} from the calibration slide":
+                 score(p >= qc_t, p, truth, tissue),
+             f"variance of the Laplacian <= {-lap_t:.1f} from the calibration slide":
+                 score(-lap["test"] >= lap_t, -lap["test"], truth, tissue)}
     return {"mpp": mpp, "tissue tiles": int(tissue.sum()), "qc seconds": round(seconds, 1), "rows": rows}
 
 

@@ -21,7 +21,7 @@ CLASSIFIERS = ("neural", "classical")
 
 
 def make_classifier(name: str, *, threads: int = 1, weights_dir: str | None = None,
-                    blur_threshold: float | None = None) -> BlurClassifier:
+                    blur_threshold: float | None = None, both_scales: bool = False) -> BlurClassifier:
     """A blur classifier by name: ``neural`` (BlurNet) or ``classical``.
 
     ``threads``: CPU threads per call of a neural classifier (1 under Dask,
@@ -29,7 +29,8 @@ def make_classifier(name: str, *, threads: int = 1, weights_dir: str | None = No
     ``wsi-deblur adapt``, whose BlurNet replaces the shipped one (the shipped
     one runs, with a warning, if it has none), or by ``wsi-deblur calibrate``,
     whose threshold decides blurred-or-not. ``blur_threshold``: that
-    threshold, given (wins over the folder's); neither: the most probable class.
+    threshold, given (wins over the folder's); neither: the most probable class. ``both_scales``: a
+    finer scan's tiles judged at the working pixel size and at their own (BlurNet only).
     """
     check_choice("classifier", name, CLASSIFIERS)
     if name == "classical":
@@ -41,5 +42,5 @@ def make_classifier(name: str, *, threads: int = 1, weights_dir: str | None = No
     weights = None
     if weights_dir is not None and ((Path(weights_dir) / CLASSIFIER_WEIGHTS).is_file() or calibrated is None):
         weights = str(resolve(CLASSIFIER_WEIGHTS, weights_dir))  # says so when the shipped one runs
-    return NeuralBlurClassifier(weights=weights, threads=threads,
+    return NeuralBlurClassifier(weights=weights, threads=threads, both_scales=both_scales,
                                 blur_threshold=calibrated if blur_threshold is None else blur_threshold)

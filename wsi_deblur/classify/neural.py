@@ -64,6 +64,10 @@ class NeuralBlurClassifier:
         when P(blurred) = 1 - P(in focus) is at least this, else in focus: a
         site's calibration (:mod:`wsi_deblur.adaptation.calibration`). None
         (default): the most probable class.
+    both_scales : bool
+        Judge the tiles of a scan finer than the working pixel size also at
+        their own pixels, and decide on the mean of the two scales'
+        probabilities (:func:`~wsi_deblur.classify.tiles.classify_tiles`).
     """
 
     weights: str | None = None
@@ -71,6 +75,7 @@ class NeuralBlurClassifier:
     threads: int = 1
     precision: str | None = None
     blur_threshold: float | None = None
+    both_scales: bool = False
     name: str = field(default="neural")
 
     def __post_init__(self) -> None:

@@ -116,7 +116,7 @@ def compute_blurmap(slide: Slide, options: RunOptions, *, progress: bool = False
     fraction = tile_tissue_fraction(mask, downsample, grid.grid_shape, grid.tile_size)
     blurmap = BlurMap(grid, fraction, fraction >= options.min_tissue)
     classifier = make_classifier(options.classifier, weights_dir=options.weights,
-                                 blur_threshold=options.blur_threshold)
+                                 blur_threshold=options.blur_threshold, both_scales=options.both_scales)
     tasks = blurmap_tasks(slide, grid, blurmap.is_tissue, classifier, chunk=options.chunk)
     for results in compute(*tasks, progress=progress, label=f"{slide.stem}: classifying tiles"):
         for ij, estimate in results:
