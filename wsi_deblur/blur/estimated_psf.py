@@ -24,7 +24,7 @@ import numpy as np
 
 from wsi_deblur.blur.classes import DEFOCUSED, MOVING
 from wsi_deblur.blur.estimate import BlurEstimate
-from wsi_deblur.blur.psf import disc_psf, motion_psf
+from wsi_deblur.blur.psf import convolve_full, disc_psf, motion_psf
 from wsi_deblur.blur.simulate import Optics, defocus_psf_optics, gaussian_sigma_px
 
 #: Numerical aperture assumed for every estimate's defocus (that of BlurNet's severity training).
@@ -72,8 +72,6 @@ def estimate_psf(estimate: BlurEstimate, mpp: float | None, *, model: str = DEFO
     >>> psf.shape[0], bool(abs(psf.sum(axis=(1, 2)) - 1).max() < 1e-9)
     (3, True)
     """
-    from scipy.signal import fftconvolve  # deferred: scipy.signal costs 0.5 s to import
-
     if model not in DEFOCUS_MODELS:
         raise ValueError(f"defocus model must be one of {', '.join(DEFOCUS_MODELS)}, not {model!r}")
     mpp = float(mpp or 0.5)
@@ -90,7 +88,7 @@ def estimate_psf(estimate: BlurEstimate, mpp: float | None, *, model: str = DEFO
         kernels = defocus_psf_optics(z, Optics(numerical_aperture=ASSUMED_NA, mpp=mpp))  # z = 0: diffraction only
     if moving:
         line = motion_psf(estimate.motion_length_px, estimate.motion_angle_deg)
-        kernels = np.stack([np.clip(fftconvolve(k, line, mode="full"), 0, None) for k in kernels])
+        kernels = np.stack([np.clip(convolve_full(k, line), 0, None) for k in kernels])
         kernels /= kernels.sum(axis=(1, 2), keepdims=True)
     return kernels
 

@@ -72,11 +72,23 @@ def motion_psf(length_px: float, angle_deg: float) -> np.ndarray:
     return k / k.sum()
 
 
-def convolve_kernels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Full 2-D convolution of two small kernels (for mixed blur)."""
-    from scipy.signal import fftconvolve
+def convolve_full(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Full 2-D convolution of two small kernels, by NumPy's FFT (``scipy.signal``, 1.2 s to import, not needed).
 
-    k = np.clip(fftconvolve(a, b, mode="full"), 0, None)
+    Examples
+    --------
+    >>> from scipy.signal import fftconvolve
+    >>> a, b = np.random.default_rng(0).random((5, 7)), np.random.default_rng(1).random((3, 4))
+    >>> bool(np.allclose(convolve_full(a, b), fftconvolve(a, b, mode="full")))
+    True
+    """
+    shape = (a.shape[0] + b.shape[0] - 1, a.shape[1] + b.shape[1] - 1)
+    return np.fft.irfft2(np.fft.rfft2(a, shape) * np.fft.rfft2(b, shape), shape)
+
+
+def convolve_kernels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Full 2-D convolution of two small kernels (for mixed blur), clipped at 0 and normalised."""
+    k = np.clip(convolve_full(a, b), 0, None)
     return k / k.sum()
 
 
