@@ -18,3 +18,17 @@ def command_line(module: str, argv: list[str] | None = None) -> str:
     """``"python -m <module> <arguments>"``: the command this process was started with (``sys.argv`` by default)."""
     args = sys.argv[1:] if argv is None else argv
     return " ".join(["python -m", module, *([shlex.join(args)] if args else [])])
+
+
+def weights_out(out: Path | None, default: Path) -> Path:
+    """Where a training pipeline writes its weights, settled before it trains: ``default`` when no
+    ``--out``, inside ``out`` under ``default``'s name when it is a folder; the folder must exist.
+
+    A training run is minutes to hours; a path it cannot write must stop it at the start, not at the end.
+    """
+    path = default if out is None else (out / default.name if out.is_dir() else out)
+    if not path.parent.is_dir():
+        raise SystemExit(f"--out {out}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise SystemExit(f"--out {out}: {path} is a folder")
+    return path

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipelines.provenance import command_line, machine, sha256_of, start_weights
+from pipelines.provenance import command_line, machine, sha256_of, start_weights, weights_out
 from wsi_deblur.blur.degrade import DEFOCUS_MIN_SIGMA_PX, SHARP_MAX_SIGMA_PX, unambiguous
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.nets.blurnet import DEFOCUS_SCALE_UM, MOTION_SCALE_PX, BlurNet, macs_per_pixel
@@ -151,10 +151,12 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=MODELS / "blur_classifier.safetensors")
+    parser.add_argument("--out", type=Path, help="weights file, or a folder to write it in under its shipped name "
+                        "(default: the package's models folder)")
     parser.add_argument("--init", type=Path, help="safetensors BlurNet weights to start from (fine-tuning); "
                                                   "default: random initialisation")
     args = parser.parse_args()
+    args.out = weights_out(args.out, MODELS / "blur_classifier.safetensors")
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)

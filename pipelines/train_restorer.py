@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from pipelines.provenance import command_line, machine, sha256_of, start_weights
+from pipelines.provenance import command_line, machine, sha256_of, start_weights, weights_out
 from wsi_deblur.blur.classes import MOVING
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.nets.files import read_config, restorer_weights_name, save_network
@@ -213,7 +213,8 @@ def main() -> None:
                         help="default: l1 for fast, mse for dbmid (the paper's); l1+ssim trains on the evaluated SSIM")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--out", type=Path, help="weights file, or a folder to write it in under its shipped name "
+                        "(default: the package's models folder)")
     parser.add_argument("--directional", action=argparse.BooleanOptionalAction, default=None,
                         help="DL_motion is told the motion direction, folded into 0-45 degrees "
                              "(default: yes for fast; dbmid is blind, as in the paper)")
@@ -237,7 +238,7 @@ def main() -> None:
     cfg.update({k: getattr(args, k) for k in ("steps", "batch", "lr", "loss", "directional")
                 if getattr(args, k) is not None})
     directional = args.blur in DIRECTIONAL_BLURS and cfg["directional"]
-    out_path = args.out or MODELS / restorer_weights_name(args.arch, args.blur)
+    out_path = weights_out(args.out, MODELS / restorer_weights_name(args.arch, args.blur))
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)

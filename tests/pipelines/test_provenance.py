@@ -11,3 +11,19 @@ def test_the_recorded_command_splits_back_into_the_arguments_given():
     assert command.startswith("python -m pipelines.restore_data ")
     assert shlex.split(command)[3:] == argv  # a path with a space survives a copy and paste into a shell
     assert command_line("pipelines.restore_data", []) == "python -m pipelines.restore_data"
+
+
+def test_a_training_run_knows_where_it_writes_before_it_trains(tmp_path):
+    """--out as a folder writes the shipped name inside it; a missing folder stops the run at the start
+    (a 30-minute training once died at its last line on a folder given as --out)."""
+    import pytest
+
+    from pipelines.provenance import weights_out
+
+    default = tmp_path / "models" / "deblur_dbmid_motion.safetensors"
+    assert weights_out(tmp_path, default) == tmp_path / "deblur_dbmid_motion.safetensors"
+    assert weights_out(tmp_path / "w.safetensors", default) == tmp_path / "w.safetensors"
+    with pytest.raises(SystemExit, match="does not exist"):
+        weights_out(tmp_path / "missing" / "w.safetensors", default)
+    with pytest.raises(SystemExit, match="does not exist"):
+        weights_out(None, default)
