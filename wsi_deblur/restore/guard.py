@@ -182,33 +182,43 @@ def guard_batch(windows: np.ndarray, restored: np.ndarray, kernels: np.ndarray, 
     checked = _ring_mean(k.real ** 2 + k.imag ** 2, idx) >= balance  # (n, 3, N_BANDS)
     checked[..., 0] = False  # the lowest ring holds the mean and the layout of the tissue, not its focus
     ratio, kept = torch.zeros(n, dtype=torch.float64), torch.ones(n, dtype=torch.float64)
-    if min(h, w) > 4 * pad and bool(checked.any()):
+    if min(h, w) > 4 * pad and bool(checked.any()):  # a window without a checked ring: 0 and all kept
         inner = np.s_[..., grid.oy + pad:grid.oy + h - pad, grid.ox + pad:grid.ox + w - pad]
         total = torch.fft.irfft2(k * xs - ys, s=grid.shape)[inner]  # K x - y = (K y - y) + K (x - y)
         base = torch.fft.irfft2(k * ys - ys, s=grid.shape)[inner]
         noise = torch.from_numpy(np.stack([noise_sigma(wdw, per_channel=True) for wdw in windows]))
         ratio, kept = _ratio_and_share(total, base, checked, noise, max_residual)
-        ratio[~checked.flatten(1).any(dim=1).cpu()] = 0.0
-        kept[~checked.flatten(1).any(dim=1).cpu()] = 1.0
-    out = np.array(restored, copy=True)
-    changed = np.flatnonzero((kept < 1.0).numpy()) if reference is None else np.arange(n)
-    capped = np.zeros(n, bool)
-    if changed.size:
-        sel = torch.from_numpy(changed).to(dev)
-        spec = ys[sel] + kept[changed].to(dev, torch.float32)[:, None, None, None] * (xs[sel] - ys[sel])
-        if reference is not None:
-            spec, cut = _capped(spec, ys[sel], idx, ~checked[sel],
-                                torch.from_numpy(np.asarray(reference, np.float32)).to(dev), grid.shape)
-            capped[changed] = cut.cpu().numpy()
-        redo = changed[(kept[changed] < 1.0).numpy() | capped[changed]]
-        if redo.size:
-            keep = torch.from_numpy(np.searchsorted(changed, redo)).to(dev)
-            pixels = torch.fft.irfft2(spec[keep], s=grid.shape)[..., grid.oy:grid.oy + h, grid.ox:grid.ox + w]
-            out[redo] = pixels.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    out, capped = _outputs(restored, ys, xs, kept, ~checked, grid, reference)
     reports = [GuardReport("restorer" if kept[i] == 1.0 else "pulled back", round(float(ratio[i]), 4),
                            bool(capped[i]), round(float(kept[i]), 4) if capped[i] or kept[i] < 1.0 else 1.0)
                for i in range(n)]
     return out, reports
+
+
+def _outputs(restored: np.ndarray, ys: torch.Tensor, xs: torch.Tensor, kept: torch.Tensor, free: torch.Tensor,
+             grid: _PaddedGrid, reference: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The windows to use: ``restored`` where kept whole and not capped, else ``y + kept (x - y)`` capped at
+    ``reference`` in the ``free`` (unchecked) rings; and whether each was capped.
+    """
+    n, h, w = restored.shape[:3]
+    out = np.array(restored, copy=True)
+    changed = np.flatnonzero((kept < 1.0).numpy()) if reference is None else np.arange(n)
+    capped = np.zeros(n, bool)
+    if not changed.size:
+        return out, capped
+    dev = ys.device
+    sel = torch.from_numpy(changed).to(dev)
+    spec = ys[sel] + kept[changed].to(dev, torch.float32)[:, None, None, None] * (xs[sel] - ys[sel])
+    if reference is not None:
+        spec, cut = _capped(spec, ys[sel], _ring_index(grid.shape, dev), free[sel],
+                            torch.from_numpy(np.asarray(reference, np.float32)).to(dev), grid.shape)
+        capped[changed] = cut.cpu().numpy()
+    redo = changed[(kept[changed] < 1.0).numpy() | capped[changed]]
+    if redo.size:
+        keep = torch.from_numpy(np.searchsorted(changed, redo)).to(dev)
+        pixels = torch.fft.irfft2(spec[keep], s=grid.shape)[..., grid.oy:grid.oy + h, grid.ox:grid.ox + w]
+        out[redo] = pixels.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return out, capped
 
 
 @dataclass(frozen=True)
