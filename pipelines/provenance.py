@@ -22,13 +22,13 @@ def command_line(module: str, argv: list[str] | None = None) -> str:
 
 def weights_out(out: Path | None, default: Path) -> Path:
     """Where a training pipeline writes its weights, settled before it trains: ``default`` when no
-    ``--out``, inside ``out`` under ``default``'s name when it is a folder; the folder must exist.
+    ``--out``, inside ``out`` under ``default``'s name when it is a folder; the file's folder made now.
 
     A training run is minutes to hours; a path it cannot write must stop it at the start, not at the end.
     """
     path = default if out is None else (out / default.name if out.is_dir() else out)
-    if not path.parent.is_dir():
-        raise SystemExit(f"--out {out}: folder {path.parent} does not exist")
-    if path.is_dir():
-        raise SystemExit(f"--out {out}: {path} is a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SystemExit(f"--out {out}: cannot make folder {path.parent}: {exc.strerror}") from exc
     return path

@@ -187,7 +187,6 @@ def main() -> None:
                     fields=data.get("test_fields"), sources=sources)
     print(json.dumps(test))
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     config = save_network(net, args.out, "blurnet")
     info = {
         "architecture": "BlurNet " + json.dumps(config), "parameters": sum(p.numel() for p in net.parameters()),

@@ -271,7 +271,6 @@ def main() -> None:
     test = held_out_metrics(net, test_blurred, test_target, test_kinds, test_angles, test_psf)
     print(json.dumps(test))
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     config = save_network(net, out_path, args.arch, blur=args.blur)
     info = {
         "arch": args.arch, "blur": args.blur, "architecture": json.dumps(config),
