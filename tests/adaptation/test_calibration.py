@@ -42,6 +42,14 @@ def test_qc_with_the_folder_calls_blurred_exactly_the_tiles_at_or_above_the_thre
     assert (given.label[tissue] != LABEL_VALUES["in_focus"]).sum() <= called.sum()  # the option wins
 
 
+def test_a_one_scale_calibration_is_not_applied_to_a_two_scale_decision(calibrated):
+    """--both-scales decides on the mean of two scales' P(blurred); the folder's threshold was set on one."""
+    _, out = calibrated
+    with pytest.raises(OptionError, match="both-scales"):
+        RunOptions(weights=str(out), both_scales=True)
+    assert RunOptions(weights=str(out), both_scales=True, blur_threshold=0.5).both_scales  # a threshold given
+
+
 def test_a_slide_it_cannot_read_is_reported_and_the_others_used(tissue_slide, tmp_path):
     bad = tmp_path / "broken.svs"
     bad.write_bytes(b"not a slide")
