@@ -110,6 +110,24 @@ def model_transfer(psf: np.ndarray, in_focus: np.ndarray | None, n_rings: int = 
     return [round(float(v), 3) for v in profile[:10]]
 
 
+def simulated_40x_sets(root: Path, n_crops: int) -> dict[str, tuple[np.ndarray, list]]:
+    """The two simulated sets: ``n_crops`` crops of the held-out 40x field blurred by pupil defocus (NA 0.75,
+    2.5 um) and by a 2.5-um disc, 2000 photons; per set its PSF and ``(sharp, blurred, mpp)`` pairs.
+    """
+    crops, mpp = textured_crops(root / FIELD, n_crops, CROP)
+    rng = np.random.default_rng(0)
+    out = {}
+    for name, psf in (("40x pupil (NA 0.75, 2.5 um)", defocus_psf_optics(2.5, Optics(numerical_aperture=0.75,
+                                                                                         mpp=mpp))),
+                      ("40x disc (radius 2.5 um)", np.stack([disc_psf(2.5 / mpp)] * 3))):
+        pairs = []
+        for crop in crops:
+            noisy = add_sensor_noise(np.clip(convolve_rgb(crop.astype(np.float64), psf), 0, 255), rng, photons=2000.0)
+            pairs.append((crop, np.clip(np.rint(noisy), 0, 255).astype(np.uint8), mpp))
+        out[name] = (psf, pairs)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crops", type=int, default=9)
@@ -134,16 +152,7 @@ def main() -> None:
         "pupil at BlurNet's defocus": model_transfer(defocus_psf_optics(estimate.defocus_um, optics)[1],
                                                      defocus_psf_optics(0.0, optics)[1])}
 
-    crops, mpp = textured_crops(root / FIELD, args.crops, CROP)
-    rng = np.random.default_rng(0)
-    for name, psf in (("40x pupil (NA 0.75, 2.5 um)", defocus_psf_optics(2.5, Optics(numerical_aperture=0.75,
-                                                                                         mpp=mpp))),
-                      ("40x disc (radius 2.5 um)", np.stack([disc_psf(2.5 / mpp)] * 3))):
-        pairs = []
-        for crop in crops:
-            blurred = convolve_rgb(crop.astype(np.float64), psf)
-            noisy = add_sensor_noise(np.clip(blurred, 0, 255), rng, photons=2000.0)
-            pairs.append((crop, np.clip(np.rint(noisy), 0, 255).astype(np.uint8), mpp))
+    for name, (psf, pairs) in simulated_40x_sets(root, args.crops).items():
         result[name] = score_set(pairs, classifier, true_psf=psf)
         print(name, json.dumps(result[name]), flush=True)
 

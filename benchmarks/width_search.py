@@ -33,8 +33,6 @@ import defocus_model as dm  # noqa: E402
 from pipelines.shared_data import find_shared_data  # noqa: E402
 from wsi_deblur.blur.estimate import BLUR_CLASSES  # noqa: E402
 from wsi_deblur.blur.fit import ssim_inner  # noqa: E402
-from wsi_deblur.blur.psf import disc_psf  # noqa: E402
-from wsi_deblur.blur.simulate import Optics, add_sensor_noise, convolve_rgb, defocus_psf_optics  # noqa: E402
 from wsi_deblur.classify.neural import NeuralBlurClassifier  # noqa: E402
 from wsi_deblur.io import open_slide  # noqa: E402
 from wsi_deblur.restore.guard import GuardedRestorer  # noqa: E402
@@ -61,18 +59,13 @@ def main() -> None:
     estimate = dm.estimate_of(blurred_slide, clf)
     rows["real pair (40x)"] = {name: ssim_inner(restore_slide_region(blurred_slide, estimate, r), sharp)
                                for name, r in RESTORERS.items()}
-    crops, mpp = dm.textured_crops(root / dm.FIELD, 9, dm.CROP)
-    rng = np.random.default_rng(0)
-    for name, psf in (("40x pupil (NA 0.75, 2.5 um)", defocus_psf_optics(2.5, Optics(numerical_aperture=0.75,
-                                                                                         mpp=mpp))),
-                      ("40x disc (radius 2.5 um)", np.stack([disc_psf(2.5 / mpp)] * 3))):
+    for name, (_, pairs) in dm.simulated_40x_sets(root, 9).items():
         scores: dict[str, list[float]] = {n: [] for n in RESTORERS}
-        for crop in crops:
-            noisy = add_sensor_noise(np.clip(convolve_rgb(crop.astype(np.float64), psf), 0, 255), rng, photons=2000.0)
-            slide = dm.as_slide(np.clip(np.rint(noisy), 0, 255).astype(np.uint8), mpp, Path(tempfile.mkdtemp()))
+        for sharp_crop, blurred, mpp in pairs:
+            slide = dm.as_slide(blurred, mpp, Path(tempfile.mkdtemp()))
             est = dm.estimate_of(slide, clf)
             for n, r in RESTORERS.items():
-                scores[n].append(ssim_inner(restore_slide_region(slide, est, r), crop))
+                scores[n].append(ssim_inner(restore_slide_region(slide, est, r), sharp_crop))
         rows[name] = {n: float(np.mean(v)) for n, v in scores.items()}
     if args.data.exists():
         data = np.load(args.data)

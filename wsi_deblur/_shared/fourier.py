@@ -17,7 +17,7 @@ array([1.   , 1.571, 0.   ])
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -58,9 +58,31 @@ def filter_mirrored_batch(images: torch.Tensor, gains: torch.Tensor) -> torch.Te
     return torch.fft.irfft2(torch.fft.rfft2(m) * gains, s=(2 * h, 2 * w))[..., :h, :w]
 
 
-def wiener_gain(transfer: np.ndarray, balance: float) -> np.ndarray:
+def wiener_gain(transfer, balance: float):
     """The Wiener filter of ``transfer`` (an OTF, or a ratio of OTFs): ``T* (1 + b) / (|T|^2 + b)``.
 
     1 wherever the transfer is 1 (the mean, what the blur left alone), so a restoration keeps its brightness.
+    A NumPy array or a torch tensor, the same kind back.
     """
-    return np.conj(transfer) * (1 + balance) / (np.abs(transfer) ** 2 + balance)
+    return transfer.conj() * (1 + balance) / (transfer.real ** 2 + transfer.imag ** 2 + balance)
+
+
+#: Most grid pixels (windows x FFT grid) filtered in one torch batch: bounds its memory (about 0.5 GB).
+BATCH_PIXELS = 4_000_000
+
+
+def same_size_batches(kernels: dict[int, np.ndarray], grid_pixels: Callable[[int], int]) -> Iterator[list[int]]:
+    """The keys of ``kernels`` (window index to PSF), grouped by the PSFs' size and cut so that each group's
+    windows span at most :data:`BATCH_PIXELS` of FFT grid (``grid_pixels(size)`` per window).
+
+    Examples
+    --------
+    >>> kernels = {0: np.ones((3, 5, 5)), 1: np.ones((3, 3, 3)), 2: np.ones((3, 5, 5)), 3: np.ones((3, 5, 5))}
+    >>> list(same_size_batches(kernels, lambda size: BATCH_PIXELS // 2))
+    [[1], [0, 2], [3]]
+    """
+    for size in sorted({k.shape[-1] for k in kernels.values()}):
+        members = [n for n, k in kernels.items() if k.shape[-1] == size]
+        step = max(1, BATCH_PIXELS // grid_pixels(size))
+        for start in range(0, len(members), step):
+            yield members[start:start + step]

@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from wsi_deblur.blur.estimate import BlurEstimate
+from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
+from wsi_deblur.blur.estimated_psf import defocus_um_for_sigma
 from wsi_deblur.classify.base import BlurClassifier
 from wsi_deblur.io.slide import Slide
 from wsi_deblur.tiling.grid import TileGrid
@@ -61,9 +62,6 @@ def both_scales(working: BlurEstimate, native: BlurEstimate, decide: Callable[[n
     >>> est.label, round(est.probabilities["defocus"], 2), est.defocus_sigma_px
     ('defocus', 0.6, 2.0)
     """
-    from wsi_deblur.blur.estimate import BLUR_CLASSES
-    from wsi_deblur.blur.estimated_psf import defocus_um_for_sigma
-
     probs = np.array([(working.probabilities.get(c, 0.0) + native.probabilities.get(c, 0.0)) / 2
                       for c in BLUR_CLASSES])
     label = decide(probs)

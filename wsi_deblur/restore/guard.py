@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from scipy import fft as sfft
 
+from wsi_deblur._shared.fourier import same_size_batches
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.estimated_psf import estimate_psf, is_delta
 from wsi_deblur.blur.fit import noise_sigma, ring_power, rings
@@ -52,8 +53,6 @@ from wsi_deblur.restore.base import Restorer
 N_BANDS = 16
 #: How far (a factor) a restoration's amplitude may exceed the cap in a ring before it is cut.
 CAP_TOLERANCE = 1.05
-#: Most padded pixels the guard transforms at once (windows x grid): bounds its memory (about 0.5 GB).
-BATCH_PIXELS = 4_000_000
 
 
 def band_amplitude(images: np.ndarray, *, n_bands: int = N_BANDS) -> np.ndarray:
@@ -377,7 +376,7 @@ class GuardedRestorer:
         """Guard restorations made already: ``restored`` for ``windows`` (both ``(n, y, x, 3)`` uint8).
 
         Windows whose PSFs have one size are checked together (:func:`guard_batch`), at most
-        :data:`BATCH_PIXELS` padded pixels at a time.
+        :data:`~wsi_deblur._shared.fourier.BATCH_PIXELS` padded pixels at a time.
         """
         out = np.array(restored, copy=True)
         reports = [GuardReport("none")] * len(windows)
@@ -385,17 +384,12 @@ class GuardedRestorer:
                 if est.is_blurred}
         psfs = {n: psf for n, psf in psfs.items() if not is_delta(psf)}
         h, w = windows.shape[1:3]
-        for size in sorted({psf.shape[-1] for psf in psfs.values()}):
-            members = [n for n, psf in psfs.items() if psf.shape[-1] == size]
-            pad = size // 2 + 1
-            step = max(1, BATCH_PIXELS // ((h + 2 * pad) * (w + 2 * pad)))
-            for start in range(0, len(members), step):
-                sel = members[start:start + step]
-                out[sel], batch_reports = guard_batch(windows[sel], restored[sel], np.stack([psfs[n] for n in sel]),
-                                                      balance=self.balance, max_residual=self.max_residual,
-                                                      reference=self.reference, device=self._device())
-                for n, report in zip(sel, batch_reports):
-                    reports[n] = report
+        for sel in same_size_batches(psfs, lambda size: (h + 2 * (size // 2 + 1)) * (w + 2 * (size // 2 + 1))):
+            out[sel], batch_reports = guard_batch(windows[sel], restored[sel], np.stack([psfs[n] for n in sel]),
+                                                  balance=self.balance, max_residual=self.max_residual,
+                                                  reference=self.reference, device=self._device())
+            for n, report in zip(sel, batch_reports):
+                reports[n] = report
         return out, reports
 
     def _device(self) -> str:

@@ -29,6 +29,7 @@ from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.nets.files import resolve, restorer_weights_name, shipped_dir
 from wsi_deblur.nets.registry import DBMID_ROUTES, network_spec
 from wsi_deblur.nets.runtime import check_device, load_deblur_network, pick_device, run_network
+from wsi_deblur.restore.wiener import WienerRestorer
 
 #: The probability of its class a window needs to go through the networks; below it, through Wiener with its
 #: estimate. The networks trust the estimate's type and PSF, and where BlurNet hesitates (the real 40x pair told
@@ -165,8 +166,6 @@ class NeuralRestorer:
         """Restore ``(n, y, x, 3)`` uint8 windows, each by the route of its estimate's label (Wiener where
         BlurNet is unsure: :attr:`min_confidence`).
         """
-        from wsi_deblur.restore.wiener import WienerRestorer
-
         out = windows.copy()
         labels = np.array([e.label for e in estimates])
         angles = np.array([e.motion_angle_deg for e in estimates], dtype=np.float64)

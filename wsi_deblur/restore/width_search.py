@@ -80,7 +80,7 @@ def sparsest_width_scale(window: np.ndarray, kernel_at: Callable[[float], np.nda
     """
     import torch
 
-    from wsi_deblur._shared.fourier import filter_mirrored_batch
+    from wsi_deblur._shared.fourier import filter_mirrored_batch, wiener_gain
     from wsi_deblur.blur.otf import kernel_otf
 
     h, w = window.shape[:2]
@@ -94,7 +94,7 @@ def sparsest_width_scale(window: np.ndarray, kernel_at: Callable[[float], np.nda
         stacked[n, o:o + k.shape[-2], o:o + k.shape[-1]] = k
     gh, gw = grey.shape
     otf = kernel_otf(torch.from_numpy(stacked), (2 * gh, 2 * gw))
-    gain = torch.conj(otf) * (1 + balance) / (otf.real ** 2 + otf.imag ** 2 + balance)
+    gain = wiener_gain(otf, balance)
     restored = filter_mirrored_batch(torch.from_numpy(grey)[None, None], gain[:, None])[:, 0].numpy()
     border = min(size, min(gh, gw) // 4)
     kurt = gradient_kurtosis(restored, border)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from wsi_deblur._shared.fourier import filter_mirrored, filter_mirrored_batch, wiener_gain
+from wsi_deblur._shared.fourier import filter_mirrored, filter_mirrored_batch, same_size_batches, wiener_gain
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.estimated_psf import (
     DEFOCUS_MODELS,
@@ -116,7 +116,7 @@ class WienerRestorer:
         """Restore ``(n, y, x, 3)`` uint8 windows, each by the Wiener filter of its estimate's PSF.
 
         Windows whose PSFs have one size are filtered together in torch (:func:`wiener_batch`),
-        at most :data:`BATCH_PIXELS` mirrored pixels at a time.
+        at most :data:`~wsi_deblur._shared.fourier.BATCH_PIXELS` mirrored pixels at a time.
         """
         out = np.array(windows, copy=True)
         if self.width_search:
@@ -124,13 +124,9 @@ class WienerRestorer:
         psfs = {n: estimate_psf(est, self.mpp, model=self.psf_model) for n, est in enumerate(estimates)}
         psfs = {n: psf for n, psf in psfs.items() if not is_delta(psf)}
         h, w = windows.shape[1:3]
-        step = max(1, BATCH_PIXELS // (4 * h * w))
-        for size in sorted({psf.shape[-1] for psf in psfs.values()}):
-            members = [n for n, psf in psfs.items() if psf.shape[-1] == size]
-            for start in range(0, len(members), step):
-                sel = members[start:start + step]
-                out[sel] = wiener_batch(windows[sel], np.stack([psfs[n] for n in sel]), balance=self.balance,
-                                        device=self.device)
+        for sel in same_size_batches(psfs, lambda size: 4 * h * w):  # mirrored to twice each side
+            out[sel] = wiener_batch(windows[sel], np.stack([psfs[n] for n in sel]), balance=self.balance,
+                                    device=self.device)
         return out
 
 
@@ -151,10 +147,6 @@ class WienerRestorer:
         return estimate if scale == 1.0 else scaled(scale)
 
 
-#: Most mirrored pixels (windows x grid) the Wiener restorer filters at once: bounds its memory (about 0.5 GB).
-BATCH_PIXELS = 4_000_000
-
-
 def wiener_batch(windows: np.ndarray, kernels: np.ndarray, *, balance: float, device: str | None = None) -> np.ndarray:
     """Wiener-deconvolve ``(n, y, x, 3)`` uint8 windows by their PSFs ``(n, 3, k, k)``, in torch on ``device``.
 
@@ -171,6 +163,6 @@ def wiener_batch(windows: np.ndarray, kernels: np.ndarray, *, balance: float, de
     kernels = np.asarray(kernels, np.float32)
     shared = bool(np.all(kernels == kernels[:, :1]))  # one kernel for every channel (the disc): one OTF
     otf = kernel_otf(torch.from_numpy(kernels[:, :1] if shared else kernels).to(dev), (2 * h, 2 * w))
-    gain = torch.conj(otf) * (1 + balance) / (otf.real ** 2 + otf.imag ** 2 + balance)
+    gain = wiener_gain(otf, balance)
     out = filter_mirrored_batch(images, gain)
     return out.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
