@@ -39,6 +39,12 @@ levels). What the real out-of-focus plane holds and the plain simulator lacks
 defocused tile belongs to other planes, not to the one they restore. The
 held-out pairs never carry it, so the evaluation stays comparable.
 
+With ``--disc P``, a share P of the defocus *training* pairs are blurred by a
+geometric disc adding the same Gaussian-equivalent width as the pupil PSF they
+replace (:func:`wsi_deblur.blur.degrade.disc_defocus_kernels`): the shape of the
+real focus pair's blur, whose transfer turns negative four times deeper than
+the pupil model's.
+
     python -m pipelines.restore_data --out out/data/restore-128.npz
 """
 
@@ -60,12 +66,13 @@ from wsi_deblur.blur.estimate import BLUR_CLASSES
 TEST_SEED = 12
 
 
-def make_pair(path: str, size: int, rng: np.random.Generator, kind: str, out_of_plane: float = 0.0):
+def make_pair(path: str, size: int, rng: np.random.Generator, kind: str, out_of_plane: float = 0.0, *,
+              disc: float = 0.0):
     """One pair of ``kind`` from the field at ``path`` (:func:`wsi_deblur.blur.degrade.restore_pair`), or None."""
-    return restore_pair(load_field(path), size, rng, kind, out_of_plane)
+    return restore_pair(load_field(path), size, rng, kind, out_of_plane, disc=disc)
 
 
-def _worker(args, *, out_of_plane: float = 0.0) -> dict[str, np.ndarray]:
+def _worker(args, *, out_of_plane: float = 0.0, disc: float = 0.0) -> dict[str, np.ndarray]:
     paths, n, size, seed = args
     rng = np.random.default_rng(seed)
     kinds = list(KIND_SHARES)
@@ -74,7 +81,7 @@ def _worker(args, *, out_of_plane: float = 0.0) -> dict[str, np.ndarray]:
     while len(out["kind"]) < n:
         kind = kinds[int(rng.choice(len(kinds), p=share / share.sum()))]
         field = int(rng.integers(len(paths)))
-        made = make_pair(paths[field], size, rng, kind, out_of_plane)
+        made = make_pair(paths[field], size, rng, kind, out_of_plane, disc=disc)
         if made is None:
             continue
         for key, value in zip(("blurred", "sharp", "stage", "params"), made):
@@ -85,9 +92,9 @@ def _worker(args, *, out_of_plane: float = 0.0) -> dict[str, np.ndarray]:
 
 
 def build(root: Path, n: int, size: int, split: str, seed: int, workers: int = 2, *,
-          out_of_plane: float = 0.0) -> dict[str, np.ndarray]:
+          out_of_plane: float = 0.0, disc: float = 0.0) -> dict[str, np.ndarray]:
     """``n`` pairs of ``size`` px from the ``split`` fields, reproducible from ``seed``."""
-    worker = partial(_worker, out_of_plane=out_of_plane)
+    worker = partial(_worker, out_of_plane=out_of_plane, disc=disc)
     return blur_data.build(root, n, size, split, seed, workers, worker=worker, multiple=1)
 
 
@@ -102,12 +109,17 @@ def main() -> None:
     parser.add_argument("--out-of-plane", type=float, default=0.0, metavar="P",
                         help="share of defocus and mixed training pairs that carry another plane's fine detail "
                              "(a thick section; default 0)")
+    parser.add_argument("--disc", type=float, default=0.0, metavar="P",
+                        help="share of defocus training pairs blurred by a geometric disc of the same width instead "
+                             "of the pupil PSF (the real focus pair's shape; default 0)")
     args = parser.parse_args()
-    if not 0.0 <= args.out_of_plane <= 1.0:
-        parser.error(f"--out-of-plane must be in [0, 1], not {args.out_of_plane}")
+    for name in ("out_of_plane", "disc"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            parser.error(f"--{name.replace('_', '-')} must be in [0, 1], not {getattr(args, name)}")
     root = shared_data_dir()
     split = source_images(root)
-    train = build(root, args.n_train, args.size, "train", args.seed + 11, out_of_plane=args.out_of_plane)
+    train = build(root, args.n_train, args.size, "train", args.seed + 11, out_of_plane=args.out_of_plane,
+                  disc=args.disc)
     test = build(root, args.n_test, args.test_size, "test", TEST_SEED)
     blur_data.save_splits(args.out, train, test, split, command=command_line("pipelines.restore_data"))
     print(f"wrote {args.out}: {len(train['kind'])} train pairs of {args.size} px, "

@@ -18,7 +18,7 @@ from functools import cache, lru_cache
 import numpy as np
 
 from wsi_deblur.blur.classes import DEFOCUSED
-from wsi_deblur.blur.psf import motion_psf
+from wsi_deblur.blur.psf import disc_psf, motion_psf
 from wsi_deblur.blur.simulate import (
     RANGES,
     BlurParams,
@@ -239,9 +239,11 @@ KIND_SHARES = {"in_focus": 0.16, "defocus": 0.28, "motion": 0.28, "mixed": 0.28}
 
 
 def degrade(patch: np.ndarray, params, rng: np.random.Generator, *, other: np.ndarray | None = None,
-            strength: float = 0.0) -> np.ndarray:
-    """Blur (true PSF), another plane's detail (``other`` at ``strength``), noise and JPEG, as the scanner would."""
-    blurred = convolve_rgb(patch, psf_of(params))
+            strength: float = 0.0, psf: np.ndarray | None = None) -> np.ndarray:
+    """Blur (``psf``, default the pupil PSF of ``params``), another plane's detail (``other`` at ``strength``),
+    noise and JPEG, as the scanner would.
+    """
+    blurred = convolve_rgb(patch, psf_of(params) if psf is None else psf)
     if other is not None and strength > 0:
         blurred = add_out_of_plane(blurred, other, strength)
     noisy = add_sensor_noise(blurred, rng, photons=params.photons, read_noise=params.read_noise)
@@ -254,8 +256,28 @@ def defocus_only(patch: np.ndarray, params) -> np.ndarray:
     return np.clip(np.rint(convolve_rgb(patch, defocus_kernels_of(params))), 0, 255).astype(np.uint8)
 
 
+def disc_defocus_kernels(sigma_px: float, na: float) -> np.ndarray:
+    """Geometric defocus adding a Gaussian-equivalent std of ``sigma_px`` (px at 0.5 um/px) to the in-focus optics.
+
+    A uniform disc of radius ``2 sigma_px`` (:func:`~wsi_deblur.blur.psf.disc_psf`) convolved with the
+    in-focus pupil PSF at NA ``na``, per channel: the shape of the real focus pair's blur
+    (``docs/real-defocus.md``: its transfer turns to -0.15 where the pupil's reaches -0.02).
+
+    Examples
+    --------
+    >>> k = disc_defocus_kernels(3.0, 0.75)
+    >>> k.shape[0], bool(np.allclose(k.sum(axis=(1, 2)), 1.0))
+    (3, True)
+    """
+    from scipy.signal import fftconvolve
+
+    disc = disc_psf(2.0 * sigma_px)
+    kernels = np.stack([fftconvolve(k, disc, mode="full") for k in defocus_kernels(0.0, float(na))])
+    return kernels / kernels.sum(axis=(1, 2), keepdims=True)
+
+
 def restore_pair(img: np.ndarray, size: int, rng: np.random.Generator, kind: str, out_of_plane: float = 0.0, *,
-                 site: SiteAcquisition | None = None):
+                 site: SiteAcquisition | None = None, disc: float = 0.0):
     """One ``size``-px pair of ``kind`` from the sharp ``img``: (blurred, sharp, stage, params), or None if none fits.
 
     ``stage`` is the target of the first network of DBMID's mixed route (the
@@ -266,6 +288,9 @@ def restore_pair(img: np.ndarray, size: int, rng: np.random.Generator, kind: str
     plane's detail (no random numbers are drawn for it when 0, so the pairs
     are those of earlier versions). ``site``: the simulator narrowed to one
     site (:class:`SiteAcquisition`); None, the pipelines' draws, unchanged.
+    ``disc``: probability that a defocus pair's blur is the geometric disc of the
+    same added width (:func:`disc_defocus_kernels`) instead of the pupil's
+    (no random number drawn when 0).
     """
     patch = _pair_patch(img, size, rng, site)
     if patch is None:
@@ -279,7 +304,10 @@ def restore_pair(img: np.ndarray, size: int, rng: np.random.Generator, kind: str
     other, strength = None, 0.0
     if out_of_plane > 0 and kind in DEFOCUSED and rng.random() < out_of_plane:
         other, strength, params = _other_plane(img, size, rng, params)
-    blurred = degrade(patch, params, rng, other=other, strength=strength)
+    psf = None
+    if disc > 0 and kind == "defocus" and rng.random() < disc:
+        psf = disc_defocus_kernels(sigma, optics.numerical_aperture)
+    blurred = degrade(patch, params, rng, other=other, strength=strength, psf=psf)
     stage = defocus_only(patch, params) if kind == "mixed" else sharp
     p = [params.defocus_um, params.motion_length_px, params.motion_angle_deg, optics.numerical_aperture, sigma]
     return blurred[inner], sharp[inner], stage[inner], np.array(p, np.float32)
