@@ -80,7 +80,13 @@ def test_a_run_with_the_adapted_weights_records_which_ran(adapted, small_slide, 
     assert json.loads((tmp_path / "small.qc.json").read_text())["settings"]["weights"] == str(out)
 
 
-def test_an_interrupted_adaptation_resumes_where_it_stopped(small_slide, tmp_path):
+def _decisions(report: dict) -> dict:
+    """What an adaptation decided and measured, without its timings."""
+    return {name: {k: v for k, v in entry.items() if not k.endswith("seconds")}
+            for name, entry in report["networks"].items()}
+
+
+def test_an_interrupted_adaptation_resumes_where_it_stopped(adapted, small_slide, tmp_path):
     class Stop(KeyboardInterrupt):
         pass
 
@@ -98,6 +104,8 @@ def test_an_interrupted_adaptation_resumes_where_it_stopped(small_slide, tmp_pat
     assert "DL_defocus: reused from the interrupted run" in lines
     assert not any(line.startswith("DL_defocus: step") for line in lines)
     assert (tmp_path / "adaptation.json").is_file() and result.report["networks"]["motion"]["reason"]
+    # resumed, it decides and measures what an uninterrupted run does
+    assert _decisions(result.report) == _decisions(adapted[0].report)
 
 
 def test_a_slide_it_cannot_read_is_reported_and_the_others_used(small_slide, tmp_path):

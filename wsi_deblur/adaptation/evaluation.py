@@ -8,6 +8,12 @@ tiles BlurNet calls blurred (false alarms), and for the scanner's own blurred
 tiles, one level down (:func:`further_degraded_scores`): blurred again at
 their estimated blur, how close a restorer brings them back to themselves as
 scanned, the one ground truth a blurred tile has.
+
+Every network is run here in fp32 (:data:`EVALUATION_PRECISION`), whatever
+path :mod:`wsi_deblur.nets.cpu_path` chose for it on this machine: that choice
+is made by timing, which moves with the machine's load, and the decisions
+taken from these scores (kept, iterations) must be the same for an
+uninterrupted run and a run resumed after a kill.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ import numpy as np
 from wsi_deblur.blur.estimate import BLUR_CLASSES
 from wsi_deblur.blur.fit import ssim_inner
 from wsi_deblur.nets.runtime import run_network
+
+#: The precision adaptation judges networks in: fp32, the reference of every CPU path.
+EVALUATION_PRECISION = "fp32"
 
 
 def _ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -32,13 +41,14 @@ def restorer_scores(net, pairs: dict[str, np.ndarray]) -> dict[str, float] | Non
     if not blurred_kinds.any():
         return None
     x, target = pairs["blurred"][blurred_kinds], pairs["target"][blurred_kinds]
-    out = run_network(net, x, angles_deg=pairs["params"][blurred_kinds, 2])
+    out = run_network(net, x, angles_deg=pairs["params"][blurred_kinds, 2], precision=EVALUATION_PRECISION)
     before = np.mean([_ssim(a, t) for a, t in zip(x, target)])
     after = np.mean([_ssim(a, t) for a, t in zip(out, target)])
     sharp = ~blurred_kinds
     kept = None
     if sharp.any():  # in-focus pairs must come out as they went in
-        same = run_network(net, pairs["blurred"][sharp], angles_deg=pairs["params"][sharp, 2])
+        same = run_network(net, pairs["blurred"][sharp], angles_deg=pairs["params"][sharp, 2],
+                           precision=EVALUATION_PRECISION)
         kept = float(np.mean([_ssim(a, t) for a, t in zip(same, pairs["blurred"][sharp])]))
     return {"n": int(blurred_kinds.sum()), "input_ssim": float(before), "output_ssim": float(after),
             "ssim_gain": float(after - before), "sharp_unchanged_ssim": kept}
@@ -72,7 +82,7 @@ def further_degraded_scores(net, pairs: dict[str, np.ndarray], *, max_iterations
     before = float(np.mean([_ssim(a, t) for a, t in zip(x, target)]))
     rows, out = [], x
     for k in range(1, max_iterations + 1):
-        out = run_network(net, out, angles_deg=angles)
+        out = run_network(net, out, angles_deg=angles, precision=EVALUATION_PRECISION)
         rows.append({"iterations": k, "input_ssim": before,
                      "ssim": float(np.mean([_ssim(a, t) for a, t in zip(out, target)]))})
     return rows

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from wsi_deblur.adaptation.evaluation import EVALUATION_PRECISION
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.estimated_psf import estimate_psf
 from wsi_deblur.blur.fit import gradient_sharpness
@@ -54,7 +55,7 @@ def iteration_scores(net: torch.nn.Module, windows: np.ndarray, estimates: Seque
     base = float(np.mean([gradient_sharpness(w) for w in windows]))
     rows, out = [], windows
     for k in range(1, max_iterations + 1):
-        out = run_network(net, out, angles_deg=angles)
+        out = run_network(net, out, angles_deg=angles, precision=EVALUATION_PRECISION)
         guarded = [guard_window(w, o, psf, reference=reference) for w, o, psf in zip(windows, out, psfs)]
         rows.append({"iterations": k,
                      "kept": float(np.mean([r.action == "restorer" for _, r in guarded])),

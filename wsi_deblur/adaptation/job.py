@@ -25,7 +25,12 @@ import numpy as np
 
 from wsi_deblur.adaptation.calibration import DETECTION_CARD
 from wsi_deblur.adaptation.card import write_card
-from wsi_deblur.adaptation.evaluation import classifier_scores, further_degraded_scores, restorer_scores
+from wsi_deblur.adaptation.evaluation import (
+    EVALUATION_PRECISION,
+    classifier_scores,
+    further_degraded_scores,
+    restorer_scores,
+)
 from wsi_deblur.adaptation.iterations import choose_iterations, iteration_scores
 from wsi_deblur.adaptation.options import AdaptOptions
 from wsi_deblur.adaptation.pairs import ROUTE_NETWORK, classifier_crops, further_degraded_pairs, joined, simulated_pairs
@@ -44,7 +49,7 @@ from wsi_deblur.nets.files import (
     weights_digest,
 )
 from wsi_deblur.nets.registry import network_spec
-from wsi_deblur.nets.runtime import load_blurnet, load_deblur_network, pick_device
+from wsi_deblur.nets.runtime import load_blurnet, load_deblur_network, machine_threads, pick_device, torch_threads
 from wsi_deblur.pipeline.batch import expand_inputs
 from wsi_deblur.pipeline.manifest import file_identity, settings_hash
 from wsi_deblur.restore.guard import band_amplitude
@@ -136,9 +141,13 @@ def adapt(sources: Sequence[str | Path], out_dir: str | Path, options: AdaptOpti
                             "window_px": int(tiles.sharp.shape[1] if len(tiles.sharp) else tiles.blurred.shape[1]),
                             "mpp": tiles.mpp},
                   "site_model": asdict(data.acquisition)}
-        for network in RESTORER_NETWORKS:
-            report["networks"][network] = _adapted_restorer(network, data, options, staged, checkpoints, say)
-        report["networks"]["classifier"] = _adapted_classifier(data, options, staged, checkpoints, say)
+        # Torch at the machine's thread count, whatever the classification (or an earlier call of this process)
+        # left: the last bits of training and of the scores move with it, and a resumed run must decide as an
+        # uninterrupted one does.
+        with torch_threads(machine_threads()):
+            for network in RESTORER_NETWORKS:
+                report["networks"][network] = _adapted_restorer(network, data, options, staged, checkpoints, say)
+            report["networks"]["classifier"] = _adapted_classifier(data, options, staged, checkpoints, say)
         report["seconds"] = round(time.perf_counter() - t0, 1)
         report = json.loads(json.dumps(report))  # what adaptation.json holds (lists, not tuples)
 
@@ -339,10 +348,12 @@ def _adapted_classifier(data: _SiteData, options: AdaptOptions, staged, checkpoi
                             np.random.default_rng(HELD_OUT_SEED), site=site)
     sharp_tiles = tiles.sharp[split["held_sharp"]]
     load_blurnet.cache_clear()  # the staged file is new: never a cached network of an earlier run's path
+    threads = machine_threads()
     entry["held_out"] = {
-        "shipped": classifier_scores(NeuralBlurClassifier(threads=2), held, sharp_tiles),
-        "adapted": classifier_scores(NeuralBlurClassifier(str(staged.path(CLASSIFIER_WEIGHTS)), threads=2), held,
-                                     sharp_tiles)}
+        "shipped": classifier_scores(NeuralBlurClassifier(threads=threads, precision=EVALUATION_PRECISION), held,
+                                     sharp_tiles),
+        "adapted": classifier_scores(NeuralBlurClassifier(str(staged.path(CLASSIFIER_WEIGHTS)), threads=threads,
+                                                          precision=EVALUATION_PRECISION), held, sharp_tiles)}
     entry["kept"], entry["reason"] = _keep_classifier(entry["held_out"])
     if not entry["kept"]:
         staged.path(CLASSIFIER_WEIGHTS).unlink()

@@ -10,8 +10,10 @@ the class the registry names (:mod:`wsi_deblur.nets.registry`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -98,6 +100,30 @@ def check_device(device: str) -> None:
         raise ValueError(f"device {device!r} is not a torch device (cpu, cuda, cuda:0, ...)") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r}: this machine has no CUDA GPU that torch can use")
+
+
+def machine_threads() -> int:
+    """The CPUs this process may run on: a thread count set by the machine, not by the process's history."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Torch's CPU threads set to ``n`` inside the block, restored after.
+
+    A network's outputs (and a training run's weights) differ in their last
+    bits with the thread count: work that must give the same result in any
+    process (a resumed run against an uninterrupted one) fixes it.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @lru_cache(maxsize=8)
