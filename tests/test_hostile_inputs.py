@@ -49,6 +49,18 @@ def _jpeg_claiming(path, side):
     path.write_bytes(bytes(data))
 
 
+def _zeroed_tiles(path, field):
+    """A JPEG-tiled TIFF whose first half of tiles were overwritten with zeros (a disk or copy fault)."""
+    tifffile.imwrite(path, field, photometric="rgb", tile=(256, 256), compression="jpeg")
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        tiles = list(zip(page.dataoffsets, page.databytecounts))
+    with open(path, "r+b") as f:
+        for offset, count in tiles[: len(tiles) // 2]:
+            f.seek(offset)
+            f.write(bytes(count))
+
+
 def _png_bomb(path, side):
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
@@ -66,6 +78,7 @@ def hostile(tmp_path_factory):
     _zarr_with_half_its_chunks(folder / "copied.ome.zarr", field)
     _jpeg_claiming(folder / "claims.jpg", 16000)
     _png_bomb(folder / "bomb.png", 30000)
+    _zeroed_tiles(folder / "zeroed.tif", field)
     with tifffile.TiffWriter(folder / "unwritten.tif") as tif:  # a converter that died: tile table, no tiles
         tif.write(shape=(1024, 1024, 3), dtype=np.uint8, tile=(256, 256), photometric="rgb")
     Image.fromarray(((255 - field.astype(np.int32)) // 4).astype(np.uint8)).save(folder / "dapi.png")
@@ -74,7 +87,7 @@ def hostile(tmp_path_factory):
     (folder / "text.svs").write_text("not a slide\n")
     reasons = {"copied.ome.zarr": "a truncated", "claims.jpg": "cannot hold the 16000 x 16000 px",
                "bomb.png": "30000 x 30000 px", "unwritten.tif": "no image", "dapi.png": "fluorescence",
-               "cut.png": "", "text.svs": ""}
+               "cut.png": "", "text.svs": "", "zeroed.tif": "cannot read pixels"}
     return folder, reasons
 
 
@@ -100,10 +113,13 @@ def test_a_batch_of_damaged_inputs_refuses_each_in_one_line_and_finishes_the_goo
         assert slides[stem]["status"] == "failed"
 
 
-@pytest.mark.parametrize("name", ["copied.ome.zarr", "claims.jpg", "unwritten.tif", "dapi.png"])
-def test_restore_refuses_each_in_one_line_and_writes_nothing(hostile, tmp_path, name):
+@pytest.mark.parametrize("command, name", [(["restore"], n) for n in ("copied.ome.zarr", "claims.jpg", "unwritten.tif",
+                                                                     "dapi.png", "zeroed.tif")]
+                         + [(["classify"], "zeroed.tif")])
+def test_restore_and_classify_refuse_each_in_one_line_and_write_nothing(hostile, tmp_path, command, name):
     folder, reasons = hostile
-    r = _cli("restore", folder / name, "-o", tmp_path / "out", "--mpp", "0.5")
+    out = ["-o", tmp_path / "out"] if command[0] == "restore" else []
+    r = _cli(*command, folder / name, *out, "--mpp", "0.5")
     assert r.returncode != 0
     assert len(r.stderr.strip().splitlines()) == 1 and reasons[name] in r.stderr, r.stderr
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
