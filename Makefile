@@ -30,7 +30,7 @@ demo: install
 
 test: dev
 	$(PY) -m ruff check wsi_deblur
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -rs   # -rs: says why a test was skipped (no Chromium, no ../shared/data, no GPU)
 
 bench: dev
 	$(PY) benchmarks/throughput.py

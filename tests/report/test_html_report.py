@@ -10,7 +10,8 @@ from wsi_deblur.report.html import COLUMNS
 from wsi_deblur.synthetic import BlurRegion, SyntheticSlide
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
+pytestmark = pytest.mark.skipif(CHROMIUM is None,
+                                reason="Chromium is not installed: apt-get install chromium (as .ci/run does)")
 
 SMALL = RunOptions(tile_size=256, halo=16, chunk=512, zarr_chunk=256)
 

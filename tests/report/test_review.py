@@ -92,7 +92,7 @@ def test_the_crops_load_in_chromium(batch, tmp_path):
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.skip("Chromium is not installed (.ci/run installs it)")
+        pytest.skip("Chromium is not installed: apt-get install chromium (as .ci/run does)")
     playwright = pytest.importorskip("playwright.sync_api")
     out, result = batch
     with playwright.sync_playwright() as p:
