@@ -149,6 +149,24 @@ def data_command(info: dict) -> str:
             "options)")
 
 
+def _data_options(info: dict) -> str:
+    """What the pairs file's options added to the simulator (thick sections, disc defocus), as card text."""
+    command = info.get("data_command") or ""
+    words = command.split()
+
+    def share(option: str) -> str | None:
+        return words[words.index(option) + 1] if option in words[:-1] else None
+
+    notes = []
+    if share("--out-of-plane"):
+        notes.append(f"a share {share('--out-of-plane')} of the defocused pairs carry another plane's fine "
+                     "detail (a thick section) with 5000-50000 photons")
+    if share("--disc"):
+        notes.append(f"a share {share('--disc')} of the defocus pairs are blurred by a geometric disc adding the "
+                     "same width instead of the pupil PSF (the real focus pair's shape)")
+    return "".join(f"\n  Also: {note}." for note in notes)
+
+
 def write_card(path: Path, weights: Path, info: dict) -> None:
     sha = sha256_of(weights)
     rows = "\n".join(f"| {kind} | {m['n']} | {m['input_psnr']:.2f} | {m['output_psnr']:.2f} | "
@@ -178,7 +196,7 @@ the slide (trained at about 0.5 um/px). Routed by the blur classifier:
   jitter, rescaling, rotations and flips, degraded by `wsi_deblur.blur.simulate`:
   pupil-function defocus adding a Gaussian-equivalent std of 1.2-6 px at NA 0.5-0.95,
   linear motion 5-40 px at any angle, Poisson-Gaussian noise (1000-20000 photons at
-  full scale), JPEG 70-95 on 70%.
+  full scale), JPEG 70-95 on 70%.{_data_options(info)}
   Built by {data_command(info)}.
 - **Test data**: {info['n_test']} pairs of {info['test_crop']} px from {len(info['test_images'])} fields never
   used in training: {', '.join(info['test_images'])}.
