@@ -242,6 +242,8 @@ def main() -> None:
                         help="bcr: std of the log-normal error on the defocus width and motion length it is told")
     parser.add_argument("--width-uncertainty", type=float, default=0.0,
                         help="bcr: filters on the OTF's moments over this log-normal width error (0: the OTF as told)")
+    parser.add_argument("--defocus-model", choices=("pupil", "disc"), default="pupil",
+                        help="bcr: the defocus PSF shape its OTFs are built from (disc: the real focus pair's)")
     parser.add_argument("--widths", type=int, nargs="+",
                         help="feature maps per level (fast: 32 96, or three levels, e.g. 32 96 96; "
                              "default: those of --init, else 32 96)")
@@ -266,7 +268,8 @@ def main() -> None:
     test_blurred, test_target, test_kinds, test_params = select(data, "test", args.blur)
     widths = args.widths or (start_widths(args.init) if args.init is not None else None)
     net = build_network(args.arch, {"widths": widths, "directional": directional,
-                                       "width_uncertainty": args.width_uncertainty})
+                                       "width_uncertainty": args.width_uncertainty,
+                                       "defocus_model": args.defocus_model})
     init = start_weights(args.init)
     if args.init is not None:
         try:

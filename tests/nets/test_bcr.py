@@ -51,6 +51,28 @@ def test_the_otf_is_that_of_the_estimated_psf(label, kw):
     assert np.sqrt(np.mean((otf - truth) ** 2)) < 0.05
 
 
+@pytest.mark.parametrize("sigma", [2.0, 4.5])
+def test_the_disc_otf_is_that_of_the_disc_wiener_is_told(sigma):
+    """``defocus_model="disc"``: the OTF of the disc kernel the Wiener restorer uses for the same estimate."""
+    kernel = estimate_psf(BlurEstimate("defocus", defocus_sigma_px=sigma), 0.5, model="disc")[1]
+    truth = np.real(psf_to_otf(kernel, (128, 128)))
+    otf = blur_otf(torch.tensor([[sigma, 0.0, 0.0]]), 128, 128, defocus_model="disc")[0, 0].numpy()
+    assert np.sqrt(np.mean((otf - truth) ** 2)) < 0.02
+    assert otf.min() < -0.08  # past its first zero it inverts contrast, deeper than the pupil's
+
+
+def test_a_disc_network_keeps_its_shape_through_its_weights_file(tmp_path):
+    from wsi_deblur.nets.files import save_network
+    from wsi_deblur.nets.runtime import network_from_weights
+
+    net = BCRNet(defocus_model="disc")
+    save_network(net, tmp_path / "deblur_bcr_all.safetensors", "bcr", blur="all")
+    again, config = network_from_weights(tmp_path / "deblur_bcr_all.safetensors")
+    assert config["defocus_model"] == "disc" and again.banks[0].defocus_model == "disc"
+    with pytest.raises(ValueError, match="defocus_model 'gauss'"):
+        BCRNet(defocus_model="gauss")
+
+
 def test_a_coarser_grid_sees_the_same_optics():
     psf = torch.tensor([[3.0, 12.0, 40.0]])
     fine, coarse = blur_otf(psf, 128, 128), blur_otf(psf, 64, 64, factor=2)

@@ -5,14 +5,17 @@ spectrum of the sharp window times the PSF's optical transfer function (OTF).
 This module evaluates the OTF that a blur estimate implies on the ``rfft2``
 grid of a window, for a batch of windows at once, without building kernels:
 
-- **defocus** is the pupil model's, as the guard and the Wiener restorer use
-  it (:func:`wsi_deblur.blur.estimated_psf.estimate_psf`: NA 0.75, the green
-  channel's wavelength), tabulated once per process as radial profiles over
-  Gaussian-equivalent widths of 0-12 px (0.25-px steps) and interpolated in
-  width and radius. Past its first zero it turns negative, as real defocus
-  does: on the held-out pairs, whose NA spans 0.5-0.95, its RMS error against
-  the true OTF is 0.017, against 0.021 for a Gaussian and 0.047 for a
-  geometric disc of the same width.
+- **defocus** is the pupil model's, as the guard uses it
+  (:func:`wsi_deblur.blur.estimated_psf.estimate_psf`: NA 0.75, the green
+  channel's wavelength), or with ``model="disc"`` the geometric disc of the
+  same Gaussian-equivalent width (radius twice it) that the Wiener restorer
+  uses, the real focus pair's shape; tabulated once per process as radial
+  profiles over Gaussian-equivalent widths of 0-12 px (0.25-px steps) and
+  interpolated in width and radius. Past its first zero it turns negative, as
+  real defocus does: on the simulator's held-out pairs, whose NA spans
+  0.5-0.95, the pupil's RMS error against the true OTF is 0.017, against 0.021
+  for a Gaussian and 0.047 for the disc; on the real pair the disc is the
+  closer (``docs/real-defocus.md``).
 - **motion** is a centred line of the estimated length at its direction:
   ``sinc(L (fx cos a - fy sin a))`` (rows grow downwards), times the tents
   with which :func:`wsi_deblur.blur.psf.motion_psf` draws it.
@@ -31,7 +34,7 @@ import numpy as np
 import torch
 
 from wsi_deblur.blur.estimated_psf import ASSUMED_NA, defocus_um_for_sigma
-from wsi_deblur.blur.psf import psf_to_otf
+from wsi_deblur.blur.psf import disc_psf, psf_to_otf
 from wsi_deblur.blur.simulate import Optics, green_defocus_psf
 
 #: Gaussian-equivalent widths (px) of the defocus table, and the radii (cycles/px, up to the corner) it samples.
@@ -39,18 +42,24 @@ TABLE_SIGMA_STEP_PX = 0.25
 TABLE_SIGMA_MAX_PX = 12.0
 TABLE_RADII = 181
 TABLE_RADIUS_MAX = 0.5 * np.sqrt(2.0)
+#: The defocus PSF shapes the OTFs can be built from (the first is the default).
+DEFOCUS_OTF_MODELS = ("pupil", "disc")
 
 
-@lru_cache(maxsize=1)
-def defocus_table() -> np.ndarray:
-    """Radial OTF profiles of the pupil defocus PSF: ``(widths, radii)`` float32, computed once per process.
+@lru_cache(maxsize=2)
+def defocus_table(model: str = "pupil") -> np.ndarray:
+    """Radial OTF profiles of the defocus PSF: ``(widths, radii)`` float32, computed once per process.
 
     Row ``i`` is the width ``i * TABLE_SIGMA_STEP_PX``; column ``j`` the
     radius ``j / (TABLE_RADII - 1) * TABLE_RADIUS_MAX`` cycles/px; each the
-    mean of the 2-D OTF (of the green channel, 0.5 um/px) over a ring,
-    divided by the in-focus (diffraction-limited) one: the sharp scan already
-    went through that, and the network must not try to undo it.
+    mean of the 2-D OTF over a ring. For the pupil (``model="pupil"``; the
+    green channel, 0.5 um/px) divided by the in-focus (diffraction-limited)
+    one: the sharp scan already went through that, and the network must not
+    try to undo it. For ``model="disc"`` the disc of radius twice the width,
+    which is all blur added to the in-focus optics.
     """
+    if model not in DEFOCUS_OTF_MODELS:
+        raise ValueError(f"defocus OTF model {model!r} is not one of {', '.join(DEFOCUS_OTF_MODELS)}")
     size = 256
     fy, fx = np.fft.fftfreq(size)[:, None], np.fft.fftfreq(size)[None, :]
     ring = np.rint(np.hypot(fx, fy) / TABLE_RADIUS_MAX * (TABLE_RADII - 1)).astype(int).ravel()
@@ -61,10 +70,13 @@ def defocus_table() -> np.ndarray:
         otf = np.real(psf_to_otf(psf, (size, size), full=True)).ravel()
         return np.bincount(ring, weights=otf, minlength=TABLE_RADII) / np.maximum(counts, 1)
 
+    rows = [np.ones(TABLE_RADII)]
+    if model == "disc":
+        rows += [np.clip(profile(disc_psf(2.0 * float(sigma))), -1.0, 1.0) for sigma in widths[1:]]
+        return np.asarray(rows, dtype=np.float32)
     # the sharp scan already went through the in-focus optics: the table holds what defocus adds to them
     optics = Optics(numerical_aperture=ASSUMED_NA, mpp=0.5)  # the PSF estimate_psf gives each width
     in_focus = profile(green_defocus_psf(0.0, optics))
-    rows = [np.ones(TABLE_RADII)]
     for sigma in widths[1:]:
         added = profile(green_defocus_psf(defocus_um_for_sigma(float(sigma), 0.5), optics)) / in_focus
         rows.append(np.clip(added, -1.0, 1.0))
@@ -76,8 +88,8 @@ _NODES = {n: (nodes, weights / np.sqrt(2 * np.pi))
           for n in (5, 7) for nodes, weights in [np.polynomial.hermite_e.hermegauss(n)]}
 
 
-@lru_cache(maxsize=4)
-def defocus_moments(uncertainty: float) -> np.ndarray:
+@lru_cache(maxsize=8)
+def defocus_moments(uncertainty: float, model: str = "pupil") -> np.ndarray:
     """``(2, widths, radii)``: the mean and mean square of :func:`defocus_table` over a width error.
 
     Row ``i`` averages the OTF of widths ``sigma_i * exp(uncertainty * z)``, ``z``
@@ -86,7 +98,7 @@ def defocus_moments(uncertainty: float) -> np.ndarray:
     falls towards 0 while its mean square does not: a Wiener filter built on
     them does not amplify what the estimate cannot say the sign of.
     """
-    table = defocus_table().astype(np.float64)
+    table = defocus_table(model).astype(np.float64)
     widths = np.arange(table.shape[0]) * TABLE_SIGMA_STEP_PX
     nodes, weights = _NODES[7] if uncertainty > 0 else (np.zeros(1), np.ones(1))
     mean, square = np.zeros_like(table), np.zeros_like(table)
@@ -107,13 +119,15 @@ def frequency_grid(h: int, w: int, *, device=None, dtype=torch.float32) -> tuple
     return fy, fx
 
 
-def defocus_otf(sigma_px: torch.Tensor, radius: torch.Tensor, *, uncertainty: float = 0.0) -> torch.Tensor:
-    """The pupil defocus OTF of each width ``sigma_px`` ``(n,)`` at ``radius`` ``(h, wf)`` cycles/px.
+def defocus_otf(sigma_px: torch.Tensor, radius: torch.Tensor, *, uncertainty: float = 0.0,
+                model: str = "pupil") -> torch.Tensor:
+    """The defocus OTF (``model``'s, :func:`defocus_table`) of each width ``sigma_px`` ``(n,)`` at ``radius``
+    ``(h, wf)`` cycles/px.
 
     ``(2, n, h, wf)``: its mean and mean square over a log-normal width error
     of std ``uncertainty`` (:func:`defocus_moments`; for 0, the OTF and its square).
     """
-    table = torch.from_numpy(defocus_moments(uncertainty)).to(device=radius.device, dtype=radius.dtype)
+    table = torch.from_numpy(defocus_moments(uncertainty, model)).to(device=radius.device, dtype=radius.dtype)
     s = (sigma_px.to(radius.dtype) / TABLE_SIGMA_STEP_PX).clamp(0, table.shape[1] - 1.001)
     s0 = s.floor().long()
     ws = (s - s0)[:, None]
@@ -153,7 +167,7 @@ def motion_otf(length_px: torch.Tensor, angle_deg: torch.Tensor, fy: torch.Tenso
 
 
 def blur_otf(psf: torch.Tensor, h: int, w: int, *, factor: float = 1.0,
-             uncertainty: float = 0.0) -> torch.Tensor:
+             uncertainty: float = 0.0, defocus_model: str = "pupil") -> torch.Tensor:
     """The OTF of each window's estimated blur on the ``rfft2`` grid of ``h`` x ``w``.
 
     Parameters
@@ -169,6 +183,8 @@ def blur_otf(psf: torch.Tensor, h: int, w: int, *, factor: float = 1.0,
     uncertainty : float
         Log-normal std of the error of the widths: the OTF's mean and mean
         square are taken over it (``bcr``'s ``width_uncertainty``).
+    defocus_model : {"pupil", "disc"}
+        The defocus PSF's shape (:func:`defocus_table`).
 
     Returns
     -------
@@ -187,7 +203,7 @@ def blur_otf(psf: torch.Tensor, h: int, w: int, *, factor: float = 1.0,
     fy, fx = frequency_grid(h, w, device=psf.device, dtype=torch.float32)
     fy, fx = fy / factor, fx / factor
     psf = psf.to(torch.float32)
-    otf = defocus_otf(psf[:, 0], torch.sqrt(fy * fy + fx * fx), uncertainty=uncertainty)
+    otf = defocus_otf(psf[:, 0], torch.sqrt(fy * fy + fx * fx), uncertainty=uncertainty, model=defocus_model)
     moving = psf[:, 1] > 1
     if bool(moving.any()):
         motion = motion_otf(psf[:, 1], psf[:, 2], fy, fx, uncertainty=uncertainty)
@@ -205,7 +221,7 @@ def kernel_otf(kernels: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     Examples
     --------
     >>> import torch
-    >>> from wsi_deblur.blur.psf import psf_to_otf
+    >>> from wsi_deblur.blur.psf import disc_psf, psf_to_otf
     >>> box = np.full((3, 3), 1 / 9)
     >>> otf = kernel_otf(torch.from_numpy(box)[None], (8, 8))
     >>> otf.shape, bool(np.allclose(otf[0].numpy(), psf_to_otf(box, (8, 8))))

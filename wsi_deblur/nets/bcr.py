@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsi_deblur.blur.otf import blur_otf, frequency_grid
+from wsi_deblur.blur.otf import DEFOCUS_OTF_MODELS, blur_otf, frequency_grid
 from wsi_deblur.nets.layers import pad_to_multiple
 
 #: Hat functions of the frequency radius that each filter's regularisation is a sum of.
@@ -99,10 +99,11 @@ class WienerBank(nn.Module):
     sees: ``irfft((G - 1) P)``, ``P`` the periodic part's spectrum.
     """
 
-    def __init__(self, filters: int, width_uncertainty: float = 0.0) -> None:
+    def __init__(self, filters: int, width_uncertainty: float = 0.0, defocus_model: str = "pupil") -> None:
         super().__init__()
         self.filters = filters
         self.width_uncertainty = float(width_uncertainty)
+        self.defocus_model = defocus_model
         self.regularisation = nn.Linear(CONDITIONS, filters * RADIAL_BASIS)
         nn.init.zeros_(self.regularisation.weight)
         with torch.no_grad():
@@ -112,7 +113,8 @@ class WienerBank(nn.Module):
     def forward(self, images: torch.Tensor, psf: torch.Tensor, factor: float) -> torch.Tensor:
         n, c, h, w = images.shape
         periodic, _ = periodic_smooth(images.float())
-        mean, square = blur_otf(psf, h, w, factor=factor, uncertainty=self.width_uncertainty)[:, :, None]
+        mean, square = blur_otf(psf, h, w, factor=factor, uncertainty=self.width_uncertainty,
+                                defocus_model=self.defocus_model)[:, :, None]
         basis = _radial_basis(h, w, str(images.device))
         condition = torch.stack([psf[:, 0] / 6.0, psf[:, 1] / 40.0, (noise_power(periodic) + 4.0) / 2.0], dim=1)
         weight = self.regularisation.weight
@@ -150,6 +152,9 @@ class BCRNet(nn.Module):
     width_uncertainty : float
         Log-normal std of the error of the told widths that the filters
         average the OTF over (0: the OTF as told; see the module).
+    defocus_model : {"pupil", "disc"}
+        The shape of the defocus PSF its OTFs are built from
+        (:func:`~wsi_deblur.blur.otf.defocus_table`).
 
     Called as ``net(x, psf)``: ``x`` ``(n, 3, y, x)`` in [0, 1], any size
     (mirror-padded to a multiple of 8); ``psf`` ``(n, 3)``: each window's
@@ -162,16 +167,19 @@ class BCRNet(nn.Module):
     conditioning = "psf"
 
     def __init__(self, widths: tuple[int, int] = (24, 64), filters: tuple[int, int, int] = (1, 2, 2), *,
-                 width_uncertainty: float = 0.0) -> None:
+                 width_uncertainty: float = 0.0, defocus_model: str = "pupil") -> None:
         super().__init__()
         if not 0 <= width_uncertainty < 1:
             raise ValueError(f"width_uncertainty is a log-normal std in [0, 1), not {width_uncertainty}")
+        if defocus_model not in DEFOCUS_OTF_MODELS:
+            raise ValueError(f"defocus_model {defocus_model!r} is not one of {', '.join(DEFOCUS_OTF_MODELS)}")
         if len(widths) != 2 or len(filters) != 3 or min(filters) < 1:
             raise ValueError(f"bcr takes two widths and three filter counts, got {widths} and {filters}")
         a, b = widths
         self.widths, self.filters = tuple(widths), tuple(filters)
         self.width_uncertainty = float(width_uncertainty)
-        self.banks = nn.ModuleList(WienerBank(f, width_uncertainty) for f in filters)
+        self.defocus_model = defocus_model
+        self.banks = nn.ModuleList(WienerBank(f, width_uncertainty, defocus_model) for f in filters)
         # one linear map of every pixel of each scale's 4 x 4, 2 x 2 and 1 x 1 blocks (a pixel-unshuffle and 1 x 1)
         self.head = nn.Conv2d(3 + filters[0], a, 4, stride=4)
         self.head_half = nn.Conv2d(3 * filters[1], a, 2, stride=2, bias=False)
@@ -208,9 +216,11 @@ class BCRNet(nn.Module):
         if config.get("directional"):
             raise ValueError("the bcr architecture is told the whole PSF, direction included; it is not folded")
         return cls(tuple(config.get("widths") or (24, 64)),
-                   width_uncertainty=float(config.get("width_uncertainty", 0.0)))
+                   width_uncertainty=float(config.get("width_uncertainty", 0.0)),
+                   defocus_model=str(config.get("defocus_model", "pupil")))
 
     def config(self) -> dict:
         """What :meth:`from_config` needs to build this network again."""
         return {"widths": list(self.widths),
-                **({"width_uncertainty": self.width_uncertainty} if self.width_uncertainty else {})}
+                **({"width_uncertainty": self.width_uncertainty} if self.width_uncertainty else {}),
+                **({"defocus_model": self.defocus_model} if self.defocus_model != "pupil" else {})}
