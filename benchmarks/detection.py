@@ -233,7 +233,7 @@ def score(called: np.ndarray, ranking: np.ndarray, truth: list[dict], tissue: np
 
 def run_scale(name: str, mpp: float, test_fields: list[np.ndarray], calib_fields: list[np.ndarray], grid: int,
               folder: Path, weights: str | None = None) -> dict:
-    from wsi_deblur.adaptation.calibration import calibrate
+    from wsi_deblur.adaptation.calibration import CalibrateOptions, calibrate
 
     truths = {"calibration": build_slide(calib_fields, mpp, grid, 1, folder / f"{name}-calibration.tif"),
               "test": build_slide(test_fields, mpp, grid, 2, folder / f"{name}-test.tif")}
@@ -256,6 +256,15 @@ def run_scale(name: str, mpp: float, test_fields: list[np.ndarray], calib_fields
     if mpp < 0.35:  # finer than the working pixel size: --both-scales has a second scale to judge
         _, p_b, labels_b, _ = qc_scores(folder / f"{name}-test.tif", weights=weights, both_scales=True)
         rows["wsi-deblur qc --both-scales"] = score(labels_b != "in_focus", p_b, truth, tissue, labels_b)
+        both = folder / f"{name}-site-both"  # `calibrate --both-scales` on the slide itself, for qc --both-scales
+        if weights:
+            import shutil
+
+            shutil.copytree(weights, both)
+        calibration_b = calibrate([str(folder / f"{name}-test.tif")], both, CalibrateOptions(both_scales=True))
+        _, p_cb, labels_cb, _ = qc_scores(folder / f"{name}-test.tif", weights=str(both), both_scales=True)
+        rows[f"wsi-deblur qc --both-scales after `calibrate --both-scales` on the slide itself (P(blurred) >= "
+             f"{calibration_b.threshold:.3f})"] = score(labels_cb != "in_focus", p_cb, truth, tissue, labels_cb)
     rows |= {f"wsi-deblur qc after `wsi-deblur calibrate` on the slide itself (P(blurred) >= "
              f"{calibration.threshold:.3f})": score(labels_site != "in_focus", p_site, truth, tissue, labels_site),
              f"wsi-deblur qc, P(blurred) >= {qc_t:.3f} from the calibration slide":

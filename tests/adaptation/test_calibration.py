@@ -50,6 +50,29 @@ def test_a_one_scale_calibration_is_not_applied_to_a_two_scale_decision(calibrat
     assert RunOptions(weights=str(out), both_scales=True, blur_threshold=0.5).both_scales  # a threshold given
 
 
+@pytest.fixture(scope="module")
+def calibrated_40x(tmp_path_factory):
+    """A 40x slide (0.25 um/px) calibrated for ``--both-scales``."""
+    from wsi_deblur.synthetic import BlurRegion, SyntheticSlide
+
+    slide = SyntheticSlide((1536, 2048), [BlurRegion(512, 512, 1024, 1024, "defocus", defocus_sigma_px=4.0)], seed=7)
+    path = slide.write(tmp_path_factory.mktemp("slides") / "x40.ome.tif", mpp=0.25, tile=512, compression="deflate")
+    out = tmp_path_factory.mktemp("site40")
+    return calibrate([str(path)], out, CalibrateOptions(max_tiles=16, both_scales=True)), out, path
+
+
+def test_a_two_scale_calibration_sets_the_threshold_qc_both_scales_decides_with(calibrated_40x):
+    result, out, path = calibrated_40x
+    assert json.loads((out / "detection.json").read_text())["options"]["both_scales"] is True
+    assert "both pixel sizes" in (out / "detection.md").read_text()
+    blurmap = compute_blurmap(open_slide(path), RunOptions(weights=str(out), both_scales=True)).blurmap
+    tissue = blurmap.is_tissue
+    called = blurmap.label[tissue] != LABEL_VALUES["in_focus"]
+    assert np.array_equal(called, blurmap.blur_probability[tissue] >= np.float32(result.threshold))
+    with pytest.raises(OptionError, match="set on two scales .* run with --both-scales"):
+        RunOptions(weights=str(out))  # a two-scale threshold is not applied to one scale's probabilities
+
+
 def test_a_slide_it_cannot_read_is_reported_and_the_others_used(tissue_slide, tmp_path):
     bad = tmp_path / "broken.svs"
     bad.write_bytes(b"not a slide")

@@ -69,6 +69,10 @@ class CalibrateOptions:
     mpp : float, optional
         Pixel size of slides whose files lack one.
     reader : str
+    both_scales : bool
+        Set the threshold on probabilities of both scales, as ``qc --both-scales`` decides (a 40x slide's
+        tiles at the working pixel size and at their own; the degraded tiles are defocused at their own
+        pixels, then judged at both).
     seed : int
     """
 
@@ -83,6 +87,8 @@ class CalibrateOptions:
                                      kind="open_share", groups=CALIBRATE)
     mpp: float | None = option(None, "micrometres per pixel, for files without one", kind="mpp", groups=CALIBRATE)
     reader: str = option("auto", "force a reader", kind="choice", choices=READERS, groups=CALIBRATE)
+    both_scales: bool = option(False, "set the threshold for qc --both-scales (a 40x slide's tiles judged at "
+                                      "both pixel sizes)", kind="flag", groups=CALIBRATE)
     seed: int = option(0, "seed of the sampling and the noise", kind="count", low=0)
 
     def __post_init__(self) -> None:
@@ -151,7 +157,8 @@ def calibrate(paths: list[str], out: str | Path, options: CalibrateOptions = Cal
 
     out = Path(out)
     weights = str(out) if (out / CLASSIFIER_WEIGHTS).is_file() else None
-    classifier = make_classifier("neural", threads=2, weights_dir=weights, blur_threshold=SHIPPED_THRESHOLD)
+    classifier = make_classifier("neural", threads=2, weights_dir=weights, blur_threshold=SHIPPED_THRESHOLD,
+                                 both_scales=options.both_scales)
     rng = np.random.default_rng(options.seed)
     quota = -(-options.max_tiles // max(1, len(paths)))
     sharp_p, degraded_p, slides = [], [], []
@@ -196,7 +203,7 @@ def _slide_probabilities(path: str, classifier, weights: str | None, options: Ca
     from wsi_deblur.working_scale import working_downsample
 
     run = RunOptions(mpp=options.mpp, reader=options.reader, blur_threshold=SHIPPED_THRESHOLD,
-                     weights=weights)
+                     weights=weights, both_scales=options.both_scales)
     slide = open_for_processing(path, run)
     blurmap = compute_blurmap(slide, run).blurmap
     p_tissue = blurmap.blur_probability[blurmap.is_tissue].astype(float)
@@ -205,11 +212,21 @@ def _slide_probabilities(path: str, classifier, weights: str | None, options: Ca
     if not len(confident):
         return p_tissue, np.zeros(0)
     factor = working_downsample(slide.mpp)
-    windows = read_windows(slide, blurmap.grid, [tuple(ij) for ij in confident], factor)
-    degraded = degrade_one_depth(windows, slide.mpp * factor, options, rng)
-    halo = blurmap.grid.halo // factor
-    tiles = degraded[:, halo:degraded.shape[1] - halo, halo:degraded.shape[2] - halo]
-    estimates = classifier.classify(tiles)
+    tiles = [tuple(ij) for ij in confident]
+    if options.both_scales and factor > 1:  # defocused at its own pixels, then judged at both scales
+        from wsi_deblur.classify.tiles import both_scales
+        from wsi_deblur.working_scale import downsample_tiles
+
+        halo = blurmap.grid.halo
+        native = degrade_one_depth(read_windows(slide, blurmap.grid, tiles, 1), slide.mpp, options, rng)
+        native = native[:, halo:native.shape[1] - halo, halo:native.shape[2] - halo]
+        estimates = [both_scales(w, n, classifier.decide, slide.mpp) for w, n in
+                     zip(classifier.classify(downsample_tiles(native, factor)), classifier.classify(native))]
+    else:
+        degraded = degrade_one_depth(read_windows(slide, blurmap.grid, tiles, factor), slide.mpp * factor,
+                                     options, rng)
+        halo = blurmap.grid.halo // factor
+        estimates = classifier.classify(degraded[:, halo:degraded.shape[1] - halo, halo:degraded.shape[2] - halo])
     return p_tissue, np.array([1.0 - e.probabilities["in_focus"] for e in estimates])
 
 
@@ -217,8 +234,10 @@ def _write(out: Path, result: Calibration) -> None:
     """``detection.json`` and ``detection.md`` into ``out``, each under a temporary name first."""
     out.mkdir(parents=True, exist_ok=True)
     o = result.options
+    scales = (" judged at both pixel sizes (`qc --both-scales`, which this threshold is for)"
+              if o.get("both_scales") else "")
     card = (f"# Blur decision calibrated on this site's slides\n\n"
-            f"A tile is called blurred when P(blurred) >= **{result.threshold:.4f}** (shipped: "
+            f"A tile is called blurred when P(blurred){scales} >= **{result.threshold:.4f}** (shipped: "
             f"{SHIPPED_THRESHOLD}).\n\n"
             f"- {result.degraded_tiles} tiles BlurNet called in focus with P >= {CONFIDENT_IN_FOCUS}, defocused "
             f"by {o['defocus_um']} um (wave optics, NA {o['numerical_aperture']}): found {result.recall:.1%} "

@@ -234,15 +234,30 @@ def read_threshold(weights_dir: str | Path | None) -> float | None:
 
     Raises :class:`~wsi_deblur.errors.OptionError` for a damaged file.
     """
+    found = read_calibration(weights_dir)
+    return None if found is None else found[0]
+
+
+def read_calibration(weights_dir: str | Path | None) -> tuple[float, bool] | None:
+    """``(threshold, both_scales)`` of the calibration a weights folder holds, or None.
+
+    ``both_scales``: whether the threshold was set on probabilities of both scales
+    (``calibrate --both-scales``; calibrations written before that option: one scale).
+    Raises :class:`~wsi_deblur.errors.OptionError` for a damaged file.
+    """
     if weights_dir is None:
         return None
     path = Path(weights_dir) / DETECTION_FILE
     if not path.is_file():
         return None
     try:
-        t = float(json.loads(path.read_text())["threshold"])
-    except (ValueError, KeyError, TypeError, OSError) as exc:
+        record = json.loads(path.read_text())
+        t = float(record["threshold"])
+        both = record.get("options", {}).get("both_scales", False)
+        if not isinstance(both, bool):
+            raise TypeError(f"options.both_scales is {both!r}, not true or false")
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
         raise OptionError(f"{path}: not a calibration `wsi-deblur calibrate` wrote ({exc})") from exc
     if not 0.0 < t < 1.0:
         raise OptionError(f"{path}: threshold {t} is not a probability between 0 and 1")
-    return t
+    return t, both

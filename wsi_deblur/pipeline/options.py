@@ -9,7 +9,7 @@ from wsi_deblur._shared.options import check_fields, option
 from wsi_deblur.blurmap import DEFAULT_MIN_CONFIDENCE
 from wsi_deblur.classify.by_name import CLASSIFIERS
 from wsi_deblur.errors import OptionError
-from wsi_deblur.nets.files import check_weights_dir, read_threshold
+from wsi_deblur.nets.files import check_weights_dir, read_calibration
 from wsi_deblur.report.verdict import VerdictThresholds
 from wsi_deblur.restore.by_name import RESTORERS, restorer_help
 from wsi_deblur.write.ngff_format import COMPRESSIONS, NGFF_VERSIONS, TIFF_COMPRESSIONS, TIFF_LAYOUTS
@@ -143,9 +143,12 @@ class RunOptions:
         self.thresholds()  # validates them
         if self.weights is not None:
             check_weights_dir(self.weights)
-            if self.both_scales and self.blur_threshold is None and read_threshold(self.weights) is not None:
-                raise OptionError(f"{self.weights}: its calibration was set on one scale and --both-scales "
-                                  "decides on two; give --blur-threshold, or run without --both-scales")
+            calibration = read_calibration(self.weights)
+            if self.blur_threshold is None and calibration is not None and calibration[1] != self.both_scales:
+                made, asked = ("two scales", "one") if calibration[1] else ("one scale", "two (--both-scales)")
+                flag = "with --both-scales" if calibration[1] else "without --both-scales"
+                raise OptionError(f"{self.weights}: its calibration was set on {made} and this run decides on "
+                                  f"{asked}; give --blur-threshold, or run {flag}")
         if self.chunk % self.tile_size or self.chunk % self.zarr_chunk:
             raise OptionError(f"chunk ({self.chunk}) must be a multiple of tile_size ({self.tile_size}) "
                              f"and of zarr_chunk ({self.zarr_chunk})")
