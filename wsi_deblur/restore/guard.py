@@ -207,9 +207,16 @@ def _outputs(restored: np.ndarray, ys: torch.Tensor, xs: torch.Tensor, kept: tor
         return out, capped
     dev = ys.device
     sel = torch.from_numpy(changed).to(dev)
-    spec = ys[sel] + kept[changed].to(dev, torch.float32)[:, None, None, None] * (xs[sel] - ys[sel])
+    whole = changed.size == n  # every window (a reference given): no copies of the spectra
+    given, spec = (ys, xs) if whole else (ys[sel], xs[sel])
+    share = kept[changed]
+    pulled = torch.nonzero(share < 1.0).flatten()
+    if pulled.numel():  # y + s (x - y) where s < 1; x itself, unchanged, where the whole correction is kept
+        at = pulled.to(dev)
+        spec = spec.clone()
+        spec[at] = given[at] + share[pulled].to(dev, torch.float32)[:, None, None, None] * (spec[at] - given[at])
     if reference is not None:
-        spec, cut = _capped(spec, ys[sel], _ring_index(grid.shape, dev), free[sel],
+        spec, cut = _capped(spec, given, _ring_index(grid.shape, dev), free[sel],
                             torch.from_numpy(np.asarray(reference, np.float32)).to(dev), grid.shape)
         capped[changed] = cut.cpu().numpy()
     redo = changed[(kept[changed] < 1.0).numpy() | capped[changed]]
