@@ -46,3 +46,21 @@ def test_the_batched_restorer_equals_the_per_channel_filter():
             psf = estimate_psf(est, 0.5, model=model)
             want = np.stack([wiener_deconvolve(window[:, :, c], psf[c], balance=0.1) for c in range(3)], axis=2)
             assert np.abs(got.astype(np.float64) - np.clip(want, 0, 255)).max() <= 1.0
+
+
+def test_a_symmetric_kernel_filters_the_same_through_the_dct_at_any_size():
+    """A disc is even in each axis: its mirrored FFT filter is a product in the DCT-II at a quarter of the size."""
+    import torch
+
+    from wsi_deblur._shared.fourier import filter_mirrored_batch, wiener_gain
+    from wsi_deblur.blur.otf import kernel_otf
+    from wsi_deblur.blur.psf import disc_psf
+
+    kernel = torch.from_numpy(disc_psf(3.3))[None, None].float()
+    for h, w in [(12, 13), (37, 61), (64, 64)]:
+        images = torch.rand(2, 3, h, w, dtype=torch.float64) * 255
+        gain = wiener_gain(kernel_otf(kernel, (2 * h, 2 * w)), 0.1).to(torch.complex128)
+        mirrored = filter_mirrored_batch(images, gain)
+        torch.testing.assert_close(filter_mirrored_batch(images, gain, even=True), mirrored, atol=1e-3, rtol=0)
+        torch.testing.assert_close(filter_mirrored_batch(images, gain[..., :h, :w], even=True), mirrored,
+                                   atol=1e-3, rtol=0)

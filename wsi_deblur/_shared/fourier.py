@@ -46,16 +46,64 @@ def filter_mirrored(image: np.ndarray, gain: Callable[[int, tuple[int, int]], np
     return out
 
 
-def filter_mirrored_batch(images: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+def filter_mirrored_batch(images: torch.Tensor, gains: torch.Tensor, *, even: bool = False) -> torch.Tensor:
     """:func:`filter_mirrored` for a batch, in torch on the images' device: ``(n, c, y, x)`` float images,
     each channel's ``rfft2`` of the mirrored ``(2y, 2x)`` grid times ``gains`` (broadcast to ``(n, c, 2y, x + 1)``).
+
+    ``even``: the gains are those of a kernel symmetric in each axis (a disc, a pupil PSF: real, and even
+    in each frequency). The mirrored image is then even too, and the same filter is a product in its
+    DCT-II at the image's own size (:func:`_dct`): the same result, from transforms of a quarter of the
+    pixels; ``gains`` may then hold only the first ``(y, x)`` frequencies.
     """
     import torch
 
     h, w = images.shape[-2:]
+    if even:  # gains of the (2y, 2x) grid, or already cut to its first (y, x) frequencies
+        spectrum = _dct(_dct(images, -1), -2) * gains[..., :h, :w].real
+        return _idct(_idct(spectrum, -2), -1)
     m = torch.cat([images, images.flip(-2)], dim=-2)
     m = torch.cat([m, m.flip(-1)], dim=-1)
     return torch.fft.irfft2(torch.fft.rfft2(m) * gains, s=(2 * h, 2 * w))[..., :h, :w]
+
+
+def _dct(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Unnormalised DCT-II along ``dim``, ``X[k] = sum_n x[n] cos(pi k (2n + 1) / 2N)``, by one FFT of length N
+    (Makhoul 1980): ``X[k]`` is half the DFT of the mirrored ``(x, x reversed)`` times ``exp(i pi k / 2N)``,
+    turned back.
+    """
+    import torch
+
+    n = x.shape[dim]
+    v = torch.cat([x[_every(dim, 0)], x[_every(dim, 1)].flip(dim)], dim=dim)
+    return (torch.fft.fft(v, dim=dim) * _twiddle(n, dim, -1.0, x)).real
+
+
+def _idct(spectrum: torch.Tensor, dim: int) -> torch.Tensor:
+    """The inverse of :func:`_dct` along ``dim``."""
+    import torch
+
+    n = spectrum.shape[dim]
+    mirror = torch.cat([torch.zeros_like(spectrum.narrow(dim, 0, 1)), spectrum.narrow(dim, 1, n - 1).flip(dim)],
+                       dim=dim)  # X[N - k], with X[N] = 0
+    v = torch.fft.ifft(torch.complex(spectrum, -mirror) * _twiddle(n, dim, 1.0, spectrum), dim=dim).real
+    out = torch.empty_like(v)
+    half = (n + 1) // 2
+    out[_every(dim, 0)] = v.narrow(dim, 0, half)
+    out[_every(dim, 1)] = v.narrow(dim, half, n - half).flip(dim)
+    return out
+
+
+def _every(dim: int, first: int) -> tuple:
+    """Index of every second element along ``dim`` (a negative axis), from ``first``."""
+    return (Ellipsis, slice(first, None, 2), *([slice(None)] * (-dim - 1)))
+
+
+def _twiddle(n: int, dim: int, sign: float, like: torch.Tensor) -> torch.Tensor:
+    """``exp(sign i pi k / 2n)`` for ``k < n``, shaped to broadcast along ``dim`` (a negative axis)."""
+    import torch
+
+    k = torch.arange(n, device=like.device, dtype=like.dtype)
+    return torch.polar(torch.ones_like(k), sign * torch.pi * k / (2 * n)).reshape(n, *([1] * (-dim - 1)))
 
 
 def wiener_gain(transfer, balance: float):
