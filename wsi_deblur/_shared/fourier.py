@@ -68,8 +68,8 @@ def filter_mirrored_batch(images: torch.Tensor, gains: torch.Tensor, *, even: bo
 
 def _dct(x: torch.Tensor, dim: int) -> torch.Tensor:
     """Unnormalised DCT-II along ``dim``, ``X[k] = sum_n x[n] cos(pi k (2n + 1) / 2N)``, by one FFT of length N
-    (Makhoul 1980): ``X[k]`` is half the DFT of the mirrored ``(x, x reversed)`` times ``exp(i pi k / 2N)``,
-    turned back.
+    (Makhoul 1980: the even samples, then the odd ones reversed). The DFT of the mirrored ``(x, x reversed)``
+    is ``2 exp(i pi k / 2N) X[k]``: why a mirrored filter is a product here.
     """
     import torch
 
