@@ -231,20 +231,28 @@ def score(called: np.ndarray, ranking: np.ndarray, truth: list[dict], tissue: np
     return out
 
 
-def run_scale(name: str, mpp: float, test_fields: list[np.ndarray], calib_fields: list[np.ndarray], grid: int,
-              folder: Path, weights: str | None = None) -> dict:
+def self_calibrated(slide: Path, site: Path, weights: str | None, *, both_scales: bool = False):
+    """`wsi-deblur calibrate` on ``slide`` itself (no ground truth used) into ``site`` (a copy of ``weights``),
+    then ``qc`` with it: (threshold, P(blurred) per tile, labels per tile).
+    """
+    import shutil
+
     from wsi_deblur.adaptation.calibration import CalibrateOptions, calibrate
 
+    if weights:
+        shutil.copytree(weights, site)
+    calibration = calibrate([str(slide)], site, CalibrateOptions(both_scales=both_scales))
+    _, p, labels, _ = qc_scores(slide, weights=str(site), both_scales=both_scales)
+    return calibration.threshold, p, labels
+
+
+def run_scale(name: str, mpp: float, test_fields: list[np.ndarray], calib_fields: list[np.ndarray], grid: int,
+              folder: Path, weights: str | None = None) -> dict:
     truths = {"calibration": build_slide(calib_fields, mpp, grid, 1, folder / f"{name}-calibration.tif"),
               "test": build_slide(test_fields, mpp, grid, 2, folder / f"{name}-test.tif")}
     found = {k: qc_scores(folder / f"{name}-{k}.tif", weights=weights) for k in truths}
-    site = folder / f"{name}-site"  # `wsi-deblur calibrate` on the test slide itself: no ground truth used
-    if weights:
-        import shutil
-
-        shutil.copytree(weights, site)
-    calibration = calibrate([str(folder / f"{name}-test.tif")], site)
-    _, p_site, labels_site, _ = qc_scores(folder / f"{name}-test.tif", weights=str(site))
+    test = folder / f"{name}-test.tif"
+    threshold, p_site, labels_site = self_calibrated(test, folder / f"{name}-site", weights)
     lap = {k: laplacian_variance(folder / f"{name}-{k}.tif") for k in truths}
     tissue_c, p_c, _, _ = found["calibration"]
     positive_c = np.array([t["band"] != "sharp" for t in truths["calibration"]])
@@ -254,19 +262,13 @@ def run_scale(name: str, mpp: float, test_fields: list[np.ndarray], calib_fields
     truth = truths["test"]
     rows = {"wsi-deblur qc (default)": score(labels != "in_focus", p, truth, tissue, labels)}
     if mpp < 0.35:  # finer than the working pixel size: --both-scales has a second scale to judge
-        _, p_b, labels_b, _ = qc_scores(folder / f"{name}-test.tif", weights=weights, both_scales=True)
+        _, p_b, labels_b, _ = qc_scores(test, weights=weights, both_scales=True)
         rows["wsi-deblur qc --both-scales"] = score(labels_b != "in_focus", p_b, truth, tissue, labels_b)
-        both = folder / f"{name}-site-both"  # `calibrate --both-scales` on the slide itself, for qc --both-scales
-        if weights:
-            import shutil
-
-            shutil.copytree(weights, both)
-        calibration_b = calibrate([str(folder / f"{name}-test.tif")], both, CalibrateOptions(both_scales=True))
-        _, p_cb, labels_cb, _ = qc_scores(folder / f"{name}-test.tif", weights=str(both), both_scales=True)
+        threshold_b, p_cb, labels_cb = self_calibrated(test, folder / f"{name}-site-both", weights, both_scales=True)
         rows[f"wsi-deblur qc --both-scales after `calibrate --both-scales` on the slide itself (P(blurred) >= "
-             f"{calibration_b.threshold:.3f})"] = score(labels_cb != "in_focus", p_cb, truth, tissue, labels_cb)
+             f"{threshold_b:.3f})"] = score(labels_cb != "in_focus", p_cb, truth, tissue, labels_cb)
     rows |= {f"wsi-deblur qc after `wsi-deblur calibrate` on the slide itself (P(blurred) >= "
-             f"{calibration.threshold:.3f})": score(labels_site != "in_focus", p_site, truth, tissue, labels_site),
+             f"{threshold:.3f})": score(labels_site != "in_focus", p_site, truth, tissue, labels_site),
              f"wsi-deblur qc, P(blurred) >= {qc_t:.3f} from the calibration slide":
                  score(p >= qc_t, p, truth, tissue),
              f"variance of the Laplacian <= {-lap_t:.1f} from the calibration slide":

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from pipelines.blur_data import TEST_IMAGES, load_field
+from pipelines.evaluate_restorers import true_estimate
 from wsi_deblur.blur.degrade import restore_pair
-from wsi_deblur.blur.estimate import BlurEstimate
+from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.blur.fit import ssim_inner
 from wsi_deblur.restore.by_name import RESTORERS, make_restorer
 from wsi_deblur.restore.guard import GuardedRestorer
@@ -40,10 +41,7 @@ def pairs(shared_data) -> dict[str, tuple[np.ndarray, np.ndarray, list[BlurEstim
             drawn = (restore_pair(field, 160, rng, kind) for _ in range(50))
             made += list(islice((pair for pair in drawn if pair is not None), PAIRS_PER_FIELD))
         blurred, sharp = np.stack([m[0] for m in made]), np.stack([m[1] for m in made])
-        estimates = [BlurEstimate(kind, {kind: 1.0}, defocus_um=float(p[0]),
-                                  defocus_sigma_px=float(p[4]) if kind != "motion" else 0.0,
-                                  motion_length_px=float(p[1]) if kind != "defocus" else 0.0,
-                                  motion_angle_deg=float(p[2])) for *_, p in made]
+        estimates = [true_estimate(BLUR_CLASSES.index(kind), p) for *_, p in made]
         out[kind] = (blurred, sharp, estimates)
     return out
 

@@ -213,15 +213,13 @@ def _slide_probabilities(path: str, classifier, weights: str | None, options: Ca
         return p_tissue, np.zeros(0)
     factor = working_downsample(slide.mpp)
     tiles = [tuple(ij) for ij in confident]
-    if options.both_scales and factor > 1:  # defocused at its own pixels, then judged at both scales
-        from wsi_deblur.classify.tiles import both_scales
-        from wsi_deblur.working_scale import downsample_tiles
+    if options.both_scales and factor > 1:  # defocused at its own pixels, then judged as qc --both-scales does
+        from wsi_deblur.classify.tiles import classify_pixels
 
         halo = blurmap.grid.halo
         native = degrade_one_depth(read_windows(slide, blurmap.grid, tiles, 1), slide.mpp, options, rng)
-        native = native[:, halo:native.shape[1] - halo, halo:native.shape[2] - halo]
-        estimates = [both_scales(w, n, classifier.decide, slide.mpp) for w, n in
-                     zip(classifier.classify(downsample_tiles(native, factor)), classifier.classify(native))]
+        estimates = classify_pixels(classifier, native[:, halo:native.shape[1] - halo, halo:native.shape[2] - halo],
+                                    factor, slide.mpp)
     else:
         degraded = degrade_one_depth(read_windows(slide, blurmap.grid, tiles, factor), slide.mpp * factor,
                                      options, rng)

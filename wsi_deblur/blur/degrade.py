@@ -18,7 +18,7 @@ from functools import cache, lru_cache
 import numpy as np
 
 from wsi_deblur.blur.classes import DEFOCUSED
-from wsi_deblur.blur.psf import disc_psf, motion_psf
+from wsi_deblur.blur.psf import convolve_kernels, disc_psf, motion_psf
 from wsi_deblur.blur.simulate import (
     RANGES,
     BlurParams,
@@ -269,11 +269,8 @@ def disc_defocus_kernels(sigma_px: float, na: float) -> np.ndarray:
     >>> k.shape[0], bool(np.allclose(k.sum(axis=(1, 2)), 1.0))
     (3, True)
     """
-    from scipy.signal import fftconvolve
-
     disc = disc_psf(2.0 * sigma_px)
-    kernels = np.stack([fftconvolve(k, disc, mode="full") for k in defocus_kernels(0.0, float(na))])
-    return kernels / kernels.sum(axis=(1, 2), keepdims=True)
+    return np.stack([convolve_kernels(k, disc) for k in defocus_kernels(0.0, float(na))])
 
 
 def restore_pair(img: np.ndarray, size: int, rng: np.random.Generator, kind: str, out_of_plane: float = 0.0, *,

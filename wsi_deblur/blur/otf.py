@@ -221,7 +221,7 @@ def kernel_otf(kernels: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     Examples
     --------
     >>> import torch
-    >>> from wsi_deblur.blur.psf import disc_psf, psf_to_otf
+    >>> from wsi_deblur.blur.psf import psf_to_otf
     >>> box = np.full((3, 3), 1 / 9)
     >>> otf = kernel_otf(torch.from_numpy(box)[None], (8, 8))
     >>> otf.shape, bool(np.allclose(otf[0].numpy(), psf_to_otf(box, (8, 8))))

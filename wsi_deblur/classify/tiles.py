@@ -33,13 +33,21 @@ def classify_tiles(slide: Slide, grid: TileGrid, tiles: Sequence[tuple[int, int]
     for start in range(0, len(tiles), batch_size):
         batch = tiles[start:start + batch_size]
         pixels = np.stack([slide.read_window(*_square(grid, i, j)) for i, j in batch])
-        estimates = [severity_scaled(est, downsample) for est in classifier.classify(downsample_tiles(pixels,
-                                                                                                      downsample))]
-        if downsample > 1 and getattr(classifier, "both_scales", False):
-            estimates = [both_scales(w, n, classifier.decide, slide.mpp)
-                         for w, n in zip(estimates, classifier.classify(pixels))]
-        out.extend(zip(batch, estimates))
+        out.extend(zip(batch, classify_pixels(classifier, pixels, downsample, slide.mpp)))
     return out
+
+
+def classify_pixels(classifier: BlurClassifier, pixels: np.ndarray, downsample: int,
+                    mpp: float | None) -> list[BlurEstimate]:
+    """Estimates of ``(n, s, s, 3)`` level-0 tiles (pixel size ``mpp``): block-averaged by ``downsample``
+    and classified, severities back in level-0 pixels; by a classifier with ``both_scales``, also
+    judged as scanned (:func:`both_scales`). What ``qc`` does to a tile, for tiles of any source.
+    """
+    estimates = [severity_scaled(est, downsample)
+                 for est in classifier.classify(downsample_tiles(pixels, downsample))]
+    if downsample > 1 and getattr(classifier, "both_scales", False):
+        estimates = [both_scales(w, n, classifier.decide, mpp) for w, n in zip(estimates, classifier.classify(pixels))]
+    return estimates
 
 
 def both_scales(working: BlurEstimate, native: BlurEstimate, decide: Callable[[np.ndarray], str],
