@@ -112,7 +112,7 @@ def wiener_gain(transfer, balance: float):
     1 wherever the transfer is 1 (the mean, what the blur left alone), so a restoration keeps its brightness.
     A NumPy array or a torch tensor, the same kind back.
     """
-    return transfer.conj() * (1 + balance) / (transfer.real ** 2 + transfer.imag ** 2 + balance)
+    return transfer.conj() * (1 + balance) / ((transfer * transfer.conj()).real + balance)  # real or complex
 
 
 #: Most grid pixels (windows x FFT grid) filtered in one torch batch: bounds its memory (about 0.5 GB).

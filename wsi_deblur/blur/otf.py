@@ -216,7 +216,8 @@ def kernel_otf(kernels: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
 
     The kernel's centre on pixel (0, 0), wrapped around: what
     :func:`wsi_deblur.blur.psf.psf_to_otf` computes for one kernel in numpy, for a batch in torch on the
-    kernels' device (the guard and the Wiener restorer take their OTFs from here).
+    kernels' device (the guard and the Wiener restorer take their OTFs from here). Kernels symmetric in each
+    axis (a disc, a pupil PSF) take :func:`symmetric_kernel_otf`'s cosine sums instead of an FFT of the grid.
 
     Examples
     --------
@@ -228,6 +229,51 @@ def kernel_otf(kernels: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     (torch.Size([1, 8, 5]), True)
     """
     ph, pw = kernels.shape[-2:]
+    if ph % 2 and pw % 2 and ph <= shape[0] and pw <= shape[1] and is_symmetric(kernels):
+        real = symmetric_kernel_otf(kernels, shape, (shape[0], shape[1] // 2 + 1))
+        return torch.complex(real, torch.zeros_like(real))
     grid = kernels.new_zeros((*kernels.shape[:-2], *shape))
     grid[..., :ph, :pw] = kernels
     return torch.fft.rfft2(torch.roll(grid, (-(ph // 2), -(pw // 2)), dims=(-2, -1)))
+
+
+def is_symmetric(kernels: torch.Tensor | np.ndarray) -> bool:
+    """Whether every kernel ``(..., k, k)`` is its own mirror image in each axis (to float32 rounding).
+
+    Examples
+    --------
+    >>> from wsi_deblur.blur.psf import disc_psf, motion_psf
+    >>> is_symmetric(disc_psf(4.0)), is_symmetric(motion_psf(9, 30.0))
+    (True, False)
+    """
+    k = torch.as_tensor(kernels)
+    tol = 1e-6 * float(k.abs().max()) if k.numel() else 0.0
+    return bool(torch.allclose(k, k.flip(-2), rtol=0, atol=tol) and torch.allclose(k, k.flip(-1), rtol=0, atol=tol))
+
+
+def symmetric_kernel_otf(kernels: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    """The OTF of centred kernels ``(..., k, k)`` symmetric in each axis, on the ``rfft2`` of ``grid``: real,
+    its first ``size`` (rows, columns) frequencies, ``(..., *size)``.
+
+    Such a kernel's transform is real and a product of cosine sums,
+    ``sum_ab k[a, b] cos(2 pi u a / Y) cos(2 pi v b / X)`` (``a``, ``b`` from the centre): two small matrix
+    products instead of an FFT of the whole grid (for a Wiener filter of a 1152-px window, mirrored to
+    2304 px, a thousandth of the work). Float32, on the kernels' device; as :func:`kernel_otf`'s real part.
+
+    Examples
+    --------
+    >>> from wsi_deblur.blur.psf import disc_psf, psf_to_otf
+    >>> otf = symmetric_kernel_otf(torch.from_numpy(disc_psf(3.0))[None], (64, 48), (64, 25))
+    >>> bool(np.allclose(otf[0].numpy(), psf_to_otf(disc_psf(3.0), (64, 48)).real, atol=1e-6))
+    True
+    """
+    ph, pw = kernels.shape[-2:]
+
+    def cosines(n: int, taps: int, count: int) -> torch.Tensor:
+        freq = torch.arange(count, dtype=torch.float64, device=kernels.device)
+        offset = torch.arange(taps, dtype=torch.float64, device=kernels.device) - taps // 2
+        return torch.cos(2 * torch.pi * freq[:, None] * offset[None, :] / n)  # (count, taps)
+
+    k = kernels.to(torch.float64)
+    out = cosines(grid[0], ph, size[0]) @ k @ cosines(grid[1], pw, size[1]).T
+    return out.to(torch.float32)
