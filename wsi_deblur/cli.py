@@ -10,12 +10,12 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import sys
 import traceback
 from pathlib import Path
 
 from wsi_deblur import __version__
+from wsi_deblur._shared.cpus import usable_cpus
 from wsi_deblur._shared.options import add_arguments, choice_flag, from_arguments
 from wsi_deblur.adaptation.calibration import CalibrateOptions
 from wsi_deblur.adaptation.options import AdaptOptions
@@ -321,7 +321,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     from wsi_deblur.classify.image import classify_image  # deferred
 
     weights = _checked_weights(args.weights)
-    classifier = make_classifier(args.classifier, threads=os.cpu_count() or 1, weights_dir=weights)
+    classifier = make_classifier(args.classifier, threads=usable_cpus(), weights_dir=weights)
     status = EXIT_OK
     for path in args.images:
         try:
@@ -341,8 +341,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     if args.blur_type is not None:
         check_choice("--blur-type", args.blur_type, BLUR_CLASSES)
     weights = _checked_weights(args.weights)
-    restorer = make_restorer(args.model, device=args.device, threads=os.cpu_count() or 1, weights_dir=weights)
-    classifier = (make_classifier(args.classifier, threads=os.cpu_count() or 1, weights_dir=weights)
+    restorer = make_restorer(args.model, device=args.device, threads=usable_cpus(), weights_dir=weights)
+    classifier = (make_classifier(args.classifier, threads=usable_cpus(), weights_dir=weights)
                   if uses_classifier(args.blur_type) else None)
     status = EXIT_OK
     stems: dict[str, str] = {}

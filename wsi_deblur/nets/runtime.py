@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from wsi_deblur._shared.cpus import usable_cpus
 from wsi_deblur.nets.cpu_path import cpu_path, logit_agreement
 from wsi_deblur.nets.direction_fold import restore_folded
 from wsi_deblur.nets.files import file_sha256, read_config
@@ -103,11 +103,10 @@ def check_device(device: str) -> None:
 
 
 def machine_threads() -> int:
-    """The CPUs this process may run on: a thread count set by the machine, not by the process's history."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """The CPUs this process may run on (:func:`~wsi_deblur._shared.cpus.usable_cpus`): a thread count set by
+    the machine and its container, not by the process's history.
+    """
+    return usable_cpus()
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from typing import Any
 
 import dask
 
+from wsi_deblur._shared.cpus import usable_cpus
 from wsi_deblur.errors import OptionError, Resumable, WsiDeblurError
 
 #: How long a local cluster's task may wait for a worker to run it before it fails.
@@ -181,10 +182,9 @@ def _joined_threads() -> Iterator[dict]:
     if dask.config.get("scheduler", None) not in (None, "threads", "threading"):
         yield {}
         return
-    import os
     from concurrent.futures import ThreadPoolExecutor
 
-    workers = dask.config.get("num_workers", None) or os.cpu_count() or 1
+    workers = dask.config.get("num_workers", None) or usable_cpus()
     with ThreadPoolExecutor(workers) as pool:
         yield {"pool": pool}
 

@@ -8,7 +8,6 @@ partition-of-unity weights, so a large field shows no seams.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import imagecodecs
 import numpy as np
 from scipy import fft as sfft
 
+from wsi_deblur._shared.cpus import usable_cpus
 from wsi_deblur.blur.estimate import BLUR_CLASSES, BlurEstimate
 from wsi_deblur.classify.base import BlurClassifier
 from wsi_deblur.classify.image import MAX_PIXELS, classify_image, refuse_fluorescence
@@ -170,7 +170,7 @@ def restore_image(path: str | Path, out_dir: str | Path, restorer: Restorer, *,
         estimate = BlurEstimate(blur_type)
     detected = blur_type is None
     ran = restorer_for_pixel_size(restorer, slide.mpp_source)
-    with sfft.set_workers(os.cpu_count() or 1):  # one image at a time here: the guard's FFTs may use every core
+    with sfft.set_workers(usable_cpus()):  # one image at a time here: the guard's FFTs may use every core
         restored, reports = restore_slide_region(slide, estimate, ran, guard=guard, return_reports=True)
     stem = slide_stem(path)
     with StagedOutputs(out_dir, stem) as staged:  # no half-written PNG under the final name
