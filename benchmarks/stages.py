@@ -44,9 +44,9 @@ from wsi_deblur.classify.by_name import make_classifier  # noqa: E402
 from wsi_deblur.io import open_slide  # noqa: E402
 from wsi_deblur.pipeline.graph import blurmap_tasks, restored_level0  # noqa: E402
 from wsi_deblur.pipeline.options import RunOptions  # noqa: E402
+from wsi_deblur.pipeline.preload import preload  # noqa: E402
 from wsi_deblur.pipeline.scheduler import use_scheduler  # noqa: E402
 from wsi_deblur.pipeline.slide_job import process_slide, tile_grid  # noqa: E402
-from wsi_deblur.pipeline.preload import preload  # noqa: E402
 from wsi_deblur.restore.by_name import make_restorer
 from wsi_deblur.tissue import tile_tissue_fraction, tissue_mask  # noqa: E402
 from wsi_deblur.write import ome_tiff, ome_zarr  # noqa: E402
