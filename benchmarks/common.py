@@ -56,12 +56,14 @@ def run_child(args: list[str]) -> dict:
 
 
 def textured_crops(path: Path, n: int, size: int) -> tuple[np.ndarray, float]:
-    """Up to ``n`` textured ``size``-px crops of a field on a regular grid, and its pixel size."""
+    """Up to ``n`` textured ``size``-px crops of a field on a regular grid, and its pixel size (0.5 um/px for
+    a field without one).
+    """
     slide = open_slide(path)
     field = slide.read_region(0, 0, *slide.shape)
     side = int(np.ceil(np.sqrt(n)))
     starts = [np.linspace(0, s - size, side).astype(int) for s in field.shape[:2]]
     crops = [field[y:y + size, x:x + size] for y in starts[0] for x in starts[1]]
     crops = [c for c in crops if c.mean(axis=2).std() > 10][:n]
-    return np.stack(crops), float(slide.mpp)
+    return np.stack(crops), float(slide.mpp or 0.5)
 

@@ -31,7 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import textured_crops  # noqa: E402
 
 from pipelines.shared_data import find_shared_data  # noqa: E402
 from wsi_deblur.blur.estimated_psf import defocus_um_for_sigma  # noqa: E402
@@ -44,22 +47,11 @@ from wsi_deblur.blur.simulate import (  # noqa: E402
     defocus_psf_optics,
     gaussian_sigma_px,
 )
-from wsi_deblur.io import open_slide  # noqa: E402
 
 #: Held-out 20x fields (no network trained on them), as in BlurNet's and the restorers' test split.
 FIELDS = ("fields/he/template4.png", "fields/he/torchstain-target.png",
           "fields/pap/a3d303b97ddb6fce_imagem_teste_2.png", "tiles/tissue-level0-7352-11762-7864-12274.png")
 CROP = 256
-
-
-def crops_of(path: Path, n: int) -> np.ndarray:
-    """Up to ``n`` textured ``CROP``-px crops of a field on a regular grid (taken as 0.5 um/px)."""
-    slide = open_slide(path)
-    field = slide.read_region(0, 0, *slide.shape)
-    side = int(np.ceil(np.sqrt(n)))
-    ys, xs = (np.linspace(0, s - CROP, side).astype(int) for s in field.shape[:2])
-    crops = [field[y:y + CROP, x:x + CROP] for y in ys for x in xs]
-    return np.stack([c for c in crops if c.mean(axis=2).std() > 10][:n])
 
 
 def blurred_set(crops: np.ndarray, defocus_um: float, na: float, rng: np.random.Generator) -> np.ndarray:
@@ -93,7 +85,7 @@ def main() -> None:
 
     classifier = NeuralBlurClassifier(threads=2)
     restorer = GuardedRestorer(make_restorer("hybrid", threads=2), mpp=0.5)  # as a run: through the guard
-    fields = [crops_of(root / f, args.crops) for f in FIELDS[:args.fields]]
+    fields = [textured_crops(root / f, args.crops, CROP)[0] for f in FIELDS[:args.fields]]
     rng = np.random.default_rng(0)
     rows = []
     for na in (0.5, 0.75, 0.95):
