@@ -154,3 +154,15 @@ def test_training_pairs_are_told_the_blur_of_their_type():
                       np.float32)
     told = pair_psf(kinds, params, np.random.default_rng(0), width_error=0.0, direction_error_deg=0.0)
     np.testing.assert_allclose(told, [[0, 0, 0], [2.4, 0, 0], [0, 20, 30], [1.8, 15, 100]], rtol=1e-6)
+
+
+def test_it_trains_after_it_restored_in_inference_mode():
+    """Its cached frequency basis, first built while restoring, must not be an inference tensor when it trains."""
+    from wsi_deblur.nets import bcr
+
+    bcr._radial_basis.cache_clear()
+    net, x, psf = BCRNet(), torch.rand(1, 3, 40, 40), torch.tensor([[2.0, 0.0, 0.0]])
+    with torch.inference_mode():
+        net(x, psf)
+    net(x, psf).mean().backward()  # raised "Inference tensors cannot be saved for backward"
+    assert net.banks[0].regularisation.weight.grad is not None

@@ -85,11 +85,16 @@ def periodic_smooth(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 @lru_cache(maxsize=32)
 def _radial_basis(h: int, w: int, device: str) -> torch.Tensor:
-    """``(RADIAL_BASIS, h, w // 2 + 1)`` hat functions of the radius (0 to the corner) on an rfft2 grid."""
-    fy, fx = frequency_grid(h, w, device=device)
-    r = torch.sqrt(fy * fy + fx * fx) / (0.5 * 2 ** 0.5) * (RADIAL_BASIS - 1)
-    centres = torch.arange(RADIAL_BASIS, device=device, dtype=torch.float32)[:, None, None]
-    return (1 - (r[None] - centres).abs()).clamp(min=0)
+    """``(RADIAL_BASIS, h, w // 2 + 1)`` hat functions of the radius (0 to the corner) on an rfft2 grid.
+
+    Cached, so built outside inference mode whoever asks first: an inference tensor cannot take part in
+    training, and a process that restores then trains (``adapt``, the test suite) would get one.
+    """
+    with torch.inference_mode(False):
+        fy, fx = frequency_grid(h, w, device=device)
+        r = torch.sqrt(fy * fy + fx * fx) / (0.5 * 2 ** 0.5) * (RADIAL_BASIS - 1)
+        centres = torch.arange(RADIAL_BASIS, device=device, dtype=torch.float32)[:, None, None]
+        return (1 - (r[None] - centres).abs()).clamp(min=0)
 
 
 class WienerBank(nn.Module):
