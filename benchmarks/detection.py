@@ -50,7 +50,13 @@ from pipelines.blur_data import TEST_IMAGES, source_images  # noqa: E402
 from pipelines.shared_data import find_shared_data  # noqa: E402
 from wsi_deblur.blur.classes import LABEL_VALUES  # noqa: E402
 from wsi_deblur.blur.psf import disc_psf, motion_psf  # noqa: E402
-from wsi_deblur.blur.simulate import Optics, add_sensor_noise, convolve_rgb, defocus_psf_optics, jpeg_roundtrip  # noqa: E402
+from wsi_deblur.blur.simulate import (  # noqa: E402
+    Optics,
+    add_sensor_noise,
+    convolve_rgb,
+    defocus_psf_optics,
+    jpeg_roundtrip,
+)
 from wsi_deblur.io import open_slide  # noqa: E402
 
 TILE = 512

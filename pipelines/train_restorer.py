@@ -52,6 +52,7 @@ from safetensors.torch import load_file
 from pipelines.provenance import command_line, machine, sha256_of, start_weights, weights_out
 from wsi_deblur.blur.classes import MOVING
 from wsi_deblur.blur.estimate import BLUR_CLASSES
+from wsi_deblur.blur.otf import DEFOCUS_OTF_MODELS
 from wsi_deblur.nets.files import read_config, restorer_weights_name, save_network
 from wsi_deblur.nets.registry import list_networks
 from wsi_deblur.nets.runtime import build_network, macs_per_pixel, network_conditions, run_network
@@ -242,7 +243,7 @@ def main() -> None:
                         help="bcr: std of the log-normal error on the defocus width and motion length it is told")
     parser.add_argument("--width-uncertainty", type=float, default=0.0,
                         help="bcr: filters on the OTF's moments over this log-normal width error (0: the OTF as told)")
-    parser.add_argument("--defocus-model", choices=("pupil", "disc"), default="pupil",
+    parser.add_argument("--defocus-model", choices=DEFOCUS_OTF_MODELS, default=DEFOCUS_OTF_MODELS[0],
                         help="bcr: the defocus PSF shape its OTFs are built from (disc: the real focus pair's)")
     parser.add_argument("--widths", type=int, nargs="+",
                         help="feature maps per level (fast: 32 96, or three levels, e.g. 32 96 96; "

@@ -30,3 +30,16 @@ def test_a_corner_of_the_mirrored_grid_is_the_first_frequencies():
     full = psf_to_otf(disc[0], (120, 90)).real
     corner = symmetric_kernel_otf(torch.from_numpy(disc), (120, 90), (60, 45))[0].numpy()
     assert np.abs(corner - full[:60, :45]).max() < 2e-6
+
+
+def test_a_kernel_wider_than_the_grid_wraps_onto_it_as_an_fft_would():
+    from wsi_deblur.blur.psf import disc_psf
+
+    kernel = disc_psf(9.0)  # 19 px or so, on a 12 x 10 grid
+    shape = (12, 10)
+    c = kernel.shape[0] // 2
+    folded = np.zeros(shape)
+    for (a, b), v in np.ndenumerate(kernel):
+        folded[(a - c) % shape[0], (b - c) % shape[1]] += v
+    got = kernel_otf(torch.from_numpy(kernel)[None].float(), shape)[0].numpy()
+    assert np.abs(got - np.fft.rfft2(folded)).max() < 2e-6

@@ -112,7 +112,17 @@ def wiener_gain(transfer, balance: float):
     1 wherever the transfer is 1 (the mean, what the blur left alone), so a restoration keeps its brightness.
     A NumPy array or a torch tensor, the same kind back.
     """
-    return transfer.conj() * (1 + balance) / ((transfer * transfer.conj()).real + balance)  # real or complex
+    return transfer.conj() * (1 + balance) / (squared_magnitude(transfer) + balance)
+
+
+def squared_magnitude(values):
+    """``|v|^2`` of a real or complex NumPy array or torch tensor (a real OTF is squared, not multiplied as complex).
+
+    >>> squared_magnitude(np.array([3 + 4j, 2.0])).real.tolist()
+    [25.0, 4.0]
+    """
+    complex_ = values.is_complex() if hasattr(values, "is_complex") else np.iscomplexobj(values)
+    return values.real ** 2 + values.imag ** 2 if complex_ else values * values
 
 
 #: Most grid pixels (windows x FFT grid) filtered in one torch batch: bounds its memory (about 0.5 GB).

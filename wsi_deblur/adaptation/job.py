@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from wsi_deblur._shared.cpus import usable_cpus
 from wsi_deblur.adaptation.calibration import DETECTION_CARD
 from wsi_deblur.adaptation.card import write_card
 from wsi_deblur.adaptation.evaluation import (
@@ -49,7 +50,7 @@ from wsi_deblur.nets.files import (
     weights_digest,
 )
 from wsi_deblur.nets.registry import network_spec
-from wsi_deblur.nets.runtime import load_blurnet, load_deblur_network, machine_threads, pick_device, torch_threads
+from wsi_deblur.nets.runtime import load_blurnet, load_deblur_network, pick_device, torch_threads
 from wsi_deblur.pipeline.batch import expand_inputs
 from wsi_deblur.pipeline.manifest import file_identity, settings_hash
 from wsi_deblur.restore.guard import band_amplitude
@@ -144,7 +145,7 @@ def adapt(sources: Sequence[str | Path], out_dir: str | Path, options: AdaptOpti
         # Torch at the machine's thread count, whatever the classification (or an earlier call of this process)
         # left: the last bits of training and of the scores move with it, and a resumed run must decide as an
         # uninterrupted one does.
-        with torch_threads(machine_threads()):
+        with torch_threads(usable_cpus()):
             for network in RESTORER_NETWORKS:
                 report["networks"][network] = _adapted_restorer(network, data, options, staged, checkpoints, say)
             report["networks"]["classifier"] = _adapted_classifier(data, options, staged, checkpoints, say)
@@ -348,7 +349,7 @@ def _adapted_classifier(data: _SiteData, options: AdaptOptions, staged, checkpoi
                             np.random.default_rng(HELD_OUT_SEED), site=site)
     sharp_tiles = tiles.sharp[split["held_sharp"]]
     load_blurnet.cache_clear()  # the staged file is new: never a cached network of an earlier run's path
-    threads = machine_threads()
+    threads = usable_cpus()
     entry["held_out"] = {
         "shipped": classifier_scores(NeuralBlurClassifier(threads=threads, precision=EVALUATION_PRECISION), held,
                                      sharp_tiles),

@@ -212,7 +212,8 @@ def blur_otf(psf: torch.Tensor, h: int, w: int, *, factor: float = 1.0,
 
 
 def kernel_otf(kernels: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """``rfft2`` OTFs of centred kernels ``(..., k, k)`` on a grid of ``shape``: ``(..., Y, X // 2 + 1)``.
+    """``rfft2`` OTFs of centred kernels ``(..., k, k)`` on a grid of ``shape``: ``(..., Y, X // 2 + 1)``; real
+    (float32) for kernels symmetric in each axis, else complex.
 
     The kernel's centre on pixel (0, 0), wrapped around: what
     :func:`wsi_deblur.blur.psf.psf_to_otf` computes for one kernel in numpy, for a batch in torch on the
@@ -228,17 +229,17 @@ def kernel_otf(kernels: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     >>> otf.shape, bool(np.allclose(otf[0].numpy(), psf_to_otf(box, (8, 8))))
     (torch.Size([1, 8, 5]), True)
     """
+    if is_symmetric(kernels):
+        return symmetric_kernel_otf(kernels, shape, (shape[0], shape[1] // 2 + 1))
     ph, pw = kernels.shape[-2:]
-    if ph % 2 and pw % 2 and ph <= shape[0] and pw <= shape[1] and is_symmetric(kernels):
-        real = symmetric_kernel_otf(kernels, shape, (shape[0], shape[1] // 2 + 1))
-        return torch.complex(real, torch.zeros_like(real))
     grid = kernels.new_zeros((*kernels.shape[:-2], *shape))
     grid[..., :ph, :pw] = kernels
     return torch.fft.rfft2(torch.roll(grid, (-(ph // 2), -(pw // 2)), dims=(-2, -1)))
 
 
 def is_symmetric(kernels: torch.Tensor | np.ndarray) -> bool:
-    """Whether every kernel ``(..., k, k)`` is its own mirror image in each axis (to float32 rounding).
+    """Whether every kernel ``(..., k, k)`` has a centre pixel (odd sides) and is its own mirror image in each
+    axis through it (to float32 rounding): a disc, a pupil PSF.
 
     Examples
     --------
@@ -247,6 +248,8 @@ def is_symmetric(kernels: torch.Tensor | np.ndarray) -> bool:
     (True, False)
     """
     k = torch.as_tensor(kernels)
+    if not (k.shape[-1] % 2 and k.shape[-2] % 2):
+        return False
     tol = 1e-6 * float(k.abs().max()) if k.numel() else 0.0
     return bool(torch.allclose(k, k.flip(-2), rtol=0, atol=tol) and torch.allclose(k, k.flip(-1), rtol=0, atol=tol))
 
@@ -258,7 +261,8 @@ def symmetric_kernel_otf(kernels: torch.Tensor, grid: tuple[int, int], size: tup
     Such a kernel's transform is real and a product of cosine sums,
     ``sum_ab k[a, b] cos(2 pi u a / Y) cos(2 pi v b / X)`` (``a``, ``b`` from the centre): two small matrix
     products instead of an FFT of the whole grid (for a Wiener filter of a 1152-px window, mirrored to
-    2304 px, a thousandth of the work). Float32, on the kernels' device; as :func:`kernel_otf`'s real part.
+    2304 px, a thousandth of the work). Float32, on the kernels' device; a kernel wider than the grid is
+    wrapped, as an FFT would (the cosines are periodic).
 
     Examples
     --------
@@ -277,3 +281,16 @@ def symmetric_kernel_otf(kernels: torch.Tensor, grid: tuple[int, int], size: tup
     k = kernels.to(torch.float64)
     out = cosines(grid[0], ph, size[0]) @ k @ cosines(grid[1], pw, size[1]).T
     return out.to(torch.float32)
+
+
+def mirrored_otf(kernels: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, bool]:
+    """The OTFs that :func:`~wsi_deblur._shared.fourier.filter_mirrored_batch` filters ``size`` images with:
+    ``(otf, even)``.
+
+    Kernels symmetric in each axis (``even``): the real OTF's first ``size`` frequencies of the mirrored
+    ``(2y, 2x)`` grid, for the DCT route at the images' own size; others: the complex OTF of the whole grid.
+    """
+    h, w = size
+    if is_symmetric(kernels):
+        return symmetric_kernel_otf(kernels, (2 * h, 2 * w), (h, w)), True
+    return kernel_otf(kernels, (2 * h, 2 * w)), False

@@ -21,7 +21,6 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from wsi_deblur._shared.cpus import usable_cpus
 from wsi_deblur.nets.cpu_path import cpu_path, logit_agreement
 from wsi_deblur.nets.direction_fold import restore_folded
 from wsi_deblur.nets.files import file_sha256, read_config
@@ -100,13 +99,6 @@ def check_device(device: str) -> None:
         raise ValueError(f"device {device!r} is not a torch device (cpu, cuda, cuda:0, ...)") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r}: this machine has no CUDA GPU that torch can use")
-
-
-def machine_threads() -> int:
-    """The CPUs this process may run on (:func:`~wsi_deblur._shared.cpus.usable_cpus`): a thread count set by
-    the machine and its container, not by the process's history.
-    """
-    return usable_cpus()
 
 
 @contextlib.contextmanager

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from scipy import fft as sfft
 
-from wsi_deblur._shared.fourier import same_size_batches
+from wsi_deblur._shared.fourier import same_size_batches, squared_magnitude
 from wsi_deblur.blur.estimate import BlurEstimate
 from wsi_deblur.blur.estimated_psf import estimate_psf, is_delta
 from wsi_deblur.blur.fit import noise_sigma, ring_power, rings
@@ -178,7 +178,7 @@ def guard_batch(windows: np.ndarray, restored: np.ndarray, kernels: np.ndarray, 
     ys, xs = torch.fft.rfft2(y), torch.fft.rfft2(x)
     k = kernel_otf(torch.from_numpy(np.asarray(kernels, np.float32)).to(dev), grid.shape)
     idx = _ring_index(grid.shape, dev)
-    checked = _ring_mean(k.real ** 2 + k.imag ** 2, idx) >= balance  # (n, 3, N_BANDS)
+    checked = _ring_mean(squared_magnitude(k), idx) >= balance  # (n, 3, N_BANDS)
     checked[..., 0] = False  # the lowest ring holds the mean and the layout of the tissue, not its focus
     ratio, kept = torch.zeros(n, dtype=torch.float64), torch.ones(n, dtype=torch.float64)
     if min(h, w) > 4 * pad and bool(checked.any()):  # a window without a checked ring: 0 and all kept

@@ -81,7 +81,7 @@ def sparsest_width_scale(window: np.ndarray, kernel_at: Callable[[float], np.nda
     import torch
 
     from wsi_deblur._shared.fourier import filter_mirrored_batch, wiener_gain
-    from wsi_deblur.blur.otf import kernel_otf
+    from wsi_deblur.blur.otf import mirrored_otf
 
     h, w = window.shape[:2]
     y0, x0 = max(0, (h - SEARCH_PX) // 2), max(0, (w - SEARCH_PX) // 2)
@@ -93,9 +93,9 @@ def sparsest_width_scale(window: np.ndarray, kernel_at: Callable[[float], np.nda
         o = (size - k.shape[-1]) // 2
         stacked[n, o:o + k.shape[-2], o:o + k.shape[-1]] = k
     gh, gw = grey.shape
-    otf = kernel_otf(torch.from_numpy(stacked), (2 * gh, 2 * gw))
+    otf, even = mirrored_otf(torch.from_numpy(stacked), (gh, gw))
     gain = wiener_gain(otf, balance)
-    restored = filter_mirrored_batch(torch.from_numpy(grey)[None, None], gain[:, None])[:, 0].numpy()
+    restored = filter_mirrored_batch(torch.from_numpy(grey)[None, None], gain[:, None], even=even)[:, 0].numpy()
     border = min(size, min(gh, gw) // 4)
     kurt = gradient_kurtosis(restored, border)
     at_estimate = kurt[int(np.argmin(np.abs(np.asarray(scales) - 1.0)))]

@@ -155,18 +155,15 @@ def wiener_batch(windows: np.ndarray, kernels: np.ndarray, *, balance: float, de
     """
     import torch
 
-    from wsi_deblur.blur.otf import is_symmetric, kernel_otf, symmetric_kernel_otf
+    from wsi_deblur.blur.otf import mirrored_otf
 
     dev = torch.device(device or "cpu")
     images = torch.from_numpy(np.ascontiguousarray(windows)).to(dev).permute(0, 3, 1, 2).to(torch.float32)
     h, w = images.shape[-2:]
     kernels = np.asarray(kernels, np.float32)
     shared = bool(np.all(kernels == kernels[:, :1]))  # one kernel for every channel (the disc): one OTF
-    psfs = torch.from_numpy(kernels[:, :1] if shared else kernels).to(dev)
-    # a disc or a pupil PSF (symmetric in each axis, to rounding): the same filter by quarter-size transforms,
-    # and only the quarter of the mirrored grid's OTF that they use
-    even = kernels.shape[-1] % 2 == 1 and kernels.shape[-1] <= min(h, w) and is_symmetric(psfs)
-    otf = symmetric_kernel_otf(psfs, (2 * h, 2 * w), (h, w)) if even else kernel_otf(psfs, (2 * h, 2 * w))
+    # a disc or a pupil PSF (symmetric in each axis): the same filter by quarter-size transforms (DCT)
+    otf, even = mirrored_otf(torch.from_numpy(kernels[:, :1] if shared else kernels).to(dev), (h, w))
     gain = wiener_gain(otf, balance)
     out = filter_mirrored_batch(images, gain, even=even)
     return out.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
