@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import textured_crops  # noqa: E402
 
-from pipelines.shared_data import find_shared_data  # noqa: E402
+from pipelines.blur_data import TEST_IMAGES, shared_data_dir  # noqa: E402
 from wsi_deblur.blur.estimated_psf import defocus_um_for_sigma  # noqa: E402
 from wsi_deblur.blur.fit import ssim_inner  # noqa: E402
 from wsi_deblur.blur.simulate import (  # noqa: E402
@@ -48,9 +48,10 @@ from wsi_deblur.blur.simulate import (  # noqa: E402
     gaussian_sigma_px,
 )
 
-#: Held-out 20x fields (no network trained on them), as in BlurNet's and the restorers' test split.
+#: Held-out 20x fields of the test split (``pipelines.blur_data.TEST_IMAGES``) large enough for 16 crops.
 FIELDS = ("fields/he/template4.png", "fields/he/torchstain-target.png",
           "fields/pap/a3d303b97ddb6fce_imagem_teste_2.png", "tiles/tissue-level0-7352-11762-7864-12274.png")
+assert set(FIELDS) <= set(TEST_IMAGES), "a field no network was trained on"
 CROP = 256
 
 
@@ -76,9 +77,7 @@ def main() -> None:
     parser.add_argument("--fields", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
     args = parser.parse_args()
-    root = find_shared_data()
-    if root is None:
-        sys.exit("needs ../shared/data (or $WSI_DEBLUR_SHARED_DATA)")
+    root = shared_data_dir()
     from wsi_deblur.classify.neural import NeuralBlurClassifier
     from wsi_deblur.restore.by_name import make_restorer
     from wsi_deblur.restore.guard import GuardedRestorer
